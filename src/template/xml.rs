@@ -1,0 +1,71 @@
+//! `<TEMPLATE>` as 3.2's `Template::to_xml` writes it (spec §6.1).
+//!
+//! Names are written raw, as 3.2 did (the parser only produces `[A-Z0-9_]` names). Values go
+//! into CDATA unescaped; the one stratusd fix is that `]]>` inside a value is split across two
+//! CDATA sections, where 3.2 produced broken XML.
+
+use super::sorted::for_each_sorted;
+use super::Attribute;
+
+pub(super) fn write_template(out: &mut String, attributes: &[Attribute]) {
+    out.push_str("<TEMPLATE>");
+    for_each_sorted(attributes, Attribute::name, |attribute| match attribute {
+        Attribute::Single { name, value } => {
+            open(out, name);
+            push_cdata(out, value);
+            close(out, name);
+        }
+        Attribute::Vector { name, pairs } => {
+            open(out, name);
+            for_each_sorted(
+                pairs,
+                |(key, _)| key.as_str(),
+                |(key, value)| {
+                    // 3.2's VectorAttribute::to_xml skips sub-attributes without a key and writes
+                    // empty values as an empty element.
+                    if key.is_empty() {
+                        return;
+                    }
+                    if value.is_empty() {
+                        out.push('<');
+                        out.push_str(key);
+                        out.push_str("/>");
+                    } else {
+                        open(out, key);
+                        push_cdata(out, value);
+                        close(out, key);
+                    }
+                },
+            );
+            close(out, name);
+        }
+    });
+    out.push_str("</TEMPLATE>");
+}
+
+fn open(out: &mut String, name: &str) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+}
+
+fn close(out: &mut String, name: &str) {
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// `<![CDATA[value]]>`; each `]]>` of the value is cut after its `]]`, closing the section and
+/// opening a new one that starts with the `>`.
+fn push_cdata(out: &mut String, value: &str) {
+    out.push_str("<![CDATA[");
+    let mut rest = value;
+    while let Some(at) = rest.find("]]>") {
+        let (head, tail) = rest.split_at(at + 2);
+        out.push_str(head);
+        out.push_str("]]><![CDATA[");
+        rest = tail;
+    }
+    out.push_str(rest);
+    out.push_str("]]>");
+}
