@@ -1,0 +1,200 @@
+//! Method table and dispatch of one XML-RPC call.
+
+use super::error::oned_message;
+use super::{acl, group, host, image, template, user, vm, vnet};
+use super::{ApiError, HandlerResult, Params, Payload};
+use crate::core::auth::Caller;
+use crate::core::Core;
+use crate::xmlrpc::{self, Fault, MethodCall, Value};
+use std::sync::Arc;
+
+pub type Handler = fn(&Arc<Core>, &Caller, &Params) -> HandlerResult;
+
+/// What the front end encodes.
+#[derive(Debug)]
+pub enum Reply {
+    /// `[true, value, 0]`
+    Ok(Payload),
+    /// `[false, message, code]`
+    Err(String, i32),
+    /// An XML-RPC fault (parameter types and counts, unknown methods).
+    Fault(Fault),
+    /// A `system.*` answer, any value.
+    Value(Value),
+}
+
+/// The oned methods: name, 3.2 message name, handler.
+pub const METHODS: &[(&str, &str, Handler)] = &[
+    ("one.vm.allocate", "VirtualMachineAllocate", vm::allocate),
+    ("one.vm.deploy", "VirtualMachineDeploy", vm::deploy),
+    ("one.vm.action", "VirtualMachineAction", vm::action),
+    ("one.vm.migrate", "VirtualMachineMigrate", vm::migrate),
+    ("one.vm.savedisk", "VirtualMachineSaveDisk", vm::savedisk),
+    ("one.vm.info", "VirtualMachineInfo", vm::info),
+    ("one.vm.chown", "VirtualMachineChown", vm::chown),
+    ("one.vm.chmod", "VirtualMachineChmod", vm::chmod),
+    ("one.vmpool.info", "VirtualMachinePoolInfo", vm::pool_info),
+    (
+        "one.template.allocate",
+        "TemplateAllocate",
+        template::allocate,
+    ),
+    (
+        "one.template.update",
+        "TemplateUpdateTemplate",
+        template::update,
+    ),
+    (
+        "one.template.instantiate",
+        "TemplateInstantiate",
+        template::instantiate,
+    ),
+    ("one.template.delete", "TemplateDelete", template::delete),
+    ("one.template.info", "TemplateInfo", template::info),
+    ("one.template.chown", "TemplateChown", template::chown),
+    ("one.template.chmod", "TemplateChmod", template::chmod),
+    (
+        "one.templatepool.info",
+        "TemplatePoolInfo",
+        template::pool_info,
+    ),
+    ("one.host.allocate", "HostAllocate", host::allocate),
+    ("one.host.delete", "HostDelete", host::delete),
+    ("one.host.info", "HostInfo", host::info),
+    ("one.host.update", "HostUpdateTemplate", host::update),
+    ("one.host.enable", "HostEnable", host::enable),
+    ("one.hostpool.info", "HostPoolInfo", host::pool_info),
+    ("one.group.allocate", "GroupAllocate", group::allocate),
+    ("one.group.delete", "GroupDelete", group::delete),
+    ("one.group.info", "GroupInfo", group::info),
+    ("one.grouppool.info", "GroupPoolInfo", group::pool_info),
+    ("one.vn.allocate", "VirtualNetworkAllocate", vnet::allocate),
+    (
+        "one.vn.addleases",
+        "VirtualNetworkAddLeases",
+        vnet::addleases,
+    ),
+    (
+        "one.vn.rmleases",
+        "VirtualNetworkRemoveLeases",
+        vnet::rmleases,
+    ),
+    ("one.vn.hold", "VirtualNetworkHold", vnet::hold),
+    ("one.vn.release", "VirtualNetworkRelease", vnet::release),
+    (
+        "one.vn.update",
+        "VirtualNetworkUpdateTemplate",
+        vnet::update,
+    ),
+    ("one.vn.delete", "VirtualNetworkDelete", vnet::delete),
+    ("one.vn.info", "VirtualNetworkInfo", vnet::info),
+    ("one.vn.chown", "VirtualNetworkChown", vnet::chown),
+    ("one.vn.chmod", "VirtualNetworkChmod", vnet::chmod),
+    ("one.vnpool.info", "VirtualNetworkPoolInfo", vnet::pool_info),
+    ("one.user.allocate", "UserAllocate", user::allocate),
+    ("one.user.update", "UserUpdateTemplate", user::update),
+    ("one.user.delete", "UserDelete", user::delete),
+    ("one.user.info", "UserInfo", user::info),
+    ("one.user.passwd", "UserChangePassword", user::passwd),
+    ("one.user.chgrp", "UserChown", user::chgrp),
+    ("one.user.chauth", "UserChangeAuth", user::chauth),
+    ("one.userpool.info", "UserPoolInfo", user::pool_info),
+    ("one.image.allocate", "ImageAllocate", image::allocate),
+    ("one.image.persistent", "ImagePersistent", image::persistent),
+    ("one.image.enable", "ImageEnable", image::enable),
+    ("one.image.update", "ImageUpdateTemplate", image::update),
+    ("one.image.delete", "ImageDelete", image::delete),
+    ("one.image.info", "ImageInfo", image::info),
+    ("one.image.chown", "ImageChown", image::chown),
+    ("one.image.chmod", "ImageChmod", image::chmod),
+    ("one.image.chtype", "ImageChangeType", image::chtype),
+    ("one.imagepool.info", "ImagePoolInfo", image::pool_info),
+    ("one.acl.addrule", "AclAddRule", acl::addrule),
+    ("one.acl.delrule", "AclDelRule", acl::delrule),
+    ("one.acl.info", "AclInfo", acl::info),
+];
+
+pub fn lookup(name: &str) -> Option<&'static (&'static str, &'static str, Handler)> {
+    METHODS.iter().find(|(n, _, _)| *n == name)
+}
+
+/// Read-only methods never write: the front end runs them inline, writes go to the blocking
+/// pool (SQLite commits are blocking I/O).
+pub fn is_read_only(name: &str) -> bool {
+    name.ends_with(".info") || name.starts_with("system.")
+}
+
+/// Runs one oned method: session type check, authentication, then the handler.
+pub fn call_oned(core: &Arc<Core>, call: &MethodCall) -> Option<Reply> {
+    let (_, class, handler) = lookup(&call.method)?;
+    let params = Params::new(&call.params);
+    let session = match params.string(0) {
+        Ok(s) => s,
+        Err(ApiError::Fault(f)) => return Some(Reply::Fault(f)),
+        Err(ApiError::Core(e)) => {
+            let (m, c) = oned_message(class, &e);
+            return Some(Reply::Err(m, c));
+        }
+    };
+    let caller = match core.authenticate(session) {
+        Ok(c) => c,
+        Err(e) => {
+            let (m, c) = oned_message(class, &e);
+            return Some(Reply::Err(m, c));
+        }
+    };
+    Some(match handler(core, &caller, &params) {
+        Ok(payload) => Reply::Ok(payload),
+        Err(ApiError::Fault(f)) => Reply::Fault(f),
+        Err(ApiError::Core(e)) => {
+            let (m, c) = oned_message(class, &e);
+            Reply::Err(m, c)
+        }
+    })
+}
+
+fn reply_to_value(reply: Reply) -> Result<Value, Fault> {
+    match reply {
+        Reply::Ok(Payload::Int(i)) => Ok(Value::Array(vec![
+            Value::Bool(true),
+            Value::Int(i),
+            Value::Int(0),
+        ])),
+        Reply::Ok(Payload::Doc(s)) => Ok(Value::Array(vec![
+            Value::Bool(true),
+            Value::String(s),
+            Value::Int(0),
+        ])),
+        Reply::Err(m, c) => Ok(Value::Array(vec![
+            Value::Bool(false),
+            Value::String(m),
+            Value::Int(c),
+        ])),
+        Reply::Fault(f) => Err(f),
+        Reply::Value(v) => Ok(v),
+    }
+}
+
+/// Dispatches any call, `system.*` included.
+pub fn dispatch(core: &Arc<Core>, call: &MethodCall) -> Reply {
+    if call.method == "system.multicall" {
+        let answer = xmlrpc::system::multicall(&call.params, |inner: &MethodCall| {
+            reply_to_value(dispatch(core, inner))
+        });
+        return match answer {
+            Ok(v) => Reply::Value(v),
+            Err(f) => Reply::Fault(f),
+        };
+    }
+    if call.method.starts_with("system.") {
+        return match xmlrpc::system::call_builtin(call) {
+            Some(Ok(v)) => Reply::Value(v),
+            Some(Err(f)) => Reply::Fault(f),
+            None => Reply::Fault(Fault::method_not_defined(&call.method)),
+        };
+    }
+    match call_oned(core, call) {
+        Some(reply) => reply,
+        None => Reply::Fault(Fault::method_not_defined(&call.method)),
+    }
+}

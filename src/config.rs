@@ -1,0 +1,142 @@
+//! Daemon settings: embedded defaults, overridden by the TOML config file, overridden by flags.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How sessions are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// StratusLab's oned (`--authn default,dummy,plain`): unknown users are registered on their
+    /// first call with the `dummy` driver, which accepts any secret.
+    Stratuslab,
+    /// Stock oned: only known users, checked by their driver.
+    Core,
+}
+
+/// CPU/MEMORY limits of StratusLab's quota driver (`quota.conf`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct QuotaSettings {
+    pub enabled: bool,
+    pub cpu: Option<f64>,
+    /// In the unit oned compared (the StratusLab installer wrote KiB, compared with MiB).
+    pub memory: Option<i64>,
+    pub num_vms: Option<i64>,
+}
+
+impl Default for QuotaSettings {
+    fn default() -> Self {
+        QuotaSettings {
+            enabled: true,
+            cpu: Some(20.0),
+            memory: Some(1_048_576),
+            num_vms: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Database file; default `<data_dir>/stratusd.db`.
+    pub database: Option<PathBuf>,
+    pub log_level: String,
+    pub auth: AuthMode,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// oned's VNC_BASE_PORT (StratusLab's installer configures 5000).
+    pub vnc_base_port: i64,
+    /// oned's MAC_PREFIX.
+    pub mac_prefix: String,
+    /// oned's NETWORK_SIZE default for RANGED networks.
+    pub network_size: u32,
+    /// oned's DEFAULT_DEVICE_PREFIX.
+    pub default_device_prefix: String,
+    /// Seconds between scheduler passes; 0 = place new VMs right away.
+    pub sched_interval: f64,
+    /// Seconds between host monitoring passes (HOST_MONITORING_INTERVAL).
+    pub host_monitoring_interval: f64,
+    /// Seconds after allocation before a new host is first monitored (oned's 15-s manager tick).
+    pub host_first_monitoring_delay: f64,
+    pub quota: QuotaSettings,
+    /// oned's ENABLE_OTHER_PERMISSIONS.
+    pub enable_other_permissions: bool,
+    /// Directories from which ordinary users may register images by PATH.
+    pub image_import_dirs: Vec<PathBuf>,
+    /// A simulated host registered on the first start.
+    pub default_host: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 2633)),
+            data_dir: PathBuf::from("/var/lib/stratusd"),
+            database: None,
+            log_level: "info".into(),
+            auth: AuthMode::Stratuslab,
+            max_body_bytes: 16 * 1024 * 1024,
+            vnc_base_port: 5000,
+            mac_prefix: "02:00".into(),
+            network_size: 254,
+            default_device_prefix: "hd".into(),
+            sched_interval: 0.0,
+            host_monitoring_interval: 60.0,
+            host_first_monitoring_delay: 1.0,
+            quota: QuotaSettings::default(),
+            enable_other_permissions: true,
+            image_import_dirs: vec![PathBuf::from("/srv/cloud/images")],
+            default_host: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("bad config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+impl Settings {
+    pub fn from_file(path: &std::path::Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.database
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("stratusd.db"))
+    }
+
+    /// The VM directory root as documents show it (HISTORY/VM_DIR), with oned's trailing slash.
+    pub fn vm_dir(&self) -> String {
+        let mut s = self.data_dir.to_string_lossy().to_string();
+        if !s.ends_with('/') {
+            s.push('/');
+        }
+        s
+    }
+
+    pub fn image_repo_dir(&self) -> PathBuf {
+        self.data_dir.join("images")
+    }
+}

@@ -1,0 +1,110 @@
+//! Authentication of session strings (`user:secret`), as StratusLab's oned 3.2 did it.
+
+use super::{Change, Core, Error, Result};
+use crate::config::AuthMode;
+use crate::model::group::USERS_GID;
+use crate::model::user::{sha1_hex, validate_name};
+use crate::model::{Kind, Oid, User};
+use crate::template::Template;
+
+/// The authenticated identity a request runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: Oid,
+    pub gid: Oid,
+    pub name: String,
+}
+
+impl Caller {
+    /// oneadmin, or a member of the oneadmin group: every check passes.
+    pub fn is_privileged(&self) -> bool {
+        self.uid == 0 || self.gid == 0
+    }
+}
+
+/// 3.2 `User::split_secret`: at the first `:`; the secret may contain more colons.
+pub fn split_session(session: &str) -> Option<(&str, &str)> {
+    session.split_once(':')
+}
+
+fn is_sha1_hex(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Does `secret` authenticate `user` with its driver?
+fn driver_accepts(user: &User, secret: &str, mode: AuthMode) -> bool {
+    match user.auth_driver.as_str() {
+        // Clients send the plain password; 3.0-era clients (and the pre-2012 one-proxy) sent
+        // its sha1, which the spec asks us to accept too.
+        "core" => {
+            sha1_hex(secret) == user.password || (is_sha1_hex(secret) && secret == user.password)
+        }
+        "plain" => secret == user.password,
+        // StratusLab's dummy driver accepts any secret; stock oned has no dummy driver.
+        "dummy" => mode == AuthMode::Stratuslab,
+        // public is always refused; server_* tokens and external drivers (ssh, x509, ldap)
+        // need programs stratusd does not run.
+        _ => false,
+    }
+}
+
+impl Core {
+    pub fn authenticate(&self, session: &str) -> Result<Caller> {
+        let (name, secret) = split_session(session).ok_or(Error::Authentication)?;
+        if name.is_empty() || secret.is_empty() {
+            return Err(Error::Authentication);
+        }
+        {
+            let state = self.read();
+            if let Some(user) = state.user_by_name(name) {
+                if user.enabled && driver_accepts(user, secret, self.settings.auth) {
+                    return Ok(Caller {
+                        uid: user.id,
+                        gid: user.gid,
+                        name: user.name.clone(),
+                    });
+                }
+                return Err(Error::Authentication);
+            }
+        }
+        if self.settings.auth != AuthMode::Stratuslab || validate_name(name).is_err() {
+            return Err(Error::Authentication);
+        }
+        self.register_unknown_user(name, secret)
+    }
+
+    /// StratusLab's `default` auth driver: an unknown user is created on first contact in
+    /// group `users` with driver `dummy`, the secret of that call stored as is.
+    fn register_unknown_user(&self, name: &str, secret: &str) -> Result<Caller> {
+        let user = self.write(|state, tx| {
+            // Another request may have registered the same user since we looked.
+            if let Some(existing) = state.user_by_name(name) {
+                return Ok(existing.clone());
+            }
+            let id = tx.alloc_id(state, Kind::User);
+            let user = User {
+                id,
+                gid: USERS_GID,
+                gname: state.group_name(USERS_GID),
+                name: name.to_string(),
+                password: secret.to_string(),
+                auth_driver: "dummy".into(),
+                enabled: true,
+                template: Template::new(),
+            };
+            tx.put(Change::User(user.clone()));
+            Ok(user)
+        })?;
+        if user.auth_driver != "dummy" && !driver_accepts(&user, secret, self.settings.auth) {
+            return Err(Error::Authentication);
+        }
+        tracing::info!(user = %user.name, uid = user.id, "registered new user through the default driver");
+        Ok(Caller {
+            uid: user.id,
+            gid: user.gid,
+            name: user.name,
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! The typed errors of every core operation. The API edge maps each to oned 3.2's
+//! `[<Class>] message` text and error code, once (see `api::error`).
+
+use crate::model::Kind;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum Error {
+    /// The session could not be authenticated (256).
+    #[error("User couldn't be authenticated, aborting call.")]
+    Authentication,
+    /// Authorization refused (512); `detail` is e.g. `Not authorized to perform USE VM [0]`
+    /// or a quota text.
+    #[error("User [{uid}] : {detail}.")]
+    Authorization { uid: i32, detail: String },
+    /// Object lookup failed (1024).
+    #[error("Error getting {} [{id}].", kind.object_name())]
+    NoExists { kind: Kind, id: i32 },
+    /// Wrong state for the action (2048).
+    #[error("Wrong state to perform action")]
+    WrongState,
+    /// An action name 3.2 does not know (2048).
+    #[error("Virtual machine action not supported")]
+    ActionNotSupported,
+    /// Wrong parameter values (4096), e.g. `Incorrect filter_flag`.
+    #[error("{0}")]
+    BadParameter(String),
+    /// Allocation failed (8192): `Error allocating a new <object>.` + optional detail.
+    #[error("Error allocating a new {}.", kind.object_name())]
+    Allocate { kind: Kind, detail: Option<String> },
+    /// A template did not parse at allocation (8192).
+    #[error("Error allocating a new {}. Parse error: {message}", kind.object_name())]
+    AllocateParse { kind: Kind, message: String },
+    /// Any other request failure, already worded as 3.2 words it (8192 unless stated).
+    #[error("{message}")]
+    Request { message: String, code: i32 },
+    /// A message 3.2 sends without the `[<Class>]` prefix (e.g. the chmod of OTHER bits).
+    #[error("{message}")]
+    Unprefixed { message: String, code: i32 },
+    /// Persistence failed; nothing was changed (8192).
+    #[error("Internal Error")]
+    Internal(String),
+}
+
+pub const CODE_AUTHENTICATION: i32 = 0x0100;
+pub const CODE_AUTHORIZATION: i32 = 0x0200;
+pub const CODE_NO_EXISTS: i32 = 0x0400;
+pub const CODE_ACTION: i32 = 0x0800;
+pub const CODE_XML_RPC_API: i32 = 0x1000;
+pub const CODE_INTERNAL: i32 = 0x2000;
+
+impl Error {
+    pub fn code(&self) -> i32 {
+        match self {
+            Error::Authentication => CODE_AUTHENTICATION,
+            Error::Authorization { .. } => CODE_AUTHORIZATION,
+            Error::NoExists { .. } => CODE_NO_EXISTS,
+            Error::WrongState | Error::ActionNotSupported => CODE_ACTION,
+            Error::BadParameter(_) => CODE_XML_RPC_API,
+            Error::Allocate { .. } | Error::AllocateParse { .. } | Error::Internal(_) => {
+                CODE_INTERNAL
+            }
+            Error::Request { code, .. } | Error::Unprefixed { code, .. } => *code,
+        }
+    }
+
+    /// The message after the `[<Class>] ` prefix (or the whole message for unprefixed ones).
+    pub fn message(&self) -> String {
+        match self {
+            Error::NoExists { kind, id } if *id == -1 => {
+                format!("Error getting {} Pool.", kind.object_name())
+            }
+            Error::Allocate {
+                kind,
+                detail: Some(d),
+            } => {
+                format!("Error allocating a new {}. {d}", kind.object_name())
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn has_prefix(&self) -> bool {
+        !matches!(self, Error::Unprefixed { .. })
+    }
+
+    pub fn alloc(kind: Kind, detail: impl Into<String>) -> Error {
+        Error::Allocate {
+            kind,
+            detail: Some(detail.into()),
+        }
+    }
+
+    pub fn request(message: impl Into<String>) -> Error {
+        Error::Request {
+            message: message.into(),
+            code: CODE_INTERNAL,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(e: crate::store::StoreError) -> Self {
+        Error::Internal(e.to_string())
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

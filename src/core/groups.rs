@@ -1,0 +1,104 @@
+//! one.group.* operations.
+
+use super::auth::Caller;
+use super::authz::{AuthItem, ObjRef};
+use super::{Change, Core, Error, Result};
+use crate::model::acl::Op;
+use crate::model::{Group, Kind, Oid, Permissions};
+
+/// Groups have no owner in 3.2: only the oneadmin group and ACL rules reach them.
+pub fn group_ref(id: Oid) -> ObjRef {
+    ObjRef {
+        oid: id,
+        uid: -1,
+        gid: -1,
+        perms: Permissions::default(),
+    }
+}
+
+impl Core {
+    pub fn group_allocate(&self, caller: &Caller, name: &str) -> Result<Oid> {
+        self.write(|state, tx| {
+            state.authorize(caller, &[AuthItem::create(Kind::Group)])?;
+            if name.is_empty() {
+                return Err(Error::alloc(Kind::Group, "NAME cannot be empty."));
+            }
+            if name.chars().count() > 128 {
+                return Err(Error::alloc(
+                    Kind::Group,
+                    "NAME is too long; max length is 128 chars.",
+                ));
+            }
+            if let Some(g) = state.groups.values().find(|g| g.name == name) {
+                return Err(Error::alloc(
+                    Kind::Group,
+                    format!("NAME is already taken by GROUP {}.", g.id),
+                ));
+            }
+            let id = tx.alloc_id(state, Kind::Group);
+            tx.put(Change::Group(Group {
+                id,
+                name: name.to_string(),
+            }));
+            Ok(id)
+        })
+    }
+
+    pub fn group_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            state.groups.get(&id).ok_or(Error::NoExists {
+                kind: Kind::Group,
+                id,
+            })?;
+            state.authorize(
+                caller,
+                &[AuthItem::on(Kind::Group, Op::Admin, group_ref(id))],
+            )?;
+            if id < 100 {
+                return Err(Error::request(
+                    "Can not delete group. System Groups (ID < 100) cannot be deleted.",
+                ));
+            }
+            if state.group_members(id).next().is_some() {
+                return Err(Error::request(format!(
+                    "Can not delete group. Group {id} is not empty."
+                )));
+            }
+            tx.delete(Kind::Group, id);
+            Ok(id)
+        })
+    }
+
+    pub fn group_info(&self, caller: &Caller, id: Oid) -> Result<String> {
+        let id = if id == -1 { caller.gid } else { id };
+        let state = self.read();
+        let group = state.groups.get(&id).ok_or(Error::NoExists {
+            kind: Kind::Group,
+            id,
+        })?;
+        // Members may always read their own group.
+        if caller.gid != id {
+            state.authorize(caller, &[AuthItem::on(Kind::Group, Op::Use, group_ref(id))])?;
+        }
+        let mut out = String::new();
+        group.write_xml(&mut out, state.group_members(id));
+        Ok(out)
+    }
+
+    pub fn grouppool_info(&self, caller: &Caller) -> String {
+        let state = self.read();
+        let mut out = String::from("<GROUP_POOL>");
+        for group in state.groups.values() {
+            if caller.gid == group.id
+                || state.allows(
+                    caller,
+                    &AuthItem::on(Kind::Group, Op::Use, group_ref(group.id)),
+                )
+            {
+                group.write_xml(&mut out, state.group_members(group.id));
+            }
+        }
+        out.push_str("</GROUP_POOL>");
+        out
+    }
+}

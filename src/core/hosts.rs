@@ -1,0 +1,219 @@
+//! one.host.* operations and the monitoring results the host monitor feeds back.
+
+use super::auth::Caller;
+use super::authz::{AuthItem, ObjRef};
+use super::{Change, Core, Error, Result, State};
+use crate::model::acl::Op;
+use crate::model::host::{HostShare, HostState};
+use crate::model::vm::VmState;
+use crate::model::{now, Host, Kind, Oid, Permissions};
+use crate::template::Template;
+
+/// Hosts belong to nobody in 3.2: oneadmin's group and ACL rules (`@1 HOST/* MANAGE`) reach them.
+pub fn host_ref(id: Oid) -> ObjRef {
+    ObjRef {
+        oid: id,
+        uid: -1,
+        gid: -1,
+        perms: Permissions::default(),
+    }
+}
+
+pub fn get(state: &State, id: Oid) -> Result<&Host> {
+    state.hosts.get(&id).ok_or(Error::NoExists {
+        kind: Kind::Host,
+        id,
+    })
+}
+
+fn get_authorized<'a>(state: &'a State, caller: &Caller, id: Oid, op: Op) -> Result<&'a Host> {
+    let host = get(state, id)?;
+    state.authorize(caller, &[AuthItem::on(Kind::Host, op, host_ref(id))])?;
+    Ok(host)
+}
+
+/// What one monitoring pass of a host found.
+#[derive(Debug, Clone)]
+pub enum MonitorResult {
+    /// Monitoring attributes (TOTALCPU, FREEMEMORY, HYPERVISOR, ...) as the IM driver printed them.
+    Ok(Vec<(String, String)>),
+    /// The driver could not monitor the host.
+    Failed(String),
+}
+
+impl Core {
+    pub fn host_allocate(
+        &self,
+        caller: &Caller,
+        name: &str,
+        im: &str,
+        vmm: &str,
+        vnm: &str,
+        tm: &str,
+    ) -> Result<Oid> {
+        self.write(|state, tx| {
+            state.authorize(caller, &[AuthItem::create(Kind::Host)])?;
+            let err = |d: &str| Err(Error::alloc(Kind::Host, d));
+            if name.is_empty() {
+                return err("NAME cannot be empty.");
+            }
+            if name.chars().count() > 128 {
+                return err("NAME is too long; max length is 128 chars.");
+            }
+            if im.is_empty() {
+                return err("IM_MAD_NAME cannot be empty.");
+            }
+            if vmm.is_empty() {
+                return err("VMM_MAD_NAME cannot be empty.");
+            }
+            if vnm.is_empty() {
+                return err("VNM_MAD_NAME cannot be empty.");
+            }
+            if tm.is_empty() {
+                return err("TM_MAD_NAME cannot be empty.");
+            }
+            if let Some(h) = state.hosts.values().find(|h| h.name == name) {
+                return Err(Error::alloc(
+                    Kind::Host,
+                    format!("NAME is already taken by HOST {}.", h.id),
+                ));
+            }
+            let id = tx.alloc_id(state, Kind::Host);
+            tx.put(Change::Host(Host {
+                id,
+                name: name.to_string(),
+                state: HostState::Init,
+                im_mad: im.to_string(),
+                vm_mad: vmm.to_string(),
+                vn_mad: vnm.to_string(),
+                tm_mad: tm.to_string(),
+                last_mon_time: 0,
+                share: HostShare::default(),
+                template: Template::new(),
+            }));
+            Ok(id)
+        })
+    }
+
+    pub fn host_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            let host = get_authorized(state, caller, id, Op::Admin)?;
+            if host.share.running_vms > 0 || vms_on_host(state, id) > 0 {
+                return Err(Error::request(
+                    "Can not delete host. Can not remove a host with running VMs",
+                ));
+            }
+            tx.delete(Kind::Host, id);
+            Ok(id)
+        })
+    }
+
+    pub fn host_info(&self, caller: &Caller, id: Oid) -> Result<String> {
+        let state = self.read();
+        let host = get_authorized(&state, caller, id, Op::Use)?;
+        let mut out = String::with_capacity(1024);
+        host.write_xml(&mut out);
+        Ok(out)
+    }
+
+    pub fn host_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
+        self.write(|state, tx| {
+            let host = get_authorized(state, caller, id, Op::Manage)?;
+            let tmpl = super::users::parse_update(text)?;
+            let mut host = host.clone();
+            host.template = tmpl;
+            tx.put(Change::Host(host));
+            Ok(id)
+        })
+    }
+
+    pub fn host_enable(&self, caller: &Caller, id: Oid, enable: bool) -> Result<Oid> {
+        self.write(|state, tx| {
+            let host = get_authorized(state, caller, id, Op::Admin)?;
+            let mut host = host.clone();
+            if enable {
+                if host.state == HostState::Disabled {
+                    host.state = HostState::Init;
+                }
+            } else {
+                host.state = HostState::Disabled;
+            }
+            tx.put(Change::Host(host));
+            Ok(id)
+        })
+    }
+
+    pub fn hostpool_info(&self, caller: &Caller) -> String {
+        let state = self.read();
+        let all = caller.is_privileged() || state.acl_grants_all(caller, Kind::Host, Op::Use);
+        let mut out = String::from("<HOST_POOL>");
+        for host in state.hosts.values() {
+            if all
+                || state.allows(
+                    caller,
+                    &AuthItem::on(Kind::Host, Op::Use, host_ref(host.id)),
+                )
+            {
+                host.write_xml(&mut out);
+            }
+        }
+        out.push_str("</HOST_POOL>");
+        out
+    }
+
+    /// Records a monitoring pass. A host disabled or deleted meanwhile is left alone.
+    pub fn host_monitored(&self, id: Oid, result: MonitorResult) -> Result<()> {
+        self.write(|state, tx| {
+            let Some(host) = state.hosts.get(&id) else {
+                return Ok(());
+            };
+            if host.state == HostState::Disabled {
+                return Ok(());
+            }
+            let mut host = host.clone();
+            match result {
+                MonitorResult::Ok(values) => {
+                    let num = |k: &str| {
+                        values
+                            .iter()
+                            .find(|(n, _)| n == k)
+                            .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+                            .map(|v| v as i64)
+                            .unwrap_or(0)
+                    };
+                    host.share.max_cpu = num("TOTALCPU");
+                    host.share.max_mem = num("TOTALMEMORY");
+                    host.share.free_cpu = num("FREECPU");
+                    host.share.free_mem = num("FREEMEMORY");
+                    host.share.used_cpu = num("USEDCPU");
+                    host.share.used_mem = num("USEDMEMORY");
+                    let mut tmpl = host.template.clone();
+                    for (k, v) in values {
+                        tmpl.set_single(&k, &v);
+                    }
+                    host.template = tmpl;
+                    host.state = HostState::Monitored;
+                    host.last_mon_time = now();
+                }
+                MonitorResult::Failed(reason) => {
+                    tracing::warn!(host = %host.name, %reason, "host monitoring failed");
+                    host.state = HostState::Error;
+                }
+            }
+            tx.put(Change::Host(host));
+            Ok(())
+        })
+    }
+}
+
+/// VMs currently placed on a host (ACTIVE, or holding resources there).
+pub fn vms_on_host(state: &State, hid: Oid) -> usize {
+    state
+        .vms
+        .values()
+        .filter(|vm| {
+            matches!(vm.state, VmState::Active | VmState::Suspended)
+                && vm.last_history().is_some_and(|h| h.hid == hid)
+        })
+        .count()
+}

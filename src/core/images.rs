@@ -1,0 +1,316 @@
+//! one.image.* operations and the image repository copy (3.2's `fs` image driver).
+
+use super::auth::Caller;
+use super::authz::AuthItem;
+use super::owned::{self, get_authorized};
+use super::{Change, Core, Error, Result};
+use crate::model::acl::Op;
+use crate::model::image::{ImageState, ImageType};
+use crate::model::{now, Image, Kind, Oid, Permissions};
+use crate::template::{self, Template};
+use std::path::{Path, PathBuf};
+
+/// A repository copy to run after the allocation answered (3.2 copies asynchronously).
+#[derive(Debug, Clone)]
+pub struct CopyJob {
+    pub image: Oid,
+    pub from: PathBuf,
+    pub to: PathBuf,
+}
+
+fn alloc_err(detail: impl Into<String>) -> Error {
+    Error::alloc(Kind::Image, detail)
+}
+
+/// 3.2's repository names: md5 of `"<time>:<image id>"`.
+pub fn repository_name(id: Oid) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let digest = sha1_smol::Sha1::from(format!("{nanos}:{id}"))
+        .digest()
+        .to_string();
+    digest[..32].to_string()
+}
+
+impl Core {
+    fn may_import(&self, caller: &Caller, path: &str) -> bool {
+        if caller.is_privileged() {
+            return true;
+        }
+        // Ordinary users may only register files from the site's import directories: a path
+        // elsewhere would let them read any file of the front-end through a VM disk.
+        let p = Path::new(path);
+        p.is_absolute()
+            && !path.split('/').any(|c| c == "..")
+            && self
+                .settings
+                .image_import_dirs
+                .iter()
+                .any(|d| p.starts_with(d))
+    }
+
+    pub fn image_allocate(&self, caller: &Caller, text: &str) -> Result<(Oid, Option<CopyJob>)> {
+        let mut tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
+            kind: Kind::Image,
+            message: e.message,
+        })?;
+        if !caller.is_privileged() && tmpl.get("SOURCE").is_some() {
+            return Err(alloc_err(
+                "Template includes a restricted attribute SOURCE.",
+            ));
+        }
+        let repo = self.settings.image_repo_dir();
+        self.write(|state, tx| {
+            state.authorize(caller, &[AuthItem::create(Kind::Image)])?;
+            let name = tmpl.get("NAME").unwrap_or("").to_string();
+            if name.is_empty() {
+                return Err(alloc_err("NAME cannot be empty."));
+            }
+            if let Some(i) = state.images.values().find(|i| i.uid == caller.uid && i.name == name) {
+                return Err(alloc_err(format!("NAME is already taken by IMAGE {}.", i.id)));
+            }
+            let image_type = match tmpl.get("TYPE") {
+                None => ImageType::Os,
+                Some(t) => ImageType::parse(t).ok_or_else(|| alloc_err("Incorrect TYPE in template."))?,
+            };
+            let path = tmpl.get("PATH").unwrap_or("").to_string();
+            let source = tmpl.get("SOURCE").unwrap_or("").to_string();
+            if !path.is_empty() && !source.is_empty() {
+                return Err(alloc_err("Template malformed, PATH and SOURCE are mutually exclusive."));
+            }
+            let size_fs = tmpl.get("SIZE").is_some() && tmpl.get("FSTYPE").is_some();
+            if path.is_empty() && source.is_empty() {
+                if image_type == ImageType::Datablock {
+                    if !size_fs {
+                        return Err(alloc_err("A DATABLOCK type IMAGE has to declare a PATH, or both SIZE and FSTYPE."));
+                    }
+                } else {
+                    return Err(alloc_err("No PATH in template."));
+                }
+            }
+            if !path.is_empty() && !self.may_import(caller, &path) {
+                return Err(alloc_err(format!("PATH {path} is not in an image import directory of this site.")));
+            }
+            let size = match tmpl.get("SIZE") {
+                Some(s) => s.trim().parse::<i64>().map_err(|_| alloc_err("Wrong number in SIZE."))?,
+                None => 0,
+            };
+            let persistent = tmpl.get("PERSISTENT").is_some_and(|p| p.eq_ignore_ascii_case("YES"));
+            let fstype = tmpl.get("FSTYPE").unwrap_or("").to_string();
+            for key in ["NAME", "TYPE", "PATH", "SOURCE", "SIZE", "FSTYPE", "PERSISTENT", "PUBLIC"] {
+                tmpl.remove(key);
+            }
+            if tmpl.get("DEV_PREFIX").is_none() {
+                tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
+            }
+            let id = tx.alloc_id(state, Kind::Image);
+            let user = super::users::get(state, caller.uid)?;
+            let (state_now, job, source) = if !source.is_empty() {
+                (ImageState::Ready, None, source)
+            } else if path.is_empty() {
+                // Datablock made from SIZE/FSTYPE: an empty file in the repository.
+                let to = repo.join(repository_name(id));
+                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::new(), to }), String::new())
+            } else {
+                let to = repo.join(repository_name(id));
+                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::from(&path), to }), String::new())
+            };
+            tx.put(Change::Image(Image {
+                id,
+                uid: caller.uid,
+                gid: user.gid,
+                uname: user.name.clone(),
+                gname: user.gname.clone(),
+                name,
+                perms: Permissions::default(),
+                image_type,
+                persistent,
+                regtime: now(),
+                source,
+                path,
+                fstype,
+                size,
+                state: state_now,
+                running_vms: 0,
+                template: tmpl.clone(),
+            }));
+            Ok((id, job))
+        })
+    }
+
+    /// Runs a repository copy (blocking I/O: call it off the async runtime) and records the
+    /// outcome: READY with SOURCE and SIZE, or ERROR with 3.2's message in TEMPLATE/ERROR.
+    pub fn image_copy(&self, job: CopyJob) -> Result<()> {
+        let outcome = (|| -> std::io::Result<u64> {
+            if let Some(dir) = job.to.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            if job.from.as_os_str().is_empty() {
+                std::fs::File::create(&job.to)?;
+                return Ok(0);
+            }
+            tracing::info!(image = job.image, from = %job.from.display(), to = %job.to.display(), "copying image into the repository");
+            let tmp = job.to.with_extension("part");
+            let bytes = std::fs::copy(&job.from, &tmp)?;
+            std::fs::rename(&tmp, &job.to)?;
+            Ok(bytes)
+        })();
+        self.write(|state, tx| {
+            let Some(img) = state.images.get(&job.image) else {
+                return Ok(());
+            };
+            let mut img = img.clone();
+            match &outcome {
+                Ok(bytes) => {
+                    img.source = job.to.to_string_lossy().to_string();
+                    if img.size == 0 {
+                        img.size = (*bytes / (1024 * 1024)) as i64;
+                    }
+                    img.state = ImageState::Ready;
+                    tracing::info!(image = img.id, bytes, "image ready");
+                }
+                Err(e) => {
+                    let message = format!(
+                        "Error copying image in the repository: Error copying {} to {}",
+                        job.from.display(),
+                        job.to.display()
+                    );
+                    tracing::warn!(image = img.id, error = %e, "{message}");
+                    super::lifecycle::set_template_error(&mut img.template, &message);
+                    img.state = ImageState::Error;
+                }
+            }
+            tx.put(Change::Image(img));
+            Ok(())
+        })
+    }
+
+    pub fn image_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
+        let source = self.write(|state, tx| {
+            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+            if img.running_vms > 0 {
+                return Err(Error::request(format!(
+                    "Can not delete image. Image {id} is in use by {} VMs.",
+                    img.running_vms
+                )));
+            }
+            tx.delete(Kind::Image, id);
+            Ok(img.source.clone())
+        })?;
+        // Only files inside our repository are ours to remove.
+        if !source.is_empty() && Path::new(&source).starts_with(self.settings.image_repo_dir()) {
+            if let Err(e) = std::fs::remove_file(&source) {
+                tracing::warn!(image = id, error = %e, "could not remove repository file {source}");
+            }
+        }
+        Ok(id)
+    }
+
+    pub fn image_info(&self, caller: &Caller, id: Oid) -> Result<String> {
+        let state = self.read();
+        let img = get_authorized::<Image>(&state, caller, id, Op::Use)?;
+        let mut out = String::with_capacity(1024);
+        img.write_xml(&mut out);
+        Ok(out)
+    }
+
+    pub fn image_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
+        self.write(|state, tx| {
+            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+            let tmpl: Template = super::users::parse_update(text)?;
+            let mut img = img.clone();
+            img.template = tmpl;
+            tx.put(Change::Image(img));
+            Ok(id)
+        })
+    }
+
+    pub fn image_persistent(&self, caller: &Caller, id: Oid, persistent: bool) -> Result<Oid> {
+        self.write(|state, tx| {
+            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+            if img.running_vms > 0 {
+                let what = if persistent {
+                    "persistent"
+                } else {
+                    "non-persistent"
+                };
+                return Err(Error::request(format!(
+                    "Could not make image {what}: Image is in use by VMs."
+                )));
+            }
+            let mut img = img.clone();
+            img.persistent = persistent;
+            tx.put(Change::Image(img));
+            Ok(id)
+        })
+    }
+
+    pub fn image_enable(&self, caller: &Caller, id: Oid, enable: bool) -> Result<Oid> {
+        self.write(|state, tx| {
+            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+            let mut img = img.clone();
+            match (enable, img.state) {
+                (true, ImageState::Disabled | ImageState::Ready) => img.state = ImageState::Ready,
+                (false, ImageState::Ready | ImageState::Disabled) => {
+                    img.state = ImageState::Disabled
+                }
+                (true, _) => return Err(Error::request("Could not enable image")),
+                (false, _) => return Err(Error::request("Could not disable image")),
+            }
+            tx.put(Change::Image(img));
+            Ok(id)
+        })
+    }
+
+    pub fn image_chtype(&self, caller: &Caller, id: Oid, type_name: &str) -> Result<Oid> {
+        self.write(|state, tx| {
+            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+            let t = ImageType::parse(type_name)
+                .ok_or_else(|| Error::request(format!("Unknown type {type_name}")))?;
+            let mut img = img.clone();
+            img.image_type = t;
+            tx.put(Change::Image(img));
+            Ok(id)
+        })
+    }
+
+    pub fn image_chown(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            let img = owned::chown::<Image>(state, caller, id, uid, gid)?;
+            tx.put(Change::Image(img));
+            Ok(id)
+        })
+    }
+
+    pub fn image_chmod(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
+        self.write(|state, tx| {
+            let img = owned::chmod::<Image>(
+                state,
+                caller,
+                id,
+                bits,
+                self.settings.enable_other_permissions,
+            )?;
+            tx.put(Change::Image(img));
+            Ok(id)
+        })
+    }
+
+    pub fn imagepool_info(
+        &self,
+        caller: &Caller,
+        flag: i32,
+        start: i32,
+        end: i32,
+    ) -> Result<String> {
+        let state = self.read();
+        let mut out = String::from("<IMAGE_POOL>");
+        for img in owned::filter::<Image>(&state, caller, flag, start, end)? {
+            img.write_xml(&mut out);
+        }
+        out.push_str("</IMAGE_POOL>");
+        Ok(out)
+    }
+}

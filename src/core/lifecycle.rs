@@ -1,0 +1,705 @@
+//! The 3.2 VM life cycle: which API action is valid in which state, the transitional states
+//! an action enters, and how each driver step completes (success or failure). The drivers
+//! themselves run outside the core (see `lcm`); they report back through `step_done`.
+
+use super::auth::Caller;
+use super::authz::AuthItem;
+use super::owned::get;
+use super::{Change, Core, Error, Result, State, Tx};
+use crate::model::acl::Op;
+use crate::model::host::HostState;
+use crate::model::image::{ImageState, ImageType};
+use crate::model::vm::{History, LcmState, Reason, VmState};
+use crate::model::vnet::parse_ip;
+use crate::model::{now, Host, Image, Kind, Oid, Permissions, Vm};
+use crate::template::Template;
+
+/// What a driver step reported.
+#[derive(Debug, Clone)]
+pub enum StepOutcome {
+    Ok { deploy_id: Option<String> },
+    Failed(String),
+}
+
+/// The 24-character C `ctime()` form used by TEMPLATE/ERROR/TIMESTAMP.
+pub fn ctime(epoch: i64) -> String {
+    let days = epoch.div_euclid(86_400);
+    let secs = epoch.rem_euclid(86_400);
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    // Civil-from-days (proleptic Gregorian), to avoid a date crate for one format.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = (days + 4).rem_euclid(7); // 1970-01-01 was a Thursday
+    const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MO: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:>2} {:02}:{:02}:{:02} {}",
+        WD[weekday as usize],
+        MO[(month - 1) as usize],
+        day,
+        h,
+        m,
+        s,
+        year
+    )
+}
+
+/// `ERROR = [ MESSAGE, TIMESTAMP ]`, replacing any previous one.
+pub fn set_template_error(tmpl: &mut Template, message: &str) {
+    tmpl.remove("ERROR");
+    tmpl.push(crate::template::Attribute::vector(
+        "ERROR",
+        [
+            ("MESSAGE", message.to_string()),
+            ("TIMESTAMP", ctime(now())),
+        ],
+    ));
+}
+
+fn cpu_share(vm: &Vm) -> i64 {
+    (vm.template_cpu() * 100.0) as i64
+}
+
+fn mem_share(vm: &Vm) -> i64 {
+    vm.template_memory() * 1024
+}
+
+/// Adds (or with `sign` -1 removes) the VM's capacity on the host it is placed on.
+fn account_host(state: &State, tx: &mut Tx, hid: Oid, vm: &Vm, sign: i64) {
+    let host = tx
+        .pending_host(hid)
+        .cloned()
+        .or_else(|| state.hosts.get(&hid).cloned());
+    if let Some(mut host) = host {
+        host.share.cpu_usage = (host.share.cpu_usage + sign * cpu_share(vm)).max(0);
+        host.share.mem_usage = (host.share.mem_usage + sign * mem_share(vm)).max(0);
+        host.share.running_vms = (host.share.running_vms + sign).max(0);
+        tx.put(Change::Host(host));
+    }
+}
+
+fn new_history(vm: &Vm, host: &Host, vm_dir: &str, t: i64) -> History {
+    History {
+        seq: vm.history.len() as i32,
+        hostname: host.name.clone(),
+        vm_dir: vm_dir.to_string(),
+        hid: host.id,
+        stime: t,
+        etime: 0,
+        vmm_mad: host.vm_mad.clone(),
+        vnm_mad: host.vn_mad.clone(),
+        tm_mad: host.tm_mad.clone(),
+        pstime: 0,
+        petime: 0,
+        rstime: 0,
+        retime: 0,
+        estime: 0,
+        eetime: 0,
+        reason: Reason::None,
+    }
+}
+
+/// Everything a VM holds is given back when it reaches DONE: leases, image usage.
+fn release_resources(state: &State, tx: &mut Tx, vm: &Vm) {
+    let mut nets: Vec<crate::model::VNet> = Vec::new();
+    for nic in vm.template.vectors("NIC") {
+        let get = |k: &str| nic.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let (Some(nid), Some(ip)) = (
+            get("NETWORK_ID").and_then(|n| n.parse::<Oid>().ok()),
+            get("IP"),
+        ) else {
+            continue;
+        };
+        let Some(ipn) = parse_ip(ip) else { continue };
+        let idx = match nets.iter().position(|n| n.id == nid) {
+            Some(i) => i,
+            None => match tx
+                .pending_vnet(nid)
+                .cloned()
+                .or_else(|| state.vnets.get(&nid).cloned())
+            {
+                Some(n) => {
+                    nets.push(n);
+                    nets.len() - 1
+                }
+                None => continue,
+            },
+        };
+        let net = &mut nets[idx];
+        if net.leases.get(&ipn).is_some_and(|l| l.vid == vm.id) {
+            net.release(ipn);
+            tracing::info!(vm = vm.id, network = %net.name, "released lease (IP={ip}, MAC={})", get("MAC").unwrap_or(""));
+        }
+    }
+    for net in nets {
+        tx.put(Change::VNet(net));
+    }
+    let mut images: Vec<Image> = Vec::new();
+    for disk in vm.template.vectors("DISK") {
+        let Some(iid) = disk
+            .iter()
+            .find(|(k, _)| k == "IMAGE_ID")
+            .and_then(|(_, v)| v.parse::<Oid>().ok())
+        else {
+            continue;
+        };
+        let img = match images.iter_mut().find(|i| i.id == iid) {
+            Some(i) => i,
+            None => match state.images.get(&iid) {
+                Some(i) => {
+                    images.push(i.clone());
+                    match images.last_mut() {
+                        Some(i) => i,
+                        None => continue,
+                    }
+                }
+                None => continue,
+            },
+        };
+        img.running_vms = (img.running_vms - 1).max(0);
+        if img.running_vms == 0 && img.state == ImageState::Used {
+            img.state = ImageState::Ready;
+        }
+    }
+    for img in images {
+        tx.put(Change::Image(img));
+    }
+}
+
+/// VM to DONE now: end the history record, give back host capacity and everything else.
+fn to_done(state: &State, tx: &mut Tx, vm: &mut Vm, t: i64) {
+    let was_on_host = vm.state == VmState::Active || vm.state == VmState::Suspended;
+    if was_on_host {
+        if let Some(h) = vm.last_history_mut() {
+            if h.etime == 0 {
+                h.etime = t;
+            }
+        }
+        if let Some(hid) = vm.last_history().map(|h| h.hid) {
+            account_host(state, tx, hid, vm, -1);
+        }
+    }
+    vm.state = VmState::Done;
+    vm.lcm_state = LcmState::LcmInit;
+    vm.etime = t;
+    release_resources(state, tx, vm);
+}
+
+impl Core {
+    fn vm_for_action<'a>(
+        &self,
+        state: &'a State,
+        caller: &Caller,
+        id: Oid,
+        op: Op,
+    ) -> Result<&'a Vm> {
+        let vm = get::<Vm>(state, id)?;
+        state.authorize(
+            caller,
+            &[AuthItem::on(Kind::Vm, op, super::owned::Owned::obj_ref(vm))],
+        )?;
+        Ok(vm)
+    }
+
+    pub fn vm_action(&self, caller: &Caller, action: &str, id: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            let vm = self.vm_for_action(state, caller, id, Op::Manage)?;
+            let mut vm = vm.clone();
+            let t = now();
+            let running = vm.state == VmState::Active && vm.lcm_state == LcmState::Running;
+            match action {
+                "shutdown" | "stop" | "cancel" | "suspend" if !running => {
+                    return Err(Error::WrongState)
+                }
+                "shutdown" => vm.lcm_state = LcmState::Shutdown,
+                "stop" => vm.lcm_state = LcmState::SaveStop,
+                "cancel" => vm.lcm_state = LcmState::Cancel,
+                "suspend" => vm.lcm_state = LcmState::SaveSuspend,
+                "reboot" => {
+                    if !running {
+                        return Err(Error::WrongState);
+                    }
+                    // The driver reboots in place; no state change to record.
+                    tracing::info!(vm = id, "reboot requested");
+                    return Ok(id);
+                }
+                "hold" => {
+                    if vm.state != VmState::Pending {
+                        return Err(Error::WrongState);
+                    }
+                    vm.state = VmState::Hold;
+                }
+                "release" => {
+                    if vm.state != VmState::Hold {
+                        return Err(Error::WrongState);
+                    }
+                    vm.state = VmState::Pending;
+                }
+                "resume" => match vm.state {
+                    VmState::Stopped => vm.state = VmState::Pending,
+                    VmState::Suspended => {
+                        let hid = vm.last_history().map(|h| h.hid).ok_or(Error::WrongState)?;
+                        let host = state.hosts.get(&hid).ok_or(Error::WrongState)?;
+                        let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
+                        h.rstime = t;
+                        vm.history.push(h);
+                        vm.state = VmState::Active;
+                        vm.lcm_state = LcmState::Boot;
+                    }
+                    _ => return Err(Error::WrongState),
+                },
+                "restart" => {
+                    if vm.state != VmState::Active
+                        || !matches!(vm.lcm_state, LcmState::Unknown | LcmState::Boot)
+                    {
+                        return Err(Error::WrongState);
+                    }
+                    vm.lcm_state = LcmState::Boot;
+                }
+                "finalize" => match vm.state {
+                    VmState::Done => return Ok(id),
+                    VmState::Active => vm.lcm_state = LcmState::Cleanup,
+                    _ => {
+                        to_done(state, tx, &mut vm, t);
+                        tracing::info!(vm = id, "VM finalized");
+                    }
+                },
+                "resubmit" => match vm.state {
+                    VmState::Init | VmState::Pending => return Ok(id),
+                    VmState::Hold | VmState::Stopped | VmState::Failed => {
+                        vm.state = VmState::Pending
+                    }
+                    VmState::Active => vm.lcm_state = LcmState::Cleanup,
+                    VmState::Suspended | VmState::Done => return Err(Error::WrongState),
+                },
+                _ => return Err(Error::request("Internal error. Action result not defined")),
+            }
+            if action == "resubmit" && vm.state == VmState::Active {
+                // Remember that the cleanup ends in PENDING, not DONE.
+                vm.template.set_single("RESUBMIT_AFTER_CLEANUP", "YES");
+            }
+            tx.put(Change::Vm(vm));
+            Ok(id)
+        })
+    }
+
+    /// Places a PENDING VM on a host (`one.vm.deploy` and the scheduler).
+    fn place(&self, state: &State, tx: &mut Tx, vm: &Vm, host: &Host) -> Result<()> {
+        if vm.state != VmState::Pending {
+            return Err(Error::WrongState);
+        }
+        let t = now();
+        let mut vm = vm.clone();
+        // A VM stopped earlier resumes its saved state instead of a fresh prolog.
+        let resume = vm
+            .last_history()
+            .is_some_and(|h| h.reason == Reason::StopResume)
+            && !vm.history.is_empty();
+        let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
+        h.pstime = t;
+        vm.history.push(h);
+        vm.state = VmState::Active;
+        vm.lcm_state = if resume {
+            LcmState::PrologResume
+        } else {
+            LcmState::Prolog
+        };
+        account_host(state, tx, host.id, &vm, 1);
+        tracing::info!(vm = vm.id, host = %host.name, "New VM state is ACTIVE ({}, {}, {})", vm.id, vm.uid, vm.uname);
+        tx.put(Change::Vm(vm));
+        Ok(())
+    }
+
+    pub fn vm_deploy(&self, caller: &Caller, id: Oid, hid: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            // 3.2 looks the host up first.
+            let host = super::hosts::get(state, hid)?;
+            let vm = get::<Vm>(state, id)?;
+            state.authorize(
+                caller,
+                &[
+                    AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
+                    AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
+                ],
+            )?;
+            self.place(state, tx, vm, host)?;
+            Ok(id)
+        })
+    }
+
+    /// Scheduler placement; a VM that changed meanwhile is skipped.
+    pub fn sched_deploy(&self, id: Oid, hid: Oid) -> Result<()> {
+        self.write(|state, tx| {
+            let (Some(vm), Some(host)) = (state.vms.get(&id), state.hosts.get(&hid)) else {
+                return Ok(());
+            };
+            if vm.state != VmState::Pending || host.state == HostState::Disabled {
+                return Ok(());
+            }
+            self.place(state, tx, vm, host)
+        })
+    }
+
+    pub fn vm_migrate(&self, caller: &Caller, id: Oid, hid: Oid, live: bool) -> Result<Oid> {
+        self.write(|state, tx| {
+            let host = super::hosts::get(state, hid)?;
+            let vm = get::<Vm>(state, id)?;
+            state.authorize(
+                caller,
+                &[
+                    AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
+                    AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
+                ],
+            )?;
+            if vm.state != VmState::Active || vm.lcm_state != LcmState::Running {
+                return Err(Error::WrongState);
+            }
+            let t = now();
+            let mut vm = vm.clone();
+            let prev_hid = vm.last_history().map(|h| h.hid);
+            if let Some(prev) = vm.last_history_mut() {
+                prev.reason = Reason::User;
+            }
+            let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
+            if live {
+                h.rstime = t;
+                vm.lcm_state = LcmState::Migrate;
+            } else {
+                vm.lcm_state = LcmState::SaveMigrate;
+            }
+            vm.history.push(h);
+            if let Some(prev) = prev_hid {
+                account_host(state, tx, prev, &vm, -1);
+            }
+            account_host(state, tx, hid, &vm, 1);
+            tx.put(Change::Vm(vm));
+            Ok(id)
+        })
+    }
+
+    pub fn vm_savedisk(
+        &self,
+        caller: &Caller,
+        id: Oid,
+        disk_id: i32,
+        name: &str,
+        itype: &str,
+    ) -> Result<Oid> {
+        self.write(|state, tx| {
+            let vm = self.vm_for_action(state, caller, id, Op::Manage)?;
+            state.authorize(caller, &[AuthItem::create(Kind::Image)])?;
+            let fail = |d: String| Error::request(format!("Can not save_as disk. {d}"));
+            if matches!(vm.state, VmState::Done | VmState::Failed) {
+                return Err(fail("VM cannot be in DONE or FAILED state.".into()));
+            }
+            let mut vm = vm.clone();
+            let disk_key = disk_id.to_string();
+            let Some(disk) = vm
+                .template
+                .vectors_mut("DISK")
+                .find(|d| d.iter().any(|(k, v)| k == "DISK_ID" && *v == disk_key))
+            else {
+                return Err(fail(format!(
+                    "The DISK {disk_id} does not exist for VM {id}."
+                )));
+            };
+            if disk.iter().any(|(k, _)| k == "SAVE_AS") {
+                return Err(fail(format!(
+                    "The DISK {disk_id} is already going to be saved."
+                )));
+            }
+            if disk
+                .iter()
+                .any(|(k, v)| k == "PERSISTENT" && v.eq_ignore_ascii_case("YES"))
+            {
+                return Err(fail(format!(
+                    "Source image for DISK {disk_id} is persistent."
+                )));
+            }
+            let image_type = if itype.is_empty() {
+                ImageType::Os
+            } else {
+                ImageType::parse(itype)
+                    .ok_or_else(|| Error::alloc(Kind::Image, "Incorrect TYPE in template."))?
+            };
+            let user = super::users::get(state, vm.uid)?;
+            let img_id = tx.alloc_id(state, Kind::Image);
+            let mut tmpl = Template::new();
+            tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
+            tmpl.set_single("PUBLIC", "NO");
+            tmpl.set_single("SAVED_DISK_ID", disk_id.to_string());
+            tmpl.set_single("SAVED_VM_ID", id.to_string());
+            crate::template::vector_set(disk, "SAVE", "YES");
+            crate::template::vector_set(disk, "SAVE_AS", img_id.to_string());
+            tx.put(Change::Image(Image {
+                id: img_id,
+                uid: vm.uid,
+                gid: user.gid,
+                uname: user.name.clone(),
+                gname: user.gname.clone(),
+                name: name.to_string(),
+                perms: Permissions::default(),
+                image_type,
+                persistent: false,
+                regtime: now(),
+                source: "-".into(),
+                path: String::new(),
+                fstype: String::new(),
+                size: 0,
+                state: ImageState::Locked,
+                running_vms: 0,
+                template: tmpl,
+            }));
+            tx.put(Change::Vm(vm));
+            Ok(img_id)
+        })
+    }
+
+    /// A driver finished the step of the VM's current transitional state `from`.
+    pub fn step_done(
+        &self,
+        id: Oid,
+        from: (VmState, LcmState),
+        outcome: StepOutcome,
+    ) -> Result<()> {
+        self.write(|state, tx| {
+            let Some(vm) = state.vms.get(&id) else {
+                return Ok(());
+            };
+            if (vm.state, vm.lcm_state) != from {
+                // Something else (a finalize) moved the VM on meanwhile.
+                return Ok(());
+            }
+            let mut vm = vm.clone();
+            let t = now();
+            match outcome {
+                StepOutcome::Failed(message) => self.step_failed(state, tx, &mut vm, t, &message),
+                StepOutcome::Ok { deploy_id } => {
+                    if let Some(d) = deploy_id {
+                        vm.deploy_id = d;
+                    }
+                    self.step_succeeded(state, tx, &mut vm, t);
+                }
+            }
+            tx.put(Change::Vm(vm));
+            Ok(())
+        })
+    }
+
+    fn step_succeeded(&self, state: &State, tx: &mut Tx, vm: &mut Vm, t: i64) {
+        use LcmState::*;
+        match (vm.state, vm.lcm_state) {
+            (VmState::Active, Prolog | PrologResume | PrologMigrate) => {
+                if let Some(h) = vm.last_history_mut() {
+                    h.petime = t;
+                    h.rstime = t;
+                }
+                vm.lcm_state = Boot;
+            }
+            (VmState::Active, Boot) => {
+                // The driver's first poll comes with the deploy answer.
+                vm.last_poll = t;
+                vm.lcm_state = Running;
+            }
+            (VmState::Active, Migrate) => {
+                let n = vm.history.len();
+                if n >= 2 {
+                    let prev = &mut vm.history[n - 2];
+                    prev.retime = t;
+                    prev.etime = t;
+                }
+                vm.lcm_state = Running;
+            }
+            (VmState::Active, SaveMigrate) => {
+                let n = vm.history.len();
+                if n >= 2 {
+                    let prev = &mut vm.history[n - 2];
+                    prev.retime = t;
+                    prev.etime = t;
+                }
+                if let Some(h) = vm.last_history_mut() {
+                    h.pstime = t;
+                }
+                vm.lcm_state = PrologMigrate;
+            }
+            (VmState::Active, Shutdown | Cancel) => {
+                let cancelled = vm.lcm_state == Cancel;
+                if let Some(h) = vm.last_history_mut() {
+                    h.retime = t;
+                    h.estime = t;
+                    if cancelled {
+                        h.reason = Reason::Cancel;
+                    }
+                }
+                vm.lcm_state = Epilog;
+            }
+            (VmState::Active, Epilog) => {
+                if let Some(h) = vm.last_history_mut() {
+                    h.eetime = t;
+                }
+                self.save_disks_after_epilog(state, tx, vm);
+                to_done(state, tx, vm, t);
+            }
+            (VmState::Active, SaveStop) => {
+                if let Some(h) = vm.last_history_mut() {
+                    h.retime = t;
+                    h.estime = t;
+                    h.reason = Reason::StopResume;
+                }
+                vm.lcm_state = EpilogStop;
+            }
+            (VmState::Active, EpilogStop) => {
+                if let Some(h) = vm.last_history_mut() {
+                    h.eetime = t;
+                    h.etime = t;
+                }
+                if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                    account_host(state, tx, hid, vm, -1);
+                }
+                vm.state = VmState::Stopped;
+                vm.lcm_state = LcmInit;
+            }
+            (VmState::Active, SaveSuspend) => {
+                if let Some(h) = vm.last_history_mut() {
+                    h.retime = t;
+                    h.etime = t;
+                    h.reason = Reason::StopResume;
+                }
+                vm.state = VmState::Suspended;
+                vm.lcm_state = LcmInit;
+            }
+            (VmState::Active, Cleanup) => {
+                // 3.2's delete action ends the placement as a user request.
+                if let Some(h) = vm.last_history_mut() {
+                    h.reason = Reason::User;
+                    if h.retime == 0 {
+                        h.retime = t;
+                    }
+                }
+                if vm.template.get("RESUBMIT_AFTER_CLEANUP").is_some() {
+                    vm.template.remove("RESUBMIT_AFTER_CLEANUP");
+                    if let Some(h) = vm.last_history_mut() {
+                        h.etime = t;
+                    }
+                    if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                        account_host(state, tx, hid, vm, -1);
+                    }
+                    vm.state = VmState::Pending;
+                    vm.lcm_state = LcmInit;
+                } else {
+                    to_done(state, tx, vm, t);
+                }
+            }
+            (VmState::Active, Failure) => {
+                if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                    account_host(state, tx, hid, vm, -1);
+                }
+                if let Some(h) = vm.last_history_mut() {
+                    h.etime = t;
+                }
+                vm.state = VmState::Failed;
+                vm.lcm_state = LcmInit;
+            }
+            _ => {}
+        }
+    }
+
+    fn step_failed(&self, state: &State, tx: &mut Tx, vm: &mut Vm, t: i64, message: &str) {
+        use LcmState::*;
+        let text = match vm.lcm_state {
+            Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
+                format!("Error excuting image transfer script: {message}")
+            }
+            Boot => format!("Error deploying virtual machine: {message}"),
+            Shutdown => format!("Error shuting down VM: {message}"),
+            Cancel => format!("Error canceling VM: {message}"),
+            SaveStop | SaveSuspend | SaveMigrate => format!("Error saving VM state: {message}"),
+            Migrate => format!("Error live migrating VM: {message}"),
+            _ => message.to_string(),
+        };
+        tracing::warn!(vm = vm.id, "{text}");
+        set_template_error(&mut vm.template, &text);
+        match vm.lcm_state {
+            // The VM keeps running when the hypervisor refuses to stop or move it.
+            Shutdown | Cancel | SaveStop | SaveSuspend | Migrate => {
+                if vm.lcm_state == Migrate {
+                    if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                        account_host(state, tx, hid, vm, -1);
+                    }
+                    vm.history.pop();
+                    if let Some(prev) = vm.last_history_mut() {
+                        prev.reason = Reason::Error;
+                    }
+                    if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                        account_host(state, tx, hid, vm, 1);
+                    }
+                }
+                vm.lcm_state = Running;
+            }
+            _ => {
+                if let Some(h) = vm.last_history_mut() {
+                    h.reason = Reason::Error;
+                    h.etime = t;
+                }
+                if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                    account_host(state, tx, hid, vm, -1);
+                }
+                vm.state = VmState::Failed;
+                vm.lcm_state = LcmInit;
+            }
+        }
+    }
+
+    /// SAVE_AS disks become images at the end of a normal epilog. Hosts whose transfer driver
+    /// produces no disk file (tm_dummy) leave the new image in ERROR, as 3.2 did.
+    fn save_disks_after_epilog(&self, state: &State, tx: &mut Tx, vm: &Vm) {
+        for disk in vm.template.vectors("DISK") {
+            let get = |k: &str| disk.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            let Some(img_id) = get("SAVE_AS").and_then(|v| v.parse::<Oid>().ok()) else {
+                continue;
+            };
+            let Some(img) = state.images.get(&img_id) else {
+                continue;
+            };
+            let mut img = img.clone();
+            let disk_id = get("DISK_ID").unwrap_or("0");
+            let from = format!("{}{}/disk.{disk_id}", self.settings.vm_dir(), vm.id);
+            let to = self
+                .settings
+                .image_repo_dir()
+                .join(super::images::repository_name(img_id));
+            let message = format!(
+                "Error saving image to the repository: Could not move {from} to {}",
+                to.display()
+            );
+            match std::fs::metadata(&from) {
+                Ok(_) => match std::fs::create_dir_all(self.settings.image_repo_dir())
+                    .and_then(|_| std::fs::rename(&from, &to))
+                {
+                    Ok(()) => {
+                        img.source = to.to_string_lossy().to_string();
+                        img.state = ImageState::Ready;
+                    }
+                    Err(_) => {
+                        set_template_error(&mut img.template, &message);
+                        img.state = ImageState::Error;
+                    }
+                },
+                Err(_) => {
+                    set_template_error(&mut img.template, &message);
+                    img.state = ImageState::Error;
+                }
+            }
+            tx.put(Change::Image(img));
+        }
+    }
+}

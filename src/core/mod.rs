@@ -1,0 +1,268 @@
+//! The core: the in-memory pools (served to readers without touching SQLite), the single
+//! writer that persists every change in one SQLite transaction before applying it, and the
+//! operations of every object family.
+//!
+//! Writers are serialised by the store mutex; each write computes its changes against a
+//! consistent read view, commits them to SQLite, then swaps them into memory. A failed commit
+//! changes nothing, so memory and database never disagree.
+
+pub mod acls;
+pub mod auth;
+pub mod authz;
+pub mod error;
+pub mod groups;
+pub mod hosts;
+pub mod images;
+pub mod lifecycle;
+pub mod owned;
+pub mod state;
+pub mod templates;
+pub mod users;
+pub mod vms;
+pub mod vnets;
+
+pub use error::{Error, Result};
+pub use state::State;
+
+use crate::config::Settings;
+use crate::model::{AclRule, Group, Host, Image, Kind, Oid, User, VNet, Vm, VmTemplate};
+use crate::store::{Store, StoreOp};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// One object to write or delete.
+#[derive(Debug, Clone)]
+pub enum Change {
+    User(User),
+    Group(Group),
+    Acl(AclRule),
+    Template(VmTemplate),
+    Vm(Vm),
+    Host(Host),
+    VNet(VNet),
+    Image(Image),
+    Delete(Kind, Oid),
+}
+
+/// The changes of one write, in order. Later changes of the same object win.
+#[derive(Debug, Default)]
+pub struct Tx {
+    changes: Vec<Change>,
+    allocated: Vec<(Kind, Oid)>,
+}
+
+impl Tx {
+    pub fn put(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+
+    pub fn delete(&mut self, kind: Kind, oid: Oid) {
+        self.changes.push(Change::Delete(kind, oid));
+    }
+
+    /// The next id of a pool, also counting ids already taken in this write.
+    pub fn alloc_id(&mut self, state: &State, kind: Kind) -> Oid {
+        let taken = self
+            .allocated
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, id)| *id)
+            .max();
+        let id = match taken {
+            Some(t) => t + 1,
+            None => state.next_id(kind),
+        };
+        self.allocated.push((kind, id));
+        id
+    }
+
+    /// The VM as changed earlier in this write, if it was.
+    pub fn pending_vm(&self, id: Oid) -> Option<&Vm> {
+        self.changes.iter().rev().find_map(|c| match c {
+            Change::Vm(vm) if vm.id == id => Some(vm),
+            _ => None,
+        })
+    }
+
+    pub fn pending_vnet(&self, id: Oid) -> Option<&VNet> {
+        self.changes.iter().rev().find_map(|c| match c {
+            Change::VNet(n) if n.id == id => Some(n),
+            _ => None,
+        })
+    }
+
+    pub fn pending_host(&self, id: Oid) -> Option<&Host> {
+        self.changes.iter().rev().find_map(|c| match c {
+            Change::Host(h) if h.id == id => Some(h),
+            _ => None,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn store_op(change: &Change) -> Result<StoreOp> {
+    let put = |kind, oid, name: &str, uid, gid, body| StoreOp::Put {
+        kind,
+        oid,
+        name: name.to_string(),
+        uid,
+        gid,
+        body,
+    };
+    Ok(match change {
+        Change::User(o) => put(Kind::User, o.id, &o.name, o.id, o.gid, json(o)?),
+        Change::Group(o) => put(Kind::Group, o.id, &o.name, 0, o.id, json(o)?),
+        Change::Acl(o) => put(Kind::Acl, o.id, "", 0, 0, json(o)?),
+        Change::Template(o) => put(Kind::Template, o.id, &o.name, o.uid, o.gid, json(o)?),
+        Change::Vm(o) => put(Kind::Vm, o.id, &o.name, o.uid, o.gid, json(o)?),
+        Change::Host(o) => put(Kind::Host, o.id, &o.name, 0, 0, json(o)?),
+        Change::VNet(o) => put(Kind::Net, o.id, &o.name, o.uid, o.gid, json(o)?),
+        Change::Image(o) => put(Kind::Image, o.id, &o.name, o.uid, o.gid, json(o)?),
+        Change::Delete(kind, oid) => StoreOp::Delete {
+            kind: *kind,
+            oid: *oid,
+        },
+    })
+}
+
+/// Events the core publishes after a write, for the background workers (scheduler, monitor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    VmChanged(Oid),
+    HostChanged(Oid),
+}
+
+pub struct Core {
+    state: RwLock<State>,
+    store: Mutex<Store>,
+    pub settings: Settings,
+    events: tokio::sync::broadcast::Sender<Event>,
+}
+
+impl Core {
+    /// Opens the core over a store, bootstrapping an empty database like oned's first start.
+    pub fn open(store: Store, settings: Settings, oneadmin_password: &str) -> Result<Core> {
+        let (events, _) = tokio::sync::broadcast::channel(4096);
+        let fresh = store.is_empty()?;
+        let core = Core {
+            state: RwLock::new(State::default()),
+            store: Mutex::new(store),
+            settings,
+            events,
+        };
+        if fresh {
+            core.bootstrap(oneadmin_password)?;
+        } else {
+            core.load()?;
+        }
+        Ok(core)
+    }
+
+    fn load(&self) -> Result<()> {
+        let snap = self.lock_store()?.load()?;
+        let mut state = State::default();
+        for (kind, body) in &snap.rows {
+            state.load_row(*kind, body).map_err(Error::Internal)?;
+        }
+        for (kind, last) in snap.counters {
+            state.set_counter(kind, last);
+        }
+        *self.write_state() = state;
+        Ok(())
+    }
+
+    fn bootstrap(&self, oneadmin_password: &str) -> Result<()> {
+        self.write(|state, tx| state::bootstrap(state, tx, oneadmin_password))?;
+        // Group ids of users' groups start at 100, as oned reserves 0..99.
+        self.lock_store()?.commit(&[StoreOp::Counter {
+            kind: Kind::Group,
+            last_oid: 99,
+        }])?;
+        self.write_state().set_counter(Kind::Group, 99);
+        Ok(())
+    }
+
+    fn lock_store(&self) -> Result<std::sync::MutexGuard<'_, Store>> {
+        self.store
+            .lock()
+            .map_err(|_| Error::Internal("store lock poisoned".into()))
+    }
+
+    /// A read view of all pools. Readers never touch SQLite; a writer waits only for readers
+    /// in progress while it swaps its committed changes in.
+    pub fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic in another thread cannot leave the state half-changed (changes are applied
+        // only after they are built and committed), so a poisoned lock is still consistent.
+        match self.state.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        match self.state.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Runs one write: `f` computes changes from the current state; they are committed to
+    /// SQLite and only then become visible. An error from `f` or from SQLite changes nothing.
+    pub fn write<T>(&self, f: impl FnOnce(&State, &mut Tx) -> Result<T>) -> Result<T> {
+        let mut store = self.lock_store()?;
+        let mut tx = Tx::default();
+        // The store mutex keeps other writers out, so the state cannot change between this
+        // read view and the apply below.
+        let value = f(&self.read(), &mut tx)?;
+        if tx.changes.is_empty() {
+            return Ok(value);
+        }
+        let mut ops = Vec::with_capacity(tx.changes.len() + tx.allocated.len());
+        for change in &tx.changes {
+            ops.push(store_op(change)?);
+        }
+        for (kind, id) in &tx.allocated {
+            ops.push(StoreOp::Counter {
+                kind: *kind,
+                last_oid: *id,
+            });
+        }
+        store.commit(&ops)?;
+        let mut events = Vec::new();
+        {
+            let mut state = self.write_state();
+            for (kind, id) in &tx.allocated {
+                state.raise_counter(*kind, *id);
+            }
+            for change in tx.changes {
+                match &change {
+                    Change::Vm(vm) => events.push(Event::VmChanged(vm.id)),
+                    Change::Host(h) => events.push(Event::HostChanged(h.id)),
+                    _ => {}
+                }
+                state.apply(change);
+            }
+        }
+        drop(store);
+        for e in events {
+            // No receiver yet is fine: workers pick the state up on their next pass.
+            let _ = self.events.send(e);
+        }
+        Ok(value)
+    }
+
+    /// Digest of the database rows (tests of "bad input changes nothing").
+    pub fn store_fingerprint(&self) -> Result<String> {
+        Ok(self.lock_store()?.fingerprint()?)
+    }
+}

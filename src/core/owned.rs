@@ -1,0 +1,229 @@
+//! What the four owned object types (VM, VMTEMPLATE, VNET, IMAGE) share: an owner, a group,
+//! permission bits, and the chown/chmod operations 3.2 defines for all of them alike.
+
+use super::auth::Caller;
+use super::authz::{AuthItem, ObjRef};
+use super::{Change, Error, Result, State};
+use crate::model::acl::Op;
+use crate::model::{Image, Kind, Oid, Permissions, VNet, Vm, VmTemplate};
+use std::collections::BTreeMap;
+
+pub trait Owned: Clone + 'static {
+    const KIND: Kind;
+    fn id(&self) -> Oid;
+    fn owner(&self) -> (Oid, Oid);
+    fn perms(&self) -> Permissions;
+    fn perms_mut(&mut self) -> &mut Permissions;
+    fn set_owner(&mut self, uid: Oid, uname: String, gid: Oid, gname: String);
+    fn owner_names(&self) -> (String, String);
+    fn into_change(self) -> Change;
+    fn pool(state: &State) -> &BTreeMap<Oid, Self>;
+
+    fn obj_ref(&self) -> ObjRef {
+        let (uid, gid) = self.owner();
+        ObjRef {
+            oid: self.id(),
+            uid,
+            gid,
+            perms: self.perms(),
+        }
+    }
+}
+
+macro_rules! owned {
+    ($t:ty, $kind:expr, $variant:ident, $pool:ident) => {
+        impl Owned for $t {
+            const KIND: Kind = $kind;
+            fn id(&self) -> Oid {
+                self.id
+            }
+            fn owner(&self) -> (Oid, Oid) {
+                (self.uid, self.gid)
+            }
+            fn perms(&self) -> Permissions {
+                self.perms
+            }
+            fn perms_mut(&mut self) -> &mut Permissions {
+                &mut self.perms
+            }
+            fn set_owner(&mut self, uid: Oid, uname: String, gid: Oid, gname: String) {
+                self.uid = uid;
+                self.uname = uname;
+                self.gid = gid;
+                self.gname = gname;
+            }
+            fn owner_names(&self) -> (String, String) {
+                (self.uname.clone(), self.gname.clone())
+            }
+            fn into_change(self) -> Change {
+                Change::$variant(self)
+            }
+            fn pool(state: &State) -> &BTreeMap<Oid, Self> {
+                &state.$pool
+            }
+        }
+    };
+}
+
+owned!(Vm, Kind::Vm, Vm, vms);
+owned!(VmTemplate, Kind::Template, Template, templates);
+owned!(VNet, Kind::Net, VNet, vnets);
+owned!(Image, Kind::Image, Image, images);
+
+/// Looks an object up, or the 3.2 `Error getting <object> [<id>].`
+pub fn get<T: Owned>(state: &State, id: Oid) -> Result<&T> {
+    T::pool(state)
+        .get(&id)
+        .ok_or(Error::NoExists { kind: T::KIND, id })
+}
+
+/// Looks up and authorizes `op` on the object.
+pub fn get_authorized<'a, T: Owned>(
+    state: &'a State,
+    caller: &Caller,
+    id: Oid,
+    op: Op,
+) -> Result<&'a T> {
+    let obj = get::<T>(state, id)?;
+    state.authorize(caller, &[AuthItem::on(T::KIND, op, obj.obj_ref())])?;
+    Ok(obj)
+}
+
+/// `one.<x>.chown`: -1 keeps the current owner or group.
+pub fn chown<T: Owned>(
+    state: &State,
+    caller: &Caller,
+    id: Oid,
+    new_uid: Oid,
+    new_gid: Oid,
+) -> Result<T> {
+    let obj = get::<T>(state, id)?;
+    let mut items = vec![AuthItem::on(T::KIND, Op::Manage, obj.obj_ref())];
+    let (cur_uid, cur_gid) = obj.owner();
+    let (mut uid, mut gid) = (cur_uid, cur_gid);
+    let mut uname = None;
+    let mut gname = None;
+    if new_uid > -1 {
+        let user = state.users.get(&new_uid).ok_or(Error::NoExists {
+            kind: Kind::User,
+            id: new_uid,
+        })?;
+        items.push(AuthItem::on(
+            Kind::User,
+            Op::Manage,
+            super::users::user_ref(user),
+        ));
+        uid = new_uid;
+        uname = Some(user.name.clone());
+    }
+    if new_gid > -1 {
+        let group = state.groups.get(&new_gid).ok_or(Error::NoExists {
+            kind: Kind::Group,
+            id: new_gid,
+        })?;
+        items.push(AuthItem::on(
+            Kind::Group,
+            Op::Use,
+            super::groups::group_ref(group.id),
+        ));
+        gid = new_gid;
+        gname = Some(group.name.clone());
+    }
+    state.authorize(caller, &items)?;
+    let mut changed = obj.clone();
+    let uname = uname.unwrap_or_else(|| {
+        state
+            .users
+            .get(&cur_uid)
+            .map(|u| u.name.clone())
+            .unwrap_or_default()
+    });
+    let gname = gname.unwrap_or_else(|| state.group_name(cur_gid));
+    // Keep the stored names when the ids are kept (the owner may have been renamed/deleted).
+    let (old_uname, old_gname) = changed.owner_names();
+    let uname = if uid == cur_uid && new_uid <= -1 {
+        old_uname
+    } else {
+        uname
+    };
+    let gname = if gid == cur_gid && new_gid <= -1 {
+        old_gname
+    } else {
+        gname
+    };
+    changed.set_owner(uid, uname, gid, gname);
+    Ok(changed)
+}
+
+/// `one.<x>.chmod` with the nine bits in parameter order (-1 = keep).
+pub fn chmod<T: Owned>(
+    state: &State,
+    caller: &Caller,
+    id: Oid,
+    bits: [i32; 9],
+    enable_other: bool,
+) -> Result<T> {
+    let obj = get::<T>(state, id)?;
+    // Changing any ADMIN bit needs ADMIN on the object, anything else MANAGE.
+    let admin = bits[2] > -1 || bits[5] > -1 || bits[8] > -1;
+    let op = if admin { Op::Admin } else { Op::Manage };
+    state.authorize(caller, &[AuthItem::on(T::KIND, op, obj.obj_ref())])?;
+    if !enable_other && !caller.is_privileged() && bits[6..9].iter().any(|b| *b > -1) {
+        return Err(Error::Unprefixed {
+            message: "Management of 'other' permissions is disabled in oned.conf".into(),
+            code: super::error::CODE_AUTHORIZATION,
+        });
+    }
+    let mut changed = obj.clone();
+    let mut current = changed.perms().as_array();
+    for (slot, bit) in current.iter_mut().zip(bits.iter()) {
+        if *bit > -1 {
+            *slot = *bit != 0;
+        }
+    }
+    *changed.perms_mut() = Permissions::from_array(current);
+    Ok(changed)
+}
+
+/// Objects of a pool the caller may see with a 3.2 pool filter (§3 of the spec):
+/// -3 mine, -2 all I may USE, -1 mine and my group's, >= 0 that user's; plus an id range.
+pub fn filter<'a, T: Owned>(
+    state: &'a State,
+    caller: &'a Caller,
+    flag: i32,
+    start: i32,
+    end: i32,
+) -> Result<impl Iterator<Item = &'a T> + 'a> {
+    if flag < -3 {
+        return Err(Error::BadParameter("Incorrect filter_flag".into()));
+    }
+    let unrestricted = caller.is_privileged() || state.acl_grants_all(caller, T::KIND, Op::Use);
+    let range: Box<dyn Iterator<Item = (&Oid, &T)>> = if start != -1 {
+        if end != -1 {
+            if end < start {
+                Box::new(std::iter::empty())
+            } else {
+                Box::new(T::pool(state).range(start..=end))
+            }
+        } else {
+            Box::new(T::pool(state).range(start..))
+        }
+    } else {
+        Box::new(T::pool(state).iter())
+    };
+    Ok(range.map(|(_, o)| o).filter(move |o| {
+        let (uid, gid) = o.owner();
+        match flag {
+            -3 => uid == caller.uid,
+            -1 => uid == caller.uid || (gid == caller.gid && o.perms().group_u),
+            -2 => unrestricted || can_use(state, caller, *o),
+            owner => {
+                uid == owner && (unrestricted || owner == caller.uid || can_use(state, caller, *o))
+            }
+        }
+    }))
+}
+
+fn can_use<T: Owned>(state: &State, caller: &Caller, obj: &T) -> bool {
+    state.allows(caller, &AuthItem::on(T::KIND, Op::Use, obj.obj_ref()))
+}

@@ -1,0 +1,137 @@
+//! one.template.* operations (registered VM templates).
+
+use super::auth::Caller;
+use super::authz::AuthItem;
+use super::owned::{self, get_authorized};
+use super::{Change, Core, Error, Result};
+use crate::model::acl::Op;
+use crate::model::{now, Kind, Oid, Permissions, VmTemplate};
+use crate::template;
+
+impl Core {
+    pub fn template_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
+        let tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
+            kind: Kind::Template,
+            message: e.message,
+        })?;
+        self.write(|state, tx| {
+            state.authorize(caller, &[AuthItem::create(Kind::Template)])?;
+            let id = state.next_id(Kind::Template);
+            let name = match tmpl.get("NAME") {
+                Some(n) if !n.is_empty() => n.to_string(),
+                _ => format!("template-{id}"),
+            };
+            if name.chars().count() > 128 {
+                return Err(Error::alloc(
+                    Kind::Template,
+                    "NAME is too long; max length is 128 chars.",
+                ));
+            }
+            if let Some(t) = state
+                .templates
+                .values()
+                .find(|t| t.uid == caller.uid && t.name == name)
+            {
+                return Err(Error::alloc(
+                    Kind::Template,
+                    format!("NAME is already taken by TEMPLATE {}.", t.id),
+                ));
+            }
+            let id = tx.alloc_id(state, Kind::Template);
+            let user = super::users::get(state, caller.uid)?;
+            let mut tmpl = tmpl.clone();
+            tmpl.set_single("TEMPLATE_ID", id.to_string());
+            tx.put(Change::Template(VmTemplate {
+                id,
+                uid: caller.uid,
+                gid: user.gid,
+                uname: user.name.clone(),
+                gname: user.gname.clone(),
+                name,
+                perms: Permissions::default(),
+                regtime: now(),
+                template: tmpl,
+            }));
+            Ok(id)
+        })
+    }
+
+    pub fn template_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
+        self.write(|state, tx| {
+            let t = get_authorized::<VmTemplate>(state, caller, id, Op::Manage)?;
+            let tmpl = super::users::parse_update(text)?;
+            let mut t = t.clone();
+            t.template = tmpl;
+            tx.put(Change::Template(t));
+            Ok(id)
+        })
+    }
+
+    pub fn template_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            get_authorized::<VmTemplate>(state, caller, id, Op::Manage)?;
+            tx.delete(Kind::Template, id);
+            Ok(id)
+        })
+    }
+
+    pub fn template_info(&self, caller: &Caller, id: Oid) -> Result<String> {
+        let state = self.read();
+        let t = get_authorized::<VmTemplate>(&state, caller, id, Op::Use)?;
+        let mut out = String::with_capacity(1024);
+        t.write_xml(&mut out);
+        Ok(out)
+    }
+
+    pub fn template_chown(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            let t = owned::chown::<VmTemplate>(state, caller, id, uid, gid)?;
+            tx.put(Change::Template(t));
+            Ok(id)
+        })
+    }
+
+    pub fn template_chmod(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
+        self.write(|state, tx| {
+            let t = owned::chmod::<VmTemplate>(
+                state,
+                caller,
+                id,
+                bits,
+                self.settings.enable_other_permissions,
+            )?;
+            tx.put(Change::Template(t));
+            Ok(id)
+        })
+    }
+
+    pub fn templatepool_info(
+        &self,
+        caller: &Caller,
+        flag: i32,
+        start: i32,
+        end: i32,
+    ) -> Result<String> {
+        let state = self.read();
+        let mut out = String::from("<VMTEMPLATE_POOL>");
+        for t in owned::filter::<VmTemplate>(&state, caller, flag, start, end)? {
+            t.write_xml(&mut out);
+        }
+        out.push_str("</VMTEMPLATE_POOL>");
+        Ok(out)
+    }
+
+    /// `one.template.instantiate`: a new VM from the template, named `name` when given.
+    pub fn template_instantiate(&self, caller: &Caller, id: Oid, name: &str) -> Result<Oid> {
+        let mut tmpl = {
+            let state = self.read();
+            get_authorized::<VmTemplate>(&state, caller, id, Op::Use)?
+                .template
+                .clone()
+        };
+        if !name.is_empty() {
+            tmpl.set_single("NAME", name);
+        }
+        self.vm_allocate_template(caller, tmpl)
+    }
+}

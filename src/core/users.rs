@@ -1,0 +1,199 @@
+//! one.user.* operations.
+
+use super::auth::Caller;
+use super::authz::{AuthItem, ObjRef};
+use super::{Change, Core, Error, Result, State};
+use crate::model::acl::Op;
+use crate::model::group::{ONEADMIN_GID, USERS_GID};
+use crate::model::user::{sha1_hex, validate_name, validate_password, ONEADMIN_UID};
+use crate::model::{Kind, Oid, Permissions, User};
+use crate::template::{self, Template};
+
+/// A user owns itself (so it may read and change its own account) and belongs to its group.
+pub fn user_ref(user: &User) -> ObjRef {
+    ObjRef {
+        oid: user.id,
+        uid: user.id,
+        gid: user.gid,
+        perms: Permissions::default(),
+    }
+}
+
+pub fn get(state: &State, id: Oid) -> Result<&User> {
+    state.users.get(&id).ok_or(Error::NoExists {
+        kind: Kind::User,
+        id,
+    })
+}
+
+fn get_authorized<'a>(state: &'a State, caller: &Caller, id: Oid, op: Op) -> Result<&'a User> {
+    let user = get(state, id)?;
+    state.authorize(caller, &[AuthItem::on(Kind::User, op, user_ref(user))])?;
+    Ok(user)
+}
+
+/// Core users store the sha1 of their password; every other driver the text itself.
+fn stored_password(driver: &str, password: &str) -> String {
+    if driver == "core" {
+        sha1_hex(password)
+    } else {
+        password.to_string()
+    }
+}
+
+impl Core {
+    pub fn user_allocate(
+        &self,
+        caller: &Caller,
+        name: &str,
+        password: &str,
+        driver: &str,
+    ) -> Result<Oid> {
+        self.write(|state, tx| {
+            state.authorize(caller, &[AuthItem::create(Kind::User)])?;
+            let driver = if driver.is_empty() { "core" } else { driver };
+            validate_name(name).map_err(|d| Error::alloc(Kind::User, d))?;
+            if let Some(existing) = state.user_by_name(name) {
+                return Err(Error::alloc(
+                    Kind::User,
+                    format!("NAME is already taken by USER {}.", existing.id),
+                ));
+            }
+            validate_password(password).map_err(|d| Error::alloc(Kind::User, d))?;
+            // Users created by oneadmin-group members go to `users`; others' into their group.
+            let gid = if caller.gid == ONEADMIN_GID {
+                USERS_GID
+            } else {
+                caller.gid
+            };
+            let id = tx.alloc_id(state, Kind::User);
+            tx.put(Change::User(User {
+                id,
+                gid,
+                gname: state.group_name(gid),
+                name: name.to_string(),
+                password: stored_password(driver, password),
+                auth_driver: driver.to_string(),
+                enabled: true,
+                template: Template::new(),
+            }));
+            Ok(id)
+        })
+    }
+
+    pub fn user_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            get_authorized(state, caller, id, Op::Admin)?;
+            if id == ONEADMIN_UID {
+                return Err(Error::request(
+                    "Can not delete user. oneadmin can not be deleted.",
+                ));
+            }
+            tx.delete(Kind::User, id);
+            Ok(id)
+        })
+    }
+
+    pub fn user_info(&self, caller: &Caller, id: Oid) -> Result<String> {
+        let id = if id == -1 { caller.uid } else { id };
+        let state = self.read();
+        let user = get_authorized(&state, caller, id, Op::Use)?;
+        let mut out = String::with_capacity(512);
+        user.write_xml(&mut out);
+        Ok(out)
+    }
+
+    pub fn user_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
+        self.write(|state, tx| {
+            let user = get_authorized(state, caller, id, Op::Manage)?;
+            let tmpl = parse_update(text)?;
+            let mut user = user.clone();
+            user.template = tmpl;
+            tx.put(Change::User(user));
+            Ok(id)
+        })
+    }
+
+    pub fn user_passwd(&self, caller: &Caller, id: Oid, password: &str) -> Result<Oid> {
+        self.write(|state, tx| {
+            let user = get_authorized(state, caller, id, Op::Manage)?;
+            validate_password(password)
+                .map_err(|d| Error::request(format!("Can not change password. {d}")))?;
+            let mut user = user.clone();
+            user.password = stored_password(&user.auth_driver, password);
+            tx.put(Change::User(user));
+            Ok(id)
+        })
+    }
+
+    pub fn user_chgrp(&self, caller: &Caller, id: Oid, gid: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            let user = get(state, id)?;
+            if gid < 0 {
+                return Err(Error::BadParameter("Wrong group ID".into()));
+            }
+            let group = state.groups.get(&gid).ok_or(Error::NoExists {
+                kind: Kind::Group,
+                id: gid,
+            })?;
+            state.authorize(
+                caller,
+                &[
+                    AuthItem::on(Kind::User, Op::Manage, user_ref(user)),
+                    AuthItem::on(Kind::Group, Op::Use, super::groups::group_ref(gid)),
+                ],
+            )?;
+            let mut user = user.clone();
+            user.gid = gid;
+            user.gname = group.name.clone();
+            tx.put(Change::User(user));
+            Ok(id)
+        })
+    }
+
+    pub fn user_chauth(
+        &self,
+        caller: &Caller,
+        id: Oid,
+        driver: &str,
+        password: &str,
+    ) -> Result<Oid> {
+        self.write(|state, tx| {
+            let user = get_authorized(state, caller, id, Op::Admin)?;
+            let mut user = user.clone();
+            if !driver.is_empty() {
+                user.auth_driver = driver.to_string();
+            }
+            if !password.is_empty() {
+                validate_password(password)
+                    .map_err(|d| Error::request(format!("Can not change auth driver. {d}")))?;
+                user.password = stored_password(&user.auth_driver, password);
+            }
+            tx.put(Change::User(user));
+            Ok(id)
+        })
+    }
+
+    pub fn userpool_info(&self, caller: &Caller) -> String {
+        let state = self.read();
+        let mut out = String::from("<USER_POOL>");
+        let all = caller.is_privileged() || state.acl_grants_all(caller, Kind::User, Op::Use);
+        for user in state.users.values() {
+            if all || state.allows(caller, &AuthItem::on(Kind::User, Op::Use, user_ref(user))) {
+                user.write_xml(&mut out);
+            }
+        }
+        out.push_str("</USER_POOL>");
+        out
+    }
+}
+
+/// A replacement template for `*.update`, with 3.2's wording of parse errors.
+pub fn parse_update(text: &str) -> Result<Template> {
+    template::parse(text).map_err(|e| {
+        Error::request(format!(
+            "Can not update template. Parse error: {}",
+            e.message
+        ))
+    })
+}

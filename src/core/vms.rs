@@ -1,0 +1,667 @@
+//! one.vm.allocate / info / pool / chown / chmod: building a VM from its template as 3.2's
+//! `VirtualMachine::insert` does (ids, leases, disks, context, graphics port).
+
+use super::auth::Caller;
+use super::authz::AuthItem;
+use super::owned::{self, get_authorized, Owned};
+use super::{Change, Core, Error, Result, State, Tx};
+use crate::model::acl::Op;
+use crate::model::image::{ImageState, ImageType};
+use crate::model::vm::{LcmState, VmState};
+use crate::model::vnet::{ip_to_string, parse_ip};
+use crate::model::{now, Image, Kind, Oid, Permissions, VNet, Vm};
+use crate::template::vars::{substitute, VarResolver};
+use crate::template::{self, Attribute, Template};
+use base64::Engine;
+
+/// Attributes ordinary users may not set (StratusLab's patch left only this one of 3.2's list).
+const RESTRICTED: &[(&str, &str)] = &[("NIC", "VLAN_ID")];
+
+fn vector_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn set_pair(pairs: &mut Vec<(String, String)>, key: &str, value: impl Into<String>) {
+    let value = value.into();
+    if let Some(p) = pairs.iter_mut().find(|(k, _)| k == key) {
+        p.1 = value;
+    } else {
+        pairs.push((key.to_string(), value));
+    }
+}
+
+/// The network a NIC names, resolved as 3.2 does (`NETWORK_ID`, or `NETWORK` owned by
+/// `NETWORK_UID`/`NETWORK_UNAME`, by default by the VM's owner).
+fn nic_network<'a>(
+    state: &'a State,
+    nic: &[(String, String)],
+    owner: Oid,
+) -> Option<Option<&'a VNet>> {
+    if let Some(id) = vector_value(nic, "NETWORK_ID") {
+        return Some(
+            id.trim()
+                .parse::<Oid>()
+                .ok()
+                .and_then(|id| state.vnets.get(&id)),
+        );
+    }
+    let name = vector_value(nic, "NETWORK")?;
+    let uid = if let Some(uid) = vector_value(nic, "NETWORK_UID") {
+        uid.trim().parse::<Oid>().ok()
+    } else if let Some(uname) = vector_value(nic, "NETWORK_UNAME") {
+        state.user_by_name(uname).map(|u| u.id)
+    } else {
+        Some(owner)
+    };
+    Some(uid.and_then(|uid| {
+        state
+            .vnets
+            .values()
+            .find(|n| n.name == name && n.uid == uid)
+    }))
+}
+
+fn disk_image<'a>(
+    state: &'a State,
+    disk: &[(String, String)],
+    owner: Oid,
+) -> Option<Option<&'a Image>> {
+    if let Some(id) = vector_value(disk, "IMAGE_ID") {
+        return Some(
+            id.trim()
+                .parse::<Oid>()
+                .ok()
+                .and_then(|id| state.images.get(&id)),
+        );
+    }
+    let name = vector_value(disk, "IMAGE")?;
+    let uid = if let Some(uid) = vector_value(disk, "IMAGE_UID") {
+        uid.trim().parse::<Oid>().ok()
+    } else if let Some(uname) = vector_value(disk, "IMAGE_UNAME") {
+        state.user_by_name(uname).map(|u| u.id)
+    } else {
+        Some(owner)
+    };
+    Some(uid.and_then(|uid| {
+        state
+            .images
+            .values()
+            .find(|i| i.name == name && i.uid == uid)
+    }))
+}
+
+/// Variables of CONTEXT and REQUIREMENTS, resolved against the VM being built.
+struct VmVars<'a> {
+    state: &'a State,
+    vm: &'a Vm,
+    /// Networks as changed by this allocation (with its leases), shadowing the stored ones.
+    nets: &'a [VNet],
+    /// Set when a `$NETWORK`/`$IMAGE`/`$USER` attribute was not found: 3.2 then leaves the
+    /// CONTEXT key out altogether (an unmatched `$NIC[...]` only leaves it empty).
+    object_attr_missing: std::cell::Cell<bool>,
+}
+
+impl VmVars<'_> {
+    fn net(&self, id: Oid) -> Option<&VNet> {
+        self.nets
+            .iter()
+            .find(|n| n.id == id)
+            .or_else(|| self.state.vnets.get(&id))
+    }
+}
+
+impl VarResolver for VmVars<'_> {
+    fn single(&self, name: &str) -> Option<String> {
+        match name {
+            "UID" => Some(self.vm.uid.to_string()),
+            "TEMPLATE" => {
+                let mut doc = String::new();
+                self.vm.write_xml(&mut doc, true);
+                Some(base64::engine::general_purpose::STANDARD.encode(doc))
+            }
+            _ => self.vm.template.get(name).map(str::to_string),
+        }
+    }
+
+    fn vector_attr(
+        &self,
+        vector: &str,
+        attr: &str,
+        filter: Option<(&str, &str)>,
+    ) -> Option<String> {
+        let found = self.lookup_vector_attr(vector, attr, filter);
+        if found.is_none() && matches!(vector, "NETWORK" | "IMAGE" | "USER") {
+            self.object_attr_missing.set(true);
+        }
+        found
+    }
+}
+
+impl VmVars<'_> {
+    fn lookup_vector_attr(
+        &self,
+        vector: &str,
+        attr: &str,
+        filter: Option<(&str, &str)>,
+    ) -> Option<String> {
+        match vector {
+            "NETWORK" => {
+                let net = self.vm.template.vectors("NIC").find_map(|nic| {
+                    let id = vector_value(nic, "NETWORK_ID")?.parse::<Oid>().ok()?;
+                    let net = self.net(id)?;
+                    let ok = match filter {
+                        Some(("NETWORK", v)) => net.name == v,
+                        Some(("NETWORK_ID", v)) => v.trim().parse::<Oid>().ok() == Some(net.id),
+                        Some(_) => false,
+                        None => true,
+                    };
+                    ok.then_some(net)
+                })?;
+                if attr == "TEMPLATE" {
+                    let mut doc = String::new();
+                    net.write_xml(&mut doc, false);
+                    return Some(base64::engine::general_purpose::STANDARD.encode(doc));
+                }
+                net.template.get(attr).map(str::to_string)
+            }
+            "IMAGE" => {
+                let img = self.vm.template.vectors("DISK").find_map(|d| {
+                    let id = vector_value(d, "IMAGE_ID")?.parse::<Oid>().ok()?;
+                    let img = self.state.images.get(&id)?;
+                    let ok = match filter {
+                        Some(("IMAGE", v)) => img.name == v,
+                        Some(("IMAGE_ID", v)) => v.trim().parse::<Oid>().ok() == Some(img.id),
+                        Some(_) => false,
+                        None => true,
+                    };
+                    ok.then_some(img)
+                })?;
+                if attr == "TEMPLATE" {
+                    let mut doc = String::new();
+                    img.write_xml(&mut doc);
+                    return Some(base64::engine::general_purpose::STANDARD.encode(doc));
+                }
+                img.template.get(attr).map(str::to_string)
+            }
+            "USER" => {
+                let user = self.state.users.get(&self.vm.uid)?;
+                if attr == "TEMPLATE" {
+                    let mut doc = String::new();
+                    user.write_xml(&mut doc);
+                    return Some(base64::engine::general_purpose::STANDARD.encode(doc));
+                }
+                user.template.get(attr).map(str::to_string)
+            }
+            _ => self.vm.template.vectors(vector).find_map(|pairs| {
+                if let Some((k, v)) = filter {
+                    if vector_value(pairs, k) != Some(v) {
+                        return None;
+                    }
+                }
+                vector_value(pairs, attr).map(str::to_string)
+            }),
+        }
+    }
+}
+
+/// StratusLab's quota driver: CPU and MEMORY of the user's live VMs plus the new one.
+fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> Result<()> {
+    let q = &core.settings.quota;
+    if !q.enabled || caller.uid == 0 {
+        return Ok(());
+    }
+    let live = state
+        .vms
+        .values()
+        .filter(|v| v.uid == caller.uid && v.state != VmState::Done);
+    let (mut used_cpu, mut used_mem, mut used_vms) = (0.0f64, 0i64, 0i64);
+    for vm in live {
+        used_cpu += vm.template_cpu();
+        used_mem += vm.template_memory();
+        used_vms += 1;
+    }
+    let num = |name: &str| {
+        tmpl.get(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // The driver converted the requested values to integers (0.5 CPU requests 0).
+    let req_cpu = num("CPU").trunc();
+    let req_mem = num("MEMORY").trunc() as i64;
+    let mut errors = Vec::new();
+    if let Some(limit) = q.cpu {
+        if used_cpu + req_cpu > limit {
+            errors.push(format!("CPU quota exceeded (Quota: {limit:.1}, Used: {used_cpu:.1}, Requested: {req_cpu:.1})"));
+        }
+    }
+    if let Some(limit) = q.memory {
+        if used_mem + req_mem > limit {
+            errors.push(format!(
+                "MEMORY quota exceeded (Quota: {limit}, Used: {used_mem}, Requested: {req_mem})"
+            ));
+        }
+    }
+    if let Some(limit) = q.num_vms {
+        if used_vms + 1 > limit {
+            errors.push(format!(
+                "NUM_VMS quota exceeded (Quota: {limit}, Used: {used_vms}, Requested: 1)"
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Authorization {
+            uid: caller.uid,
+            detail: errors.join("; "),
+        })
+    }
+}
+
+fn alloc_err(detail: &str) -> Error {
+    Error::alloc(Kind::Vm, detail)
+}
+
+impl Core {
+    pub fn vm_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
+        let tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
+            kind: Kind::Vm,
+            message: e.message,
+        })?;
+        self.vm_allocate_template(caller, tmpl)
+    }
+
+    pub fn vm_allocate_template(&self, caller: &Caller, tmpl: Template) -> Result<Oid> {
+        if !caller.is_privileged() {
+            for (vector, key) in RESTRICTED {
+                if tmpl.vectors(vector).any(|p| vector_value(p, key).is_some()) {
+                    return Err(alloc_err(&format!(
+                        "VM Template includes a restricted attribute {vector}/{key}."
+                    )));
+                }
+            }
+        }
+        let id = self.write(|state, tx| {
+            // CREATE VM, and USE on every network and image the template references.
+            let mut items = vec![AuthItem::create(Kind::Vm)];
+            for nic in tmpl.vectors("NIC") {
+                if let Some(Some(net)) = nic_network(state, nic, caller.uid) {
+                    items.push(AuthItem::on(Kind::Net, Op::Use, net.obj_ref()));
+                }
+            }
+            for disk in tmpl.vectors("DISK") {
+                if let Some(Some(img)) = disk_image(state, disk, caller.uid) {
+                    items.push(AuthItem::on(Kind::Image, Op::Use, img.obj_ref()));
+                }
+            }
+            state.authorize(caller, &items)?;
+            check_quota(self, state, caller, &tmpl)?;
+            build_vm(self, state, tx, caller, tmpl.clone())
+        })?;
+        tracing::info!(vm = id, user = %caller.name, "VM allocated");
+        Ok(id)
+    }
+
+    pub fn vm_info(&self, caller: &Caller, id: Oid) -> Result<String> {
+        let state = self.read();
+        let vm = get_authorized::<Vm>(&state, caller, id, Op::Use)?;
+        let mut out = String::with_capacity(4096);
+        vm.write_xml(&mut out, true);
+        Ok(out)
+    }
+
+    /// `one.vmpool.info(flag, start, end, state)`; state -2 all, -1 all but DONE, 0..7 exact.
+    pub fn vmpool_info(
+        &self,
+        caller: &Caller,
+        flag: i32,
+        start: i32,
+        end: i32,
+        vm_state: i32,
+    ) -> Result<String> {
+        if !(-2..=7).contains(&vm_state) {
+            return Err(Error::BadParameter("Incorrect filter_flag, state".into()));
+        }
+        let state = self.read();
+        let vms = owned::filter::<Vm>(&state, caller, flag, start, end)?;
+        let mut out = String::with_capacity(64 + state.vms.len() * 2048);
+        out.push_str("<VM_POOL>");
+        for vm in vms {
+            let keep = match vm_state {
+                -2 => true,
+                -1 => vm.state != VmState::Done,
+                s => vm.state as i32 == s,
+            };
+            if keep {
+                vm.write_xml(&mut out, false);
+            }
+        }
+        out.push_str("</VM_POOL>");
+        Ok(out)
+    }
+
+    pub fn vm_chown(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            let vm = owned::chown::<Vm>(state, caller, id, uid, gid)?;
+            tx.put(Change::Vm(vm));
+            Ok(id)
+        })
+    }
+
+    pub fn vm_chmod(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
+        self.write(|state, tx| {
+            let vm = owned::chmod::<Vm>(
+                state,
+                caller,
+                id,
+                bits,
+                self.settings.enable_other_permissions,
+            )?;
+            tx.put(Change::Vm(vm));
+            Ok(id)
+        })
+    }
+}
+
+/// Fills in the attributes 3.2 adds at allocation and takes the leases, all in `tx`.
+fn build_vm(
+    core: &Core,
+    state: &State,
+    tx: &mut Tx,
+    caller: &Caller,
+    mut tmpl: Template,
+) -> Result<Oid> {
+    let s = &core.settings;
+    let owner = super::users::get(state, caller.uid)?;
+    if tmpl.vectors("CONTEXT").count() > 1 {
+        return Err(alloc_err("Only one CONTEXT attribute can be defined."));
+    }
+    if tmpl.get("CONTEXT").is_some() {
+        return Err(alloc_err("Wrong format for CONTEXT attribute."));
+    }
+    if tmpl
+        .attributes()
+        .iter()
+        .filter(|a| a.name() == "REQUIREMENTS")
+        .count()
+        > 1
+    {
+        return Err(alloc_err("Only one REQUIREMENTS attribute can be defined."));
+    }
+    let id = tx.alloc_id(state, Kind::Vm);
+    let name = match tmpl.get("NAME") {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => format!("one-{id}"),
+    };
+    if name.chars().count() > 128 {
+        return Err(alloc_err("NAME is too long; max length is 128 chars."));
+    }
+    tmpl.set_single("NAME", &name);
+    tmpl.set_single("VMID", id.to_string());
+
+    // Leases, inside this write: the first one.vm.info already shows IP and MAC.
+    let mut nets: Vec<VNet> = Vec::new();
+    let mut attrs: Vec<Attribute> = Vec::new();
+    for attr in tmpl.attributes().iter().cloned() {
+        let Attribute::Vector {
+            name: vname,
+            mut pairs,
+        } = attr
+        else {
+            attrs.push(attr);
+            continue;
+        };
+        if vname == "NIC" {
+            match nic_network(state, &pairs, caller.uid) {
+                None => {}
+                Some(None) => return Err(alloc_err("Could not get virtual network for VM.")),
+                Some(Some(net)) => {
+                    let idx = match nets.iter().position(|n| n.id == net.id) {
+                        Some(i) => i,
+                        None => {
+                            nets.push(net.clone());
+                            nets.len() - 1
+                        }
+                    };
+                    let net = &mut nets[idx];
+                    let ip = match vector_value(&pairs, "IP") {
+                        Some(req) => match parse_ip(req) {
+                            Some(ip) if net.is_free(ip) => ip,
+                            _ => return Err(alloc_err("Could not get virtual network for VM.")),
+                        },
+                        None => net
+                            .first_free()
+                            .ok_or_else(|| alloc_err("Could not get virtual network for VM."))?,
+                    };
+                    let mac = net.take(ip, id);
+                    set_pair(&mut pairs, "NETWORK", net.name.clone());
+                    set_pair(&mut pairs, "NETWORK_ID", net.id.to_string());
+                    set_pair(&mut pairs, "BRIDGE", net.bridge.clone());
+                    set_pair(&mut pairs, "MAC", mac);
+                    set_pair(&mut pairs, "IP", ip_to_string(ip));
+                    set_pair(&mut pairs, "VLAN", if net.vlan { "YES" } else { "NO" });
+                    if !net.phydev.is_empty() {
+                        set_pair(&mut pairs, "PHYDEV", net.phydev.clone());
+                    }
+                    if !net.vlan_id.is_empty() {
+                        set_pair(&mut pairs, "VLAN_ID", net.vlan_id.clone());
+                    }
+                }
+            }
+        }
+        attrs.push(Attribute::Vector { name: vname, pairs });
+    }
+
+    // Disks: DISK_ID in template order, registered images expanded, device targets assigned.
+    let mut images: Vec<Image> = Vec::new();
+    let mut disk_index = 0;
+    let mut datablock_letter = b'e';
+    let (mut os_images, mut cdrom_images) = (0, 0);
+    for attr in attrs.iter_mut() {
+        let Attribute::Vector { name: vname, pairs } = attr else {
+            continue;
+        };
+        if vname != "DISK" {
+            continue;
+        }
+        set_pair(pairs, "DISK_ID", disk_index.to_string());
+        disk_index += 1;
+        match disk_image(state, pairs, caller.uid) {
+            None => {
+                let is_swap =
+                    vector_value(pairs, "TYPE").is_some_and(|t| t.eq_ignore_ascii_case("swap"));
+                if is_swap && vector_value(pairs, "TARGET").is_none() {
+                    set_pair(pairs, "TARGET", format!("{}d", s.default_device_prefix));
+                }
+            }
+            Some(None) => return Err(alloc_err("Could not get disk image for VM.")),
+            Some(Some(img)) => {
+                let img = match images.iter_mut().find(|i| i.id == img.id) {
+                    Some(i) => i,
+                    None => {
+                        images.push(img.clone());
+                        images
+                            .last_mut()
+                            .ok_or_else(|| Error::Internal("image list".into()))?
+                    }
+                };
+                // A non-persistent image may be shared by many VMs; a persistent one by one.
+                let usable = img.state == ImageState::Ready
+                    || (img.state == ImageState::Used && !img.persistent);
+                if !usable {
+                    return Err(alloc_err("Could not get disk image for VM."));
+                }
+                let prefix = img
+                    .template
+                    .get("DEV_PREFIX")
+                    .unwrap_or(&s.default_device_prefix)
+                    .to_string();
+                let (dtype, letter) = match img.image_type {
+                    ImageType::Os => {
+                        os_images += 1;
+                        ("DISK", b'a')
+                    }
+                    ImageType::Cdrom => {
+                        cdrom_images += 1;
+                        ("CDROM", b'c')
+                    }
+                    ImageType::Datablock => {
+                        let l = datablock_letter;
+                        datablock_letter += 1;
+                        ("DISK", l)
+                    }
+                };
+                if os_images > 1 {
+                    return Err(alloc_err("VM can not use more than one OS image."));
+                }
+                if cdrom_images > 1 {
+                    return Err(alloc_err("VM can not use more than one CDROM image."));
+                }
+                if datablock_letter > b'e' + 10 {
+                    return Err(alloc_err("VM can not use more than 10 DATABLOCK images."));
+                }
+                set_pair(pairs, "IMAGE", img.name.clone());
+                set_pair(pairs, "IMAGE_ID", img.id.to_string());
+                set_pair(pairs, "SOURCE", img.source.clone());
+                set_pair(pairs, "CLONE", if img.persistent { "NO" } else { "YES" });
+                set_pair(pairs, "SAVE", if img.persistent { "YES" } else { "NO" });
+                if img.persistent {
+                    set_pair(pairs, "PERSISTENT", "YES");
+                }
+                set_pair(pairs, "TYPE", dtype);
+                if vector_value(pairs, "READONLY").is_none() {
+                    set_pair(
+                        pairs,
+                        "READONLY",
+                        if img.image_type == ImageType::Cdrom {
+                            "YES"
+                        } else {
+                            "NO"
+                        },
+                    );
+                }
+                if vector_value(pairs, "TARGET").is_none() {
+                    let target = img
+                        .template
+                        .get("TARGET")
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("{prefix}{}", letter as char));
+                    set_pair(pairs, "TARGET", target);
+                }
+                for key in ["BUS", "DRIVER"] {
+                    if let Some(v) = img.template.get(key) {
+                        if vector_value(pairs, key).is_none() {
+                            set_pair(pairs, key, v.to_string());
+                        }
+                    }
+                }
+                img.running_vms += 1;
+                img.state = ImageState::Used;
+            }
+        }
+    }
+
+    // VNC port: VNC_BASE_PORT + id unless the user gave one (StratusLab sends -1 = autoport).
+    for attr in attrs.iter_mut() {
+        if let Attribute::Vector { name: vname, pairs } = attr {
+            if vname == "GRAPHICS" && vector_value(pairs, "PORT").is_none() {
+                set_pair(pairs, "PORT", (s.vnc_base_port + id as i64).to_string());
+            }
+        }
+    }
+    let mut tmpl = Template::from_attributes(attrs);
+
+    let mut vm = Vm {
+        id,
+        uid: caller.uid,
+        gid: owner.gid,
+        uname: owner.name.clone(),
+        gname: owner.gname.clone(),
+        name,
+        perms: Permissions::default(),
+        last_poll: 0,
+        state: VmState::Pending,
+        lcm_state: LcmState::LcmInit,
+        stime: now(),
+        etime: 0,
+        deploy_id: String::new(),
+        memory: 0,
+        cpu: 0,
+        net_tx: 0,
+        net_rx: 0,
+        template: tmpl.clone(),
+        history: Vec::new(),
+    };
+
+    // CONTEXT values and REQUIREMENTS get their variables substituted (leases are known now).
+    // The substitution reads networks as they are after this VM's leases.
+    if let Some(pairs) = tmpl.get_vector("CONTEXT").map(|p| p.to_vec()) {
+        let vars = VmVars {
+            state,
+            vm: &vm,
+            nets: &nets,
+            object_attr_missing: Default::default(),
+        };
+        let mut out = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            vars.object_attr_missing.set(false);
+            // The variable grammar needs at least one piece of text: empty stays empty.
+            let value = if v.is_empty() {
+                v
+            } else {
+                substitute(&v, &vars).map_err(|_| Error::Allocate {
+                    kind: Kind::Vm,
+                    detail: None,
+                })?
+            };
+            if value.is_empty() && vars.object_attr_missing.get() {
+                continue;
+            }
+            out.push((k, value));
+        }
+        if vector_value(&out, "TARGET").is_none() {
+            out.push(("TARGET".into(), format!("{}b", s.default_device_prefix)));
+        }
+        if let Some(ctx) = tmpl.get_vector_mut("CONTEXT") {
+            *ctx = out;
+        }
+    }
+    if let Some(req) = tmpl
+        .get("REQUIREMENTS")
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+    {
+        let vars = VmVars {
+            state,
+            vm: &vm,
+            nets: &nets,
+            object_attr_missing: Default::default(),
+        };
+        let value = substitute(&req, &vars).map_err(|_| Error::Allocate {
+            kind: Kind::Vm,
+            detail: None,
+        })?;
+        tmpl.set_single("REQUIREMENTS", &value);
+    }
+    vm.template = tmpl;
+
+    for net in nets {
+        for nic in vm.template.vectors("NIC") {
+            if vector_value(nic, "NETWORK_ID") == Some(net.id.to_string().as_str()) {
+                if let Some(ip) = vector_value(nic, "IP") {
+                    let mac = vector_value(nic, "MAC").unwrap_or("");
+                    tracing::info!(vm = id, network = %net.name, "acquired lease (IP={ip}, MAC={mac})");
+                }
+            }
+        }
+        tx.put(Change::VNet(net));
+    }
+    for img in images {
+        tx.put(Change::Image(img));
+    }
+    tx.put(Change::Vm(vm));
+    Ok(id)
+}

@@ -1,0 +1,164 @@
+//! Start-up and shutdown of the daemon: settings, database, oneadmin's password, workers,
+//! listener, and a clean exit on SIGTERM/SIGINT.
+
+use crate::cli::ServeArgs;
+use crate::core::Core;
+use crate::driver::Drivers;
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read or write the oneadmin credentials file {path}: {source}")]
+    OneAuth {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the oneadmin credentials file {0} must hold `oneadmin:PASSWORD`")]
+    OneAuthFormat(PathBuf),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{0}")]
+    Core(#[from] crate::core::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// oneadmin's password: the first line of `$ONE_AUTH` (`oneadmin:PASSWORD`), or of
+/// `DATA_DIR/one_auth`; when the file does not exist a random password is generated and
+/// written there (mode 0600), as the StratusLab installer did.
+fn oneadmin_password(data_dir: &Path) -> Result<String, StartError> {
+    let path = std::env::var_os("ONE_AUTH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| data_dir.join("one_auth"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let line = text.lines().next().unwrap_or("").trim_end();
+            match line.split_once(':') {
+                Some((_, pass)) if !pass.is_empty() => Ok(pass.to_string()),
+                _ => Err(StartError::OneAuthFormat(path)),
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let bytes: [u8; 12] = rand::random();
+            let pass: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            write_private(&path, &format!("oneadmin:{pass}\n")).map_err(|source| {
+                StartError::OneAuth {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            tracing::info!(file = %path.display(), "generated oneadmin's password");
+            Ok(pass)
+        }
+        Err(source) => Err(StartError::OneAuth { path, source }),
+    }
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())
+}
+
+pub fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
+    let settings = args.settings()?;
+    init_logging(&settings.log_level);
+    std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {
+        path: settings.data_dir.clone(),
+        source,
+    })?;
+    let store = Store::open(&settings.database_path())?;
+    // Only a fresh database takes the password; later starts keep the stored one, as oned.
+    let fresh = store.is_empty()?;
+    let password = if fresh {
+        oneadmin_password(&settings.data_dir)?
+    } else {
+        String::new()
+    };
+    let listen = settings.listen;
+    let default_host = settings.default_host.clone();
+    let core = Arc::new(Core::open(store, settings, &password)?);
+    if let (true, Some(name)) = (fresh, default_host) {
+        let admin = crate::core::auth::Caller {
+            uid: 0,
+            gid: 0,
+            name: "oneadmin".into(),
+        };
+        let id = core.host_allocate(&admin, &name, "im_dummy", "vmm_dummy", "dummy", "tm_dummy")?;
+        tracing::info!(host = %name, id, "registered the default simulated host");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(StartError::Runtime)?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: listen,
+                source,
+            })?;
+        let drivers = Arc::new(Drivers::default());
+        crate::workers::lcm::spawn(Arc::clone(&core), Arc::clone(&drivers));
+        crate::workers::monitor::spawn(Arc::clone(&core), Arc::clone(&drivers));
+        crate::sched::spawn(Arc::clone(&core));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop_tx.send(true);
+        });
+        tracing::info!(%listen, "stratusd ready");
+        crate::server::serve(listener, core, stop_rx).await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

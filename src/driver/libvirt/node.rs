@@ -1,0 +1,104 @@
+//! Simulated hosts: node descriptions for libvirt's in-process test driver.
+//!
+//! `test:///ABSOLUTE/PATH/node.xml` starts a test-driver host from the file: its CPUs, clock and
+//! memory, and no domains. Each *connection* opened on such a URI parses the file again and gets a
+//! host of its own, so one [`super::LibvirtHost`] per simulated host is exactly one host (two
+//! `open`s of the same file are two unrelated hosts, unlike `test:///default`, whose state every
+//! connection of the process shares).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::xml::escape_text;
+
+/// Clock rate every simulated host declares.
+pub const TEST_NODE_MHZ: u32 = 2400;
+/// CPU model every simulated host declares; libvirt reports the machine architecture here for
+/// real Linux hosts.
+pub const TEST_NODE_CPU_MODEL: &str = "x86_64";
+
+/// A test-driver node description with `cpus` CPUs (one NUMA node, one socket, one thread per
+/// core), `memory_kib` KiB of memory and no domains. `name` is only recorded in a comment, to tell
+/// the files of several hosts apart; characters that could end the comment are replaced.
+pub fn test_node_xml(name: &str, cpus: u32, memory_kib: u64) -> String {
+    let comment_safe_name: String = name
+        .chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() || "._:@".contains(character) {
+                character
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "<node>\n\
+         \t<!-- simulated host {comment_safe_name} -->\n\
+         \t<cpu>\n\
+         \t\t<nodes>1</nodes>\n\
+         \t\t<sockets>1</sockets>\n\
+         \t\t<cores>{cpus}</cores>\n\
+         \t\t<threads>1</threads>\n\
+         \t\t<active>{cpus}</active>\n\
+         \t\t<mhz>{TEST_NODE_MHZ}</mhz>\n\
+         \t\t<model>{model}</model>\n\
+         \t</cpu>\n\
+         \t<memory>{memory_kib}</memory>\n\
+         </node>\n",
+        model = escape_text(TEST_NODE_CPU_MODEL),
+    )
+}
+
+/// Writes `<dir>/<name>.xml` with [`test_node_xml`] and returns the `test:///…` URI that opens
+/// it. `dir` must be absolute (the URI carries an absolute path) and `name` a plain file name.
+pub fn write_test_node(
+    dir: &Path,
+    name: &str,
+    cpus: u32,
+    memory_kib: u64,
+) -> io::Result<(PathBuf, String)> {
+    if !dir.is_absolute() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("test node directory {} is not absolute", dir.display()),
+        ));
+    }
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("test node name {name:?} is not a plain file name"),
+        ));
+    }
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, test_node_xml(name, cpus, memory_kib))?;
+    let uri = format!("test://{}", path.display());
+    Ok((path, uri))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_xml_declares_cpus_memory_and_no_domains() {
+        let xml = test_node_xml("node01.example.org", 8, 16_433_004);
+        assert!(xml.contains("<active>8</active>"));
+        assert!(xml.contains("<cores>8</cores>"));
+        assert!(xml.contains("<memory>16433004</memory>"));
+        assert!(xml.contains("<!-- simulated host node01.example.org -->"));
+        assert!(!xml.contains("<domain"));
+    }
+
+    #[test]
+    fn hostile_name_cannot_leave_the_comment() {
+        let xml = test_node_xml("a-->b<domain/>", 1, 1024);
+        assert!(xml.contains("<!-- simulated host a___b_domain__ -->"));
+        assert_eq!(xml.matches("-->").count(), 1);
+    }
+
+    #[test]
+    fn write_test_node_refuses_relative_dirs_and_path_names() {
+        assert!(write_test_node(Path::new("relative"), "h", 1, 1024).is_err());
+        assert!(write_test_node(Path::new("/tmp"), "../h", 1, 1024).is_err());
+    }
+}

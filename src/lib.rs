@@ -1,0 +1,20 @@
+//! stratusd: a replacement for OpenNebula 3.2's `oned` for StratusLab clouds.
+//!
+//! Data flows one way: `server` (HTTP/XML-RPC) → `api` (handlers per object family) →
+//! `core` (authentication, authorization, life cycle, the pools) → `store` (SQLite) and, through
+//! the `workers`, the `driver`s. Nothing below calls back up.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod daemon;
+pub mod driver;
+pub mod model;
+pub mod sched;
+pub mod server;
+pub mod store;
+pub mod template;
+pub mod workers;
+pub mod xmlrpc;

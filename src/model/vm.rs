@@ -1,0 +1,182 @@
+//! VM objects, their history records and the 3.2 state numbers.
+
+use super::xml::{elem, elem_num};
+use super::{Oid, Permissions};
+use crate::template::Template;
+use serde::{Deserialize, Serialize};
+
+/// VM STATE (3.2 `VirtualMachine::VmState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VmState {
+    Init = 0,
+    Pending = 1,
+    Hold = 2,
+    Active = 3,
+    Stopped = 4,
+    Suspended = 5,
+    Done = 6,
+    Failed = 7,
+}
+
+/// LCM_STATE (3.2 `VirtualMachine::LcmState`), meaningful only while ACTIVE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LcmState {
+    LcmInit = 0,
+    Prolog = 1,
+    Boot = 2,
+    Running = 3,
+    Migrate = 4,
+    SaveStop = 5,
+    SaveSuspend = 6,
+    SaveMigrate = 7,
+    PrologMigrate = 8,
+    PrologResume = 9,
+    EpilogStop = 10,
+    Epilog = 11,
+    Shutdown = 12,
+    Cancel = 13,
+    Failure = 14,
+    Cleanup = 15,
+    Unknown = 16,
+}
+
+/// HISTORY REASON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    None = 0,
+    Error = 1,
+    StopResume = 2,
+    User = 3,
+    Cancel = 4,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct History {
+    pub seq: i32,
+    pub hostname: String,
+    pub vm_dir: String,
+    pub hid: Oid,
+    pub stime: i64,
+    pub etime: i64,
+    pub vmm_mad: String,
+    pub vnm_mad: String,
+    pub tm_mad: String,
+    pub pstime: i64,
+    pub petime: i64,
+    pub rstime: i64,
+    pub retime: i64,
+    pub estime: i64,
+    pub eetime: i64,
+    pub reason: Reason,
+}
+
+impl History {
+    pub fn write_xml(&self, out: &mut String) {
+        out.push_str("<HISTORY>");
+        elem_num(out, "SEQ", self.seq);
+        elem(out, "HOSTNAME", &self.hostname);
+        elem(out, "VM_DIR", &self.vm_dir);
+        elem_num(out, "HID", self.hid);
+        elem_num(out, "STIME", self.stime);
+        elem_num(out, "ETIME", self.etime);
+        elem(out, "VMMMAD", &self.vmm_mad);
+        elem(out, "VNMMAD", &self.vnm_mad);
+        elem(out, "TMMAD", &self.tm_mad);
+        elem_num(out, "PSTIME", self.pstime);
+        elem_num(out, "PETIME", self.petime);
+        elem_num(out, "RSTIME", self.rstime);
+        elem_num(out, "RETIME", self.retime);
+        elem_num(out, "ESTIME", self.estime);
+        elem_num(out, "EETIME", self.eetime);
+        elem_num(out, "REASON", self.reason as i32);
+        out.push_str("</HISTORY>");
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vm {
+    pub id: Oid,
+    pub uid: Oid,
+    pub gid: Oid,
+    pub uname: String,
+    pub gname: String,
+    pub name: String,
+    pub perms: Permissions,
+    pub last_poll: i64,
+    pub state: VmState,
+    pub lcm_state: LcmState,
+    pub stime: i64,
+    pub etime: i64,
+    pub deploy_id: String,
+    /// KiB in use at the last poll.
+    pub memory: i64,
+    pub cpu: i64,
+    pub net_tx: i64,
+    pub net_rx: i64,
+    pub template: Template,
+    pub history: Vec<History>,
+}
+
+impl Vm {
+    /// `full` = every history record (one.vm.info); pool listings carry only the last one.
+    pub fn write_xml(&self, out: &mut String, full: bool) {
+        out.push_str("<VM>");
+        elem_num(out, "ID", self.id);
+        elem_num(out, "UID", self.uid);
+        elem_num(out, "GID", self.gid);
+        elem(out, "UNAME", &self.uname);
+        elem(out, "GNAME", &self.gname);
+        elem(out, "NAME", &self.name);
+        self.perms.write_xml(out);
+        elem_num(out, "LAST_POLL", self.last_poll);
+        elem_num(out, "STATE", self.state as i32);
+        elem_num(out, "LCM_STATE", self.lcm_state as i32);
+        elem_num(out, "STIME", self.stime);
+        elem_num(out, "ETIME", self.etime);
+        elem(out, "DEPLOY_ID", &self.deploy_id);
+        elem_num(out, "MEMORY", self.memory);
+        elem_num(out, "CPU", self.cpu);
+        elem_num(out, "NET_TX", self.net_tx);
+        elem_num(out, "NET_RX", self.net_rx);
+        self.template.write_xml(out);
+        if self.history.is_empty() {
+            out.push_str("<HISTORY_RECORDS/>");
+        } else {
+            out.push_str("<HISTORY_RECORDS>");
+            if full {
+                for h in &self.history {
+                    h.write_xml(out);
+                }
+            } else if let Some(h) = self.history.last() {
+                h.write_xml(out);
+            }
+            out.push_str("</HISTORY_RECORDS>");
+        }
+        out.push_str("</VM>");
+    }
+
+    pub fn last_history(&self) -> Option<&History> {
+        self.history.last()
+    }
+
+    pub fn last_history_mut(&mut self) -> Option<&mut History> {
+        self.history.last_mut()
+    }
+
+    /// `TEMPLATE/CPU` as a number (0 when absent or not numeric, as 3.2's `get_template_attribute`).
+    pub fn template_cpu(&self) -> f64 {
+        self.template
+            .get("CPU")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// `TEMPLATE/MEMORY` in MiB.
+    pub fn template_memory(&self) -> i64 {
+        self.template
+            .get("MEMORY")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(|m| m as i64)
+            .unwrap_or(0)
+    }
+}

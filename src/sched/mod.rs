@@ -1,0 +1,191 @@
+//! The built-in scheduler (mm_sched's semantics): PENDING VMs are matched against enabled,
+//! monitored hosts by REQUIREMENTS, ACLs and free capacity, ordered by RANK, and deployed.
+
+pub mod expr;
+
+use crate::core::auth::Caller;
+use crate::core::authz::AuthItem;
+use crate::core::{Core, State};
+use crate::model::acl::Op;
+use crate::model::host::HostState;
+use crate::model::vm::VmState;
+use crate::model::{Host, Kind, Oid, Vm};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Per-pass limits of mm_sched (`MAX_VM`, `MAX_DISPATCH`, `MAX_HOST`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_vm: usize,
+    pub max_dispatch: usize,
+    pub max_host: usize,
+}
+
+impl Limits {
+    /// oned's defaults, used with an oned-like interval.
+    pub const ONED: Limits = Limits {
+        max_vm: 300,
+        max_dispatch: 30,
+        max_host: 1,
+    };
+    /// Immediate mode places everything that fits at once.
+    pub const IMMEDIATE: Limits = Limits {
+        max_vm: usize::MAX,
+        max_dispatch: usize::MAX,
+        max_host: usize::MAX,
+    };
+}
+
+fn free(host: &Host, planned: &(i64, i64)) -> (i64, i64) {
+    (
+        host.share.max_cpu - host.share.cpu_usage - planned.0,
+        host.share.max_mem - host.share.mem_usage - planned.1,
+    )
+}
+
+/// One scheduling pass over a read view; returns the placements to make.
+pub fn plan(state: &State, limits: Limits) -> Vec<(Oid, Oid)> {
+    let hosts: Vec<&Host> = state
+        .hosts
+        .values()
+        .filter(|h| {
+            matches!(
+                h.state,
+                HostState::Init | HostState::Monitoring | HostState::Monitored
+            )
+        })
+        .collect();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    let mut planned: HashMap<Oid, (i64, i64)> = HashMap::new();
+    let mut per_host: HashMap<Oid, usize> = HashMap::new();
+    let mut out = Vec::new();
+    let pending = state
+        .vms
+        .values()
+        .filter(|v| v.state == VmState::Pending)
+        .take(limits.max_vm);
+    for vm in pending {
+        if out.len() >= limits.max_dispatch {
+            break;
+        }
+        if let Some(hid) = choose_host(state, vm, &hosts, &planned, &per_host, limits) {
+            let p = planned.entry(hid).or_default();
+            p.0 += (vm.template_cpu() * 100.0) as i64;
+            p.1 += vm.template_memory() * 1024;
+            *per_host.entry(hid).or_default() += 1;
+            out.push((vm.id, hid));
+        }
+    }
+    out
+}
+
+fn choose_host(
+    state: &State,
+    vm: &Vm,
+    hosts: &[&Host],
+    planned: &HashMap<Oid, (i64, i64)>,
+    per_host: &HashMap<Oid, usize>,
+    limits: Limits,
+) -> Option<Oid> {
+    let requirements = match vm.template.get("REQUIREMENTS") {
+        Some(text) => match expr::parse_requirements(text) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::debug!(vm = vm.id, error = %e, "REQUIREMENTS do not parse; the VM cannot be placed");
+                return None;
+            }
+        },
+        None => None,
+    };
+    let rank = vm
+        .template
+        .get("RANK")
+        .and_then(|t| expr::parse_rank(t).ok());
+    let owner = Caller {
+        uid: vm.uid,
+        gid: vm.gid,
+        name: vm.uname.clone(),
+    };
+    let cpu = (vm.template_cpu() * 100.0) as i64;
+    let mem = vm.template_memory() * 1024;
+    let mut best: Option<(f64, Oid)> = None;
+    for host in hosts {
+        if per_host.get(&host.id).copied().unwrap_or(0) >= limits.max_host {
+            continue;
+        }
+        let (free_cpu, free_mem) = free(host, planned.get(&host.id).unwrap_or(&(0, 0)));
+        if free_cpu < cpu || free_mem < mem || host.share.max_cpu == 0 {
+            continue;
+        }
+        if !state.allows(
+            &owner,
+            &AuthItem::on(
+                Kind::Host,
+                Op::Manage,
+                crate::core::hosts::host_ref(host.id),
+            ),
+        ) {
+            continue;
+        }
+        let lookup = |name: &str| host.attribute(name);
+        if let Some(req) = &requirements {
+            if !req.matches(&lookup) {
+                continue;
+            }
+        }
+        // 3.2 ranks hosts by the integer value of the expression.
+        let score = rank
+            .as_ref()
+            .map(|r| r.eval_int(&lookup) as f64)
+            .unwrap_or(0.0);
+        // Higher rank wins; on a tie the lower host id, as the host pool is walked in order.
+        if best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, host.id));
+        }
+    }
+    best.map(|(_, id)| id)
+}
+
+/// Runs the scheduler: every `interval` seconds like mm_sched, or (interval 0) whenever a VM
+/// or host changes.
+pub fn spawn(core: Arc<Core>) {
+    let interval = core.settings.sched_interval;
+    let mut events = core.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let limits = if interval > 0.0 {
+                tokio::time::sleep(Duration::from_secs_f64(interval)).await;
+                Limits::ONED
+            } else {
+                tokio::select! {
+                    ev = events.recv() => {
+                        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = ev {
+                            return;
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                Limits::IMMEDIATE
+            };
+            let placements = plan(&core.read(), limits);
+            if placements.is_empty() {
+                continue;
+            }
+            let core = Arc::clone(&core);
+            let done = tokio::task::spawn_blocking(move || {
+                for (vid, hid) in placements {
+                    if let Err(e) = core.sched_deploy(vid, hid) {
+                        tracing::warn!(vm = vid, host = hid, error = %e, "scheduler could not deploy");
+                    }
+                }
+            })
+            .await;
+            if let Err(e) = done {
+                tracing::error!(error = %e, "scheduler pass panicked");
+            }
+        }
+    });
+}

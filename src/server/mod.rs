@@ -1,0 +1,155 @@
+//! The XML-RPC front end: HTTP/1.1 with keep-alive on hyper, `POST /RPC2`, body limits, and
+//! oned's transport answers (HTTP 400 page for an empty body, faults for broken calls).
+
+use crate::api::{self, Payload, Reply};
+use crate::core::Core;
+use crate::xmlrpc;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Abyss's answer to a request with an empty body, as oned's HTTP server wrote it.
+const EMPTY_BODY_PAGE: &str = "<HTML><HEAD><TITLE>Error 400</TITLE></HEAD><BODY><H1>Error 400</H1><P>According to your content-length HTTP header, your request is empty (zero length)</P><p><HR><b><i><a href=\"http://xmlrpc-c.sourceforge.net\">ABYSS Web Server for XML-RPC For C/C++</a></i></b> version 1.33.14<br></p></BODY></HTML>";
+
+fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// Encodes a dispatcher reply as oned's (xmlrpc-c's) response body.
+pub fn encode_reply(reply: Reply) -> String {
+    match reply {
+        Reply::Ok(Payload::Int(i)) => xmlrpc::encode_oned_result(true, xmlrpc::Payload::Int(i), 0),
+        Reply::Ok(Payload::Doc(doc)) => {
+            xmlrpc::encode_oned_result(true, xmlrpc::Payload::Str(&doc), 0)
+        }
+        Reply::Err(msg, code) => {
+            xmlrpc::encode_oned_result(false, xmlrpc::Payload::Str(&msg), code)
+        }
+        Reply::Fault(f) => xmlrpc::encode_fault(&f),
+        Reply::Value(v) => xmlrpc::encode_response(&v),
+    }
+}
+
+/// Decodes, dispatches and encodes one XML-RPC body. Writes run on the blocking pool because
+/// they commit to SQLite; reads are served inline from memory.
+pub async fn handle_xmlrpc(core: Arc<Core>, body: Bytes) -> String {
+    let call = match xmlrpc::parse_method_call(&body) {
+        Ok(c) => c,
+        Err(fault) => return xmlrpc::encode_fault(&fault),
+    };
+    if api::dispatch::is_read_only(&call.method) {
+        return encode_reply(api::dispatch(&core, &call));
+    }
+    let method = call.method.clone();
+    match tokio::task::spawn_blocking(move || encode_reply(api::dispatch(&core, &call))).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(%method, error = %e, "request handler panicked");
+            xmlrpc::encode_fault(&xmlrpc::Fault::new(-500, "Internal error"))
+        }
+    }
+}
+
+async fn route(
+    core: Arc<Core>,
+    max_body: usize,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if req.uri().path() != "/RPC2" {
+        return Ok(respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()));
+    }
+    if req.method() != Method::POST {
+        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/html", "<HTML><HEAD><TITLE>Error 405</TITLE></HEAD><BODY><H1>Error 405</H1><P>XML-RPC calls are POST requests.</P></BODY></HTML>".into()));
+    }
+    let body = match Limited::new(req.into_body(), max_body).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            // Either the limit or a broken connection: answer clearly instead of buffering on.
+            let too_large = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            let message = if too_large {
+                format!("XML-RPC request too large: the limit is {max_body} bytes")
+            } else {
+                format!("could not read the request body: {e}")
+            };
+            tracing::warn!("{message}");
+            let fault = xmlrpc::Fault::new(-509, message);
+            return Ok(respond(
+                StatusCode::OK,
+                "text/xml",
+                xmlrpc::encode_fault(&fault),
+            ));
+        }
+    };
+    if body.is_empty() {
+        return Ok(respond(
+            StatusCode::BAD_REQUEST,
+            "text/html",
+            EMPTY_BODY_PAGE.into(),
+        ));
+    }
+    let answer = handle_xmlrpc(core, body).await;
+    Ok(respond(StatusCode::OK, "text/xml", answer))
+}
+
+/// Serves XML-RPC on `listener` until `shutdown` turns true; then lets open requests finish.
+pub async fn serve(listener: TcpListener, core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
+    let max_body = core.settings.max_body_bytes;
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer): (_, SocketAddr) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let core = Arc::clone(&core);
+                let mut stop = shutdown.clone();
+                conns.spawn(async move {
+                    let service = service_fn(move |req| route(Arc::clone(&core), max_body, req));
+                    let conn = http1::Builder::new()
+                        .keep_alive(true)
+                        .max_buf_size(64 * 1024)
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        res = conn.as_mut() => {
+                            if let Err(e) = res {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                        }
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    let drain = async { while conns.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+}
