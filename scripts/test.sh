@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up and runs every test suite: unit tests, integration tests, and the compatibility
+# replay of the recorded oned 3.2 sessions. The same command runs in CI (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --test
+# The recorded sessions register this file as an image (see fixtures/oned-3.2/README.md).
+if [ ! -s /srv/cloud/images/ttylinux.img ]; then
+  mkdir -p /srv/cloud/images
+  head -c 65536 /dev/zero > /srv/cloud/images/ttylinux.img
+fi
+cargo build --quiet --all-targets
+cargo test --quiet -- --test-threads=2

@@ -1,0 +1,243 @@
+//! Starts a real stratusd on a free loopback port with its own data directory, and talks
+//! XML-RPC to it over a keep-alive connection.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Daemon {
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    child: Option<Child>,
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("stratusd-test-{tag}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Daemon {
+    pub fn start(tag: &str, extra: &[&str]) -> Daemon {
+        let dir = temp_dir(tag);
+        Self::start_in(dir, extra)
+    }
+
+    pub fn start_in(dir: PathBuf, extra: &[&str]) -> Daemon {
+        let auth = dir.join("one_auth_in");
+        if !auth.exists() {
+            std::fs::write(&auth, "oneadmin:password\n").unwrap();
+        }
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_stratusd"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(extra)
+            .env("ONE_AUTH", &auth)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("stratusd binary runs");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "stratusd did not start listening; see {}",
+                dir.join("daemon.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon {
+            addr,
+            dir,
+            child: Some(child),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.join("stratusd.db")
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        unsafe_kill(child.id(), 15);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub struct Client {
+    stream: BufReader<TcpStream>,
+}
+
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        Client {
+            stream: BufReader::new(s),
+        }
+    }
+
+    pub fn post_raw(&mut self, body: &[u8]) -> HttpAnswer {
+        let head = format!(
+            "POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let s = self.stream.get_mut();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
+        self.read_answer()
+    }
+
+    fn read_answer(&mut self) -> HttpAnswer {
+        let mut line = String::new();
+        self.stream.read_line(&mut line).unwrap();
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let mut len = 0usize;
+        loop {
+            let mut h = String::new();
+            self.stream.read_line(&mut h).unwrap();
+            if h == "\r\n" || h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body).unwrap();
+        HttpAnswer {
+            status,
+            body: String::from_utf8_lossy(&body).to_string(),
+        }
+    }
+
+    /// A call with string/int/bool parameters given as pre-encoded `<value>` contents.
+    pub fn call(&mut self, method: &str, params: &[Param]) -> String {
+        let mut body =
+            format!("<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName><params>");
+        for p in params {
+            body.push_str("<param><value>");
+            match p {
+                Param::S(s) => body.push_str(&format!("<string>{}</string>", escape(s))),
+                Param::I(i) => body.push_str(&format!("<int>{i}</int>")),
+                Param::B(b) => body.push_str(&format!("<boolean>{}</boolean>", u8::from(*b))),
+            }
+            body.push_str("</value></param>");
+        }
+        body.push_str("</params></methodCall>");
+        self.post_raw(body.as_bytes()).body
+    }
+}
+
+pub enum Param {
+    S(String),
+    I(i32),
+    B(bool),
+}
+
+pub fn s(v: &str) -> Param {
+    Param::S(v.to_string())
+}
+
+pub fn i(v: i32) -> Param {
+    Param::I(v)
+}
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// The text of the first `<TAG>` in a (decoded) document.
+pub fn field(doc: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = doc.find(&open)? + open.len();
+    let end = doc[start..].find(&format!("</{tag}>"))? + start;
+    Some(doc[start..end].to_string())
+}
+
+pub const ADMIN: &str = "oneadmin:password";
+
+pub fn read_file(path: &std::path::Path) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_string(&mut s);
+    }
+    s
+}
