@@ -3,6 +3,7 @@
 //! the async runtime, and never call back into request handlers.
 
 pub mod dummy;
+pub mod libvirt;
 
 use crate::core::hosts::MonitorResult;
 use crate::model::{Host, Vm};
