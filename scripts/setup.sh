@@ -8,7 +8,7 @@ want_test=0
 
 apt_pkgs=(pkg-config libvirt-dev)
 if [ "$want_test" = 1 ]; then
-  apt_pkgs+=(libvirt-daemon)
+  : # test suites use libvirt's in-process test driver (in libvirt0)
 fi
 
 missing=()

@@ -64,12 +64,26 @@ pub async fn handle_xmlrpc(core: Arc<Core>, body: Bytes) -> String {
     }
 }
 
+/// `/RPC2` as oned; also the paths the StratusLab client's password connector posts to when
+/// pointed at this port (it inserts `/pswd/` before the last segment: `/pswd/RPC2`,
+/// `/<prefix>/pswd/xmlrpc`). On this port the session string carries the credentials, as it
+/// did behind one-proxy; the authenticating front door is a separate listener.
+fn is_xmlrpc_path(path: &str) -> bool {
+    if path == "/RPC2" {
+        return true;
+    }
+    match path.rsplit_once('/') {
+        Some((dir, last)) => !last.is_empty() && (dir == "/pswd" || dir.ends_with("/pswd")),
+        None => false,
+    }
+}
+
 async fn route(
     core: Arc<Core>,
     max_body: usize,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    if req.uri().path() != "/RPC2" {
+    if !is_xmlrpc_path(req.uri().path()) {
         return Ok(respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()));
     }
     if req.method() != Method::POST {
@@ -105,6 +119,34 @@ async fn route(
     }
     let answer = handle_xmlrpc(core, body).await;
     Ok(respond(StatusCode::OK, "text/xml", answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_xmlrpc_path;
+
+    #[test]
+    fn accepted_paths() {
+        for p in [
+            "/RPC2",
+            "/pswd/RPC2",
+            "/pswd/xmlrpc",
+            "/01-run/pswd/xmlrpc",
+            "/one-proxy/pswd/xmlrpc",
+        ] {
+            assert!(is_xmlrpc_path(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/xmlrpc",
+            "/RPC2/x",
+            "/pswd/",
+            "/cert/xmlrpc",
+            "/pswdx/xmlrpc",
+        ] {
+            assert!(!is_xmlrpc_path(p), "{p}");
+        }
+    }
 }
 
 /// Serves XML-RPC on `listener` until `shutdown` turns true; then lets open requests finish.
