@@ -69,6 +69,12 @@ pub struct Settings {
     pub image_import_dirs: Vec<PathBuf>,
     /// A simulated host registered on the first start.
     pub default_host: Option<String>,
+    /// Domain type of KVM hosts without a DOMAIN_TYPE attribute (`kvm`, or `qemu` for TCG).
+    pub kvm_domain_type: String,
+    /// Seconds an ACPI shutdown may take before it counts as failed.
+    pub vm_shutdown_timeout: f64,
+    /// Seconds between polls of running VMs (VM_POLLING_INTERVAL).
+    pub vm_polling_interval: f64,
 }
 
 impl Default for Settings {
@@ -91,6 +97,9 @@ impl Default for Settings {
             enable_other_permissions: true,
             image_import_dirs: vec![PathBuf::from("/srv/cloud/images")],
             default_host: None,
+            kvm_domain_type: "kvm".into(),
+            vm_shutdown_timeout: 120.0,
+            vm_polling_interval: 60.0,
         }
     }
 }

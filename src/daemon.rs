@@ -129,7 +129,17 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
                 addr: listen,
                 source,
             })?;
-        let drivers = Arc::new(Drivers::default());
+        let drivers = Arc::new(Drivers::new(&core.settings));
+        {
+            let (c, d) = (Arc::clone(&core), Arc::clone(&drivers));
+            if let Err(e) =
+                tokio::task::spawn_blocking(move || crate::workers::reconcile::reconcile(&c, &d))
+                    .await
+            {
+                tracing::error!(error = %e, "start-up reconciliation panicked");
+            }
+        }
+        crate::workers::poll::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::lcm::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::monitor::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::sched::spawn(Arc::clone(&core));

@@ -703,3 +703,78 @@ impl Core {
         }
     }
 }
+
+/// What one poll of a running VM found, for [`Core::vms_polled`].
+#[derive(Debug, Clone)]
+pub struct Polled {
+    pub vm: Oid,
+    pub host: Oid,
+    pub result: crate::driver::PollResult,
+}
+
+impl Core {
+    /// Records a batch of VM polls in one transaction (3.2's VM monitoring): usage figures for
+    /// running domains; ACTIVE/UNKNOWN for a domain that vanished (a guest that powered itself
+    /// off); SUSPENDED for one paused outside stratusd; FAILED for a crashed one.
+    pub fn vms_polled(&self, batch: Vec<Polled>) -> Result<()> {
+        use crate::driver::PollResult;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(|state, tx| {
+            let t = now();
+            for p in batch {
+                let Some(vm) = state.vms.get(&p.vm) else { continue };
+                // Only a VM still running on the polled host is concerned.
+                if vm.state != VmState::Active
+                    || vm.lcm_state != LcmState::Running
+                    || vm.last_history().map(|h| h.hid) != Some(p.host)
+                {
+                    continue;
+                }
+                let mut vm = vm.clone();
+                match p.result {
+                    PollResult::Running { cpu, memory_kib, net_tx, net_rx } => {
+                        vm.last_poll = t;
+                        vm.cpu = cpu;
+                        vm.memory = memory_kib;
+                        vm.net_tx = net_tx;
+                        vm.net_rx = net_rx;
+                    }
+                    PollResult::Gone => {
+                        tracing::warn!(vm = vm.id, "VM running but it was not found. Restart and delete actions available or try to recover it manually");
+                        vm.last_poll = t;
+                        vm.lcm_state = LcmState::Unknown;
+                    }
+                    PollResult::Paused => {
+                        if let Some(h) = vm.last_history_mut() {
+                            h.retime = t;
+                            h.etime = t;
+                            h.reason = Reason::StopResume;
+                        }
+                        vm.state = VmState::Suspended;
+                        vm.lcm_state = LcmState::LcmInit;
+                    }
+                    PollResult::Crashed => {
+                        set_template_error(&mut vm.template, "Error monitoring VM: the domain crashed");
+                        if let Some(h) = vm.last_history_mut() {
+                            h.reason = Reason::Error;
+                            h.etime = t;
+                        }
+                        if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                            account_host(state, tx, hid, &vm, -1);
+                        }
+                        vm.state = VmState::Failed;
+                        vm.lcm_state = LcmState::LcmInit;
+                    }
+                    PollResult::Error(message) => {
+                        tracing::warn!(vm = vm.id, "Error monitoring VM: {message}");
+                        continue;
+                    }
+                }
+                tx.put(Change::Vm(vm));
+            }
+            Ok(())
+        })
+    }
+}

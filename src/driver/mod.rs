@@ -3,7 +3,9 @@
 //! the async runtime, and never call back into request handlers.
 
 pub mod dummy;
+pub mod hypervisor;
 pub mod libvirt;
+pub mod spec;
 
 use crate::core::hosts::MonitorResult;
 use crate::model::{Host, Vm};
@@ -43,8 +45,32 @@ pub enum DriverError {
 /// Answer of a VMM operation: the hypervisor's domain id after a deploy.
 pub type VmmResult = Result<Option<String>, DriverError>;
 
+/// What a poll of a running VM found (3.2 monitoring: `a`, `p`, `e`, `d`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollResult {
+    Running {
+        cpu: i64,
+        memory_kib: i64,
+        net_tx: i64,
+        net_rx: i64,
+    },
+    Paused,
+    Crashed,
+    /// The domain is not there any more (the guest powered itself off, or it was destroyed
+    /// behind oned's back).
+    Gone,
+    /// The hypervisor could not be asked.
+    Error(String),
+}
+
 pub trait Vmm: Send + Sync {
-    fn execute(&self, op: VmmOp, vm: &Vm, host: &Host) -> VmmResult;
+    /// `prev` is the host of the previous placement, for migrations.
+    fn execute(&self, op: VmmOp, vm: &Vm, host: &Host, prev: Option<&Host>) -> VmmResult;
+
+    /// Polls a running VM; `None` when the driver does not monitor VMs.
+    fn poll(&self, _vm: &Vm, _host: &Host) -> Option<PollResult> {
+        None
+    }
 }
 
 pub trait Im: Send + Sync {
@@ -58,27 +84,49 @@ pub trait Tm: Send + Sync {
 /// The drivers available to this daemon, looked up by the names hosts were registered with.
 pub struct Drivers {
     dummy: dummy::Dummy,
-}
-
-impl Default for Drivers {
-    fn default() -> Self {
-        Drivers {
-            dummy: dummy::Dummy,
-        }
-    }
+    simulated: hypervisor::Hypervisor,
+    kvm: hypervisor::Hypervisor,
 }
 
 impl Drivers {
-    pub fn vmm(&self, name: &str) -> Result<&dyn Vmm, DriverError> {
-        match name {
-            "vmm_dummy" | "dummy" => Ok(&self.dummy),
-            other => Err(DriverError::Unknown(other.to_string())),
+    pub fn new(settings: &crate::config::Settings) -> Self {
+        let timeout = std::time::Duration::from_secs_f64(settings.vm_shutdown_timeout.max(1.0));
+        Drivers {
+            dummy: dummy::Dummy,
+            simulated: hypervisor::Hypervisor::new(
+                hypervisor::HostKind::Simulated,
+                &settings.data_dir,
+                "test",
+                timeout,
+            ),
+            kvm: hypervisor::Hypervisor::new(
+                hypervisor::HostKind::Kvm,
+                &settings.data_dir,
+                &settings.kvm_domain_type,
+                timeout,
+            ),
         }
+    }
+
+    /// The libvirt host kind behind a VMM driver name, if any.
+    pub fn hypervisor(&self, vmm_name: &str) -> Option<&hypervisor::Hypervisor> {
+        match vmm_name {
+            "vmm_dummy" | "dummy" => Some(&self.simulated),
+            "vmm_kvm" | "kvm" => Some(&self.kvm),
+            _ => None,
+        }
+    }
+
+    pub fn vmm(&self, name: &str) -> Result<&dyn Vmm, DriverError> {
+        self.hypervisor(name)
+            .map(|h| h as &dyn Vmm)
+            .ok_or_else(|| DriverError::Unknown(name.to_string()))
     }
 
     pub fn im(&self, name: &str) -> Result<&dyn Im, DriverError> {
         match name {
-            "im_dummy" | "dummy" => Ok(&self.dummy),
+            "im_dummy" | "dummy" => Ok(&self.simulated),
+            "im_kvm" | "kvm" => Ok(&self.kvm),
             other => Err(DriverError::Unknown(other.to_string())),
         }
     }

@@ -45,7 +45,13 @@ fn step_for(vm: &Vm) -> Option<Step> {
     })
 }
 
-fn run_step(drivers: &Drivers, step: &Step, vm: &Vm, host: &Host) -> StepOutcome {
+fn run_step(
+    drivers: &Drivers,
+    step: &Step,
+    vm: &Vm,
+    host: &Host,
+    prev: Option<&Host>,
+) -> StepOutcome {
     let result: Result<Option<String>, DriverError> = match step {
         Step::Tm(op) => drivers
             .tm(&host.tm_mad)
@@ -53,11 +59,11 @@ fn run_step(drivers: &Drivers, step: &Step, vm: &Vm, host: &Host) -> StepOutcome
             .map(|_| None),
         Step::Vmm(op) => drivers
             .vmm(&host.vm_mad)
-            .and_then(|vmm| vmm.execute(*op, vm, host)),
+            .and_then(|vmm| vmm.execute(*op, vm, host, prev)),
         Step::Cleanup => {
             // A missing domain is fine here: cleanup only has to make sure nothing is left.
             if let Ok(vmm) = drivers.vmm(&host.vm_mad) {
-                if let Err(e) = vmm.execute(VmmOp::Cancel, vm, host) {
+                if let Err(e) = vmm.execute(VmmOp::Cancel, vm, host, prev) {
                     tracing::info!(vm = vm.id, error = %e, "cleanup: cancel of the domain failed");
                 }
             }
@@ -90,7 +96,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                 }
                 _ = tokio::time::sleep(super::TICK) => {}
             }
-            let jobs: Vec<(Vm, Host, Step)> = {
+            let jobs: Vec<(Vm, Host, Option<Host>, Step)> = {
                 let state = core.read();
                 let busy = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
                 state
@@ -100,11 +106,15 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                     .filter_map(|vm| {
                         let step = step_for(vm)?;
                         let host = state.hosts.get(&vm.last_history()?.hid)?;
-                        Some((vm.clone(), host.clone(), step))
+                        let n = vm.history.len();
+                        let prev = (n >= 2)
+                            .then(|| state.hosts.get(&vm.history[n - 2].hid).cloned())
+                            .flatten();
+                        Some((vm.clone(), host.clone(), prev, step))
                     })
                     .collect()
             };
-            for (vm, host, step) in jobs {
+            for (vm, host, prev, step) in jobs {
                 let key = (vm.id, vm.state, vm.lcm_state);
                 if let Ok(mut s) = in_flight.lock() {
                     s.insert(key);
@@ -115,7 +125,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                     Arc::clone(&in_flight),
                 );
                 tokio::task::spawn_blocking(move || {
-                    let outcome = run_step(&drivers, &step, &vm, &host);
+                    let outcome = run_step(&drivers, &step, &vm, &host, prev.as_ref());
                     if let Err(e) = core.step_done(vm.id, (vm.state, vm.lcm_state), outcome) {
                         tracing::error!(vm = vm.id, error = %e, "could not record a life-cycle step");
                     }

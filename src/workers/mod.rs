@@ -3,6 +3,8 @@
 
 pub mod lcm;
 pub mod monitor;
+pub mod poll;
+pub mod reconcile;
 
 use std::time::Duration;
 

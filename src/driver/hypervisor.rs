@@ -1,0 +1,350 @@
+//! libvirt-backed hosts. Two kinds, chosen by the host's driver names as in oned:
+//! * simulated (`im_dummy`/`vmm_dummy`): one libvirt test-driver node per host, in-process, with
+//!   the capacity and monitoring values of oned's dummy drivers (the recorded sessions depend
+//!   on them, e.g. `DEPLOY_ID` = `<host>:<vm name>:dummy`);
+//! * KVM (`im_kvm`/`vmm_kvm`): a real hypervisor, `qemu:///system` for the local machine and
+//!   `qemu+ssh://<host>/system` otherwise; the host template may set `LIBVIRT_URI` and
+//!   `DOMAIN_TYPE` (`kvm` in production, `qemu` for TCG) and `CONSOLE_LOG = YES` (serial console
+//!   written to `<vm_dir>/<vid>/console.log`).
+
+use super::libvirt::{domain_xml, write_test_node, DomainState, LibvirtError, LibvirtHost};
+use super::spec::{domain_name, domain_spec};
+use super::{DriverError, Im, PollResult, Vmm, VmmOp, VmmResult};
+use crate::core::hosts::MonitorResult;
+use crate::model::{Host, Oid, Vm};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Capacity of a simulated host: oned's dummy IM driver reported 8 CPUs and 16 GiB.
+const SIM_CPUS: u32 = 8;
+const SIM_MEMORY_KIB: u64 = 16_777_216;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKind {
+    Simulated,
+    Kvm,
+}
+
+impl From<LibvirtError> for DriverError {
+    fn from(e: LibvirtError) -> Self {
+        DriverError::Failed(e.to_string())
+    }
+}
+
+pub struct Hypervisor {
+    kind: HostKind,
+    vm_dir: PathBuf,
+    sim_dir: PathBuf,
+    default_domain_type: String,
+    shutdown_timeout: Duration,
+    /// One connection per host (and URI: a changed LIBVIRT_URI opens a new one).
+    conns: Mutex<HashMap<(Oid, String), LibvirtHost>>,
+    /// CPU time of each domain at the previous poll, for CPU percent.
+    last_cpu: Mutex<HashMap<Oid, super::libvirt::DomainStatus>>,
+}
+
+fn local_names() -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+        names.push(h.trim().to_string());
+    }
+    names
+}
+
+impl Hypervisor {
+    pub fn new(
+        kind: HostKind,
+        data_dir: &Path,
+        default_domain_type: &str,
+        shutdown_timeout: Duration,
+    ) -> Self {
+        Hypervisor {
+            kind,
+            vm_dir: data_dir.to_path_buf(),
+            sim_dir: data_dir.join("simulated-hosts"),
+            default_domain_type: default_domain_type.to_string(),
+            shutdown_timeout,
+            conns: Mutex::new(HashMap::new()),
+            last_cpu: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn kind(&self) -> HostKind {
+        self.kind
+    }
+
+    fn uri(&self, host: &Host) -> Result<String, DriverError> {
+        match self.kind {
+            HostKind::Simulated => {
+                std::fs::create_dir_all(&self.sim_dir)
+                    .map_err(|e| DriverError::Failed(e.to_string()))?;
+                let name = format!("host-{}", host.id);
+                let (_, uri) = write_test_node(&self.sim_dir, &name, SIM_CPUS, SIM_MEMORY_KIB)
+                    .map_err(|e| {
+                        DriverError::Failed(format!("cannot write the simulated node: {e}"))
+                    })?;
+                Ok(uri)
+            }
+            HostKind::Kvm => Ok(match host.template.get("LIBVIRT_URI") {
+                Some(u) if !u.is_empty() => u.to_string(),
+                _ if local_names().iter().any(|n| n == &host.name) => "qemu:///system".into(),
+                _ => format!("qemu+ssh://{}/system", host.name),
+            }),
+        }
+    }
+
+    /// The host's connection, opened on first use.
+    pub fn connection(&self, host: &Host) -> Result<(LibvirtHost, bool), DriverError> {
+        let key_uri = match self.kind {
+            HostKind::Simulated => String::new(),
+            HostKind::Kvm => self.uri(host)?,
+        };
+        let key = (host.id, key_uri);
+        if let Some(c) = self
+            .conns
+            .lock()
+            .map_err(|_| DriverError::Failed("lock".into()))?
+            .get(&key)
+        {
+            return Ok((c.clone(), false));
+        }
+        let uri = match self.kind {
+            HostKind::Simulated => self.uri(host)?,
+            HostKind::Kvm => key.1.clone(),
+        };
+        let conn = LibvirtHost::open(&uri)?;
+        let mut conns = self
+            .conns
+            .lock()
+            .map_err(|_| DriverError::Failed("lock".into()))?;
+        // Another worker may have opened it meanwhile; a simulated node opened twice would be
+        // two different hosts, so keep the first.
+        let entry = conns.entry(key).or_insert(conn);
+        Ok((entry.clone(), true))
+    }
+
+    fn domain_type(&self, host: &Host) -> String {
+        match self.kind {
+            HostKind::Simulated => "test".into(),
+            HostKind::Kvm => host
+                .template
+                .get("DOMAIN_TYPE")
+                .filter(|t| !t.is_empty())
+                .unwrap_or(&self.default_domain_type)
+                .to_string(),
+        }
+    }
+
+    fn vm_home(&self, vm: &Vm) -> PathBuf {
+        self.vm_dir.join(vm.id.to_string())
+    }
+
+    fn checkpoint(&self, vm: &Vm) -> Result<PathBuf, DriverError> {
+        let dir = self.vm_home(vm);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DriverError::Failed(format!("cannot create {}: {e}", dir.display())))?;
+        Ok(dir.join("checkpoint"))
+    }
+
+    /// The domain description of `vm` for `host`.
+    pub fn domain_xml_for(&self, vm: &Vm, host: &Host) -> Result<String, DriverError> {
+        let console = if self.kind == HostKind::Kvm
+            && host
+                .template
+                .get("CONSOLE_LOG")
+                .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
+        {
+            let home = self.vm_home(vm);
+            std::fs::create_dir_all(&home).map_err(|e| DriverError::Failed(e.to_string()))?;
+            Some(home.join("console.log"))
+        } else {
+            None
+        };
+        Ok(domain_xml(&domain_spec(
+            vm,
+            &self.vm_dir,
+            &self.domain_type(host),
+            console,
+        )))
+    }
+
+    fn deploy_id(&self, vm: &Vm, host: &Host, name: String) -> String {
+        match self.kind {
+            HostKind::Simulated => format!("{}:{}:dummy", host.name, vm.name),
+            HostKind::Kvm => name,
+        }
+    }
+
+    /// Starts the domain again on a simulated host after a daemon restart (the test driver keeps
+    /// no state across processes), so the simulated host looks like a real one that kept running.
+    pub fn recreate(&self, vm: &Vm, host: &Host) -> Result<(), DriverError> {
+        let (conn, _) = self.connection(host)?;
+        if conn.domain_status(&domain_name(vm))?.is_none() {
+            conn.define_and_start(&self.domain_xml_for(vm, host)?)?;
+        }
+        Ok(())
+    }
+
+    pub fn list_domains(&self, host: &Host) -> Result<Vec<String>, DriverError> {
+        let (conn, _) = self.connection(host)?;
+        Ok(conn.list_domains()?)
+    }
+
+    pub fn destroy_domain(&self, host: &Host, name: &str) -> Result<(), DriverError> {
+        let (conn, _) = self.connection(host)?;
+        Ok(conn.destroy(name)?)
+    }
+}
+
+impl Vmm for Hypervisor {
+    fn execute(&self, op: VmmOp, vm: &Vm, host: &Host, prev: Option<&Host>) -> VmmResult {
+        let (conn, _) = self.connection(host)?;
+        let name = domain_name(vm);
+        match op {
+            VmmOp::Deploy => {
+                // A deploy interrupted by a daemon crash may have started the domain already:
+                // deploying is idempotent, so a restart never starts it twice.
+                if conn.domain_status(&name)?.is_some() {
+                    tracing::info!(vm = vm.id, host = %host.name, "domain {name} already running");
+                    return Ok(Some(self.deploy_id(vm, host, name)));
+                }
+                let xml = self.domain_xml_for(vm, host)?;
+                let started = std::time::Instant::now();
+                let name = conn.define_and_start(&xml)?;
+                tracing::info!(vm = vm.id, host = %host.name, elapsed = ?started.elapsed(), "domain {name} started");
+                Ok(Some(self.deploy_id(vm, host, name)))
+            }
+            VmmOp::Shutdown => {
+                match conn.shutdown(&name, self.shutdown_timeout) {
+                    // Already gone (e.g. the shutdown finished just before a restart).
+                    Err(LibvirtError::NoSuchDomain { .. }) => Ok(None),
+                    other => other.map(|_| None).map_err(DriverError::from),
+                }
+            }
+            VmmOp::Cancel => {
+                conn.destroy(&name)?;
+                Ok(None)
+            }
+            VmmOp::Save => {
+                // A cold migration saves on the previous host.
+                let (source, _) = match prev {
+                    Some(p) if p.id != host.id => self.connection(p)?,
+                    _ => (conn.clone(), false),
+                };
+                let path = self.checkpoint(vm)?;
+                source.save(&name, &path)?;
+                Ok(None)
+            }
+            VmmOp::Restore => {
+                let path = self.checkpoint(vm)?;
+                let name = conn.restore(&path)?;
+                let _ = std::fs::remove_file(&path);
+                Ok(Some(self.deploy_id(vm, host, name)))
+            }
+            VmmOp::Reboot => {
+                conn.reboot(&name)?;
+                Ok(None)
+            }
+            VmmOp::Migrate => {
+                let Some(prev) = prev else {
+                    return Err(DriverError::Failed(
+                        "no previous host to migrate from".into(),
+                    ));
+                };
+                let (source, _) = self.connection(prev)?;
+                match self.kind {
+                    HostKind::Kvm => source.migrate(&name, conn.uri(), true)?,
+                    // The test driver cannot migrate: move the simulated domain by hand.
+                    HostKind::Simulated => {
+                        source.destroy(&name)?;
+                        conn.define_and_start(&self.domain_xml_for(vm, host)?)?;
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn poll(&self, vm: &Vm, host: &Host) -> Option<PollResult> {
+        let (conn, _) = match self.connection(host) {
+            Ok(c) => c,
+            Err(e) => return Some(PollResult::Error(e.to_string())),
+        };
+        match conn.domain_status(&domain_name(vm)) {
+            Err(e) => Some(PollResult::Error(e.to_string())),
+            Ok(None) => Some(PollResult::Gone),
+            Ok(Some(status)) => Some(match status.state {
+                DomainState::Running | DomainState::Other => {
+                    let cpu = {
+                        let mut last = self.last_cpu.lock().ok()?;
+                        let pct = last
+                            .get(&vm.id)
+                            .and_then(|prev| super::libvirt::cpu_percent(prev, &status))
+                            .unwrap_or(0.0);
+                        last.insert(vm.id, status.clone());
+                        pct
+                    };
+                    PollResult::Running {
+                        cpu: cpu.round() as i64,
+                        memory_kib: status.memory_kib as i64,
+                        net_tx: status.net_tx.unwrap_or(0) as i64,
+                        net_rx: status.net_rx.unwrap_or(0) as i64,
+                    }
+                }
+                DomainState::Paused => PollResult::Paused,
+                DomainState::Shutoff => PollResult::Gone,
+                DomainState::Crashed => PollResult::Crashed,
+            }),
+        }
+    }
+}
+
+impl Im for Hypervisor {
+    fn monitor(&self, host: &Host) -> MonitorResult {
+        let info = match self
+            .connection(host)
+            .and_then(|(c, _)| c.node_info().map_err(DriverError::from))
+        {
+            Ok(i) => i,
+            Err(e) => return MonitorResult::Failed(e.to_string()),
+        };
+        let v = |k: &str, val: String| (k.to_string(), val);
+        let total_cpu = info.cpus as i64 * 100;
+        match self.kind {
+            // Exactly what oned's dummy IM driver printed, with the node's own capacity.
+            HostKind::Simulated => MonitorResult::Ok(vec![
+                v("HYPERVISOR", "dummy".into()),
+                v("HOSTNAME", host.name.clone()),
+                v("TOTALCPU", total_cpu.to_string()),
+                v("CPUSPEED", "2.2GHz".into()),
+                v("TOTALMEMORY", info.memory_kib.to_string()),
+                v("FREEMEMORY", info.memory_kib.to_string()),
+                v("USEDCPU", "0".into()),
+                v("USEDMEMORY", "0".into()),
+                v("FREECPU", total_cpu.to_string()),
+            ]),
+            HostKind::Kvm => MonitorResult::Ok(vec![
+                v("HYPERVISOR", "kvm".into()),
+                v("HOSTNAME", host.name.clone()),
+                v("ARCH", info.model.clone()),
+                v("MODELNAME", info.model.clone()),
+                v("CPUSPEED", info.mhz.to_string()),
+                v("TOTALCPU", total_cpu.to_string()),
+                v("FREECPU", total_cpu.to_string()),
+                v("USEDCPU", "0".into()),
+                v("TOTALMEMORY", info.memory_kib.to_string()),
+                v("FREEMEMORY", info.free_memory_kib.to_string()),
+                v(
+                    "USEDMEMORY",
+                    info.memory_kib
+                        .saturating_sub(info.free_memory_kib)
+                        .to_string(),
+                ),
+                v("NETRX", "0".into()),
+                v("NETTX", "0".into()),
+            ]),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! A VM's template → the libvirt domain description, as oned 3.2's KVM driver wrote it. Disk
+//! sources always point into the VM's own directory (`<vm_dir>/<vid>/images/disk.<i>`), never at
+//! a template's `SOURCE`: the transfer manager is what puts a disk there, so no template value
+//! can make a host path a guest disk.
+
+use super::libvirt::{
+    DiskDevice, DiskKind, DiskSpec, DomainSpec, FeaturesSpec, GraphicsSpec, NicSpec, OsSpec,
+};
+use crate::model::Vm;
+use crate::template::vector_get;
+use std::path::{Path, PathBuf};
+
+pub fn domain_name(vm: &Vm) -> String {
+    format!("one-{}", vm.id)
+}
+
+/// `<vm_dir>/<vid>/images`, where the transfer manager puts the VM's disks.
+pub fn images_dir(vm_dir: &Path, vm: &Vm) -> PathBuf {
+    vm_dir.join(vm.id.to_string()).join("images")
+}
+
+fn yes(v: Option<&str>) -> Option<bool> {
+    v.map(|v| v.eq_ignore_ascii_case("yes"))
+}
+
+pub fn domain_spec(
+    vm: &Vm,
+    vm_dir: &Path,
+    domain_type: &str,
+    console_log: Option<PathBuf>,
+) -> DomainSpec {
+    let t = &vm.template;
+    let images = images_dir(vm_dir, vm);
+    let os = t.get_vector("OS").unwrap_or(&[]);
+    let os = OsSpec {
+        arch: vector_get(os, "ARCH").unwrap_or("x86_64").to_string(),
+        kernel: vector_get(os, "KERNEL").map(PathBuf::from),
+        initrd: vector_get(os, "INITRD").map(PathBuf::from),
+        cmdline: vector_get(os, "KERNEL_CMD").map(str::to_string),
+        root: vector_get(os, "ROOT").map(str::to_string),
+        boot: vector_get(os, "BOOT").map(str::to_string),
+    };
+    let mut disks = Vec::new();
+    for (i, d) in t.vectors("DISK").enumerate() {
+        let index = vector_get(d, "DISK_ID")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(i);
+        let dtype = vector_get(d, "TYPE").unwrap_or("").to_ascii_lowercase();
+        let target = vector_get(d, "TARGET").unwrap_or("").to_string();
+        disks.push(DiskSpec {
+            source: images.join(format!("disk.{index}")),
+            kind: if dtype == "block" {
+                DiskKind::Block
+            } else {
+                DiskKind::File
+            },
+            device: if dtype == "cdrom" {
+                DiskDevice::Cdrom
+            } else {
+                DiskDevice::Disk
+            },
+            target,
+            bus: vector_get(d, "BUS").map(str::to_string),
+            driver: vector_get(d, "DRIVER").map(str::to_string),
+            cache: vector_get(d, "CACHE").map(str::to_string),
+            readonly: yes(vector_get(d, "READONLY")).unwrap_or(false) || dtype == "cdrom",
+        });
+    }
+    if let Some(ctx) = t.get_vector("CONTEXT") {
+        let n = t.vectors("DISK").count();
+        disks.push(DiskSpec {
+            source: images.join(format!("disk.{n}")),
+            kind: DiskKind::File,
+            device: DiskDevice::Cdrom,
+            target: vector_get(ctx, "TARGET").unwrap_or("hdb").to_string(),
+            readonly: true,
+            ..DiskSpec::default()
+        });
+    }
+    let nics = t
+        .vectors("NIC")
+        .map(|n| NicSpec {
+            bridge: vector_get(n, "BRIDGE").map(str::to_string),
+            mac: vector_get(n, "MAC").map(str::to_string),
+            model: vector_get(n, "MODEL").map(str::to_string),
+            target: vector_get(n, "TARGET").map(str::to_string),
+            script: vector_get(n, "SCRIPT").map(str::to_string),
+        })
+        .collect();
+    let graphics = t.get_vector("GRAPHICS").and_then(|g| {
+        vector_get(g, "TYPE")
+            .filter(|ty| ty.eq_ignore_ascii_case("vnc"))
+            .map(|_| GraphicsSpec {
+                port: vector_get(g, "PORT").and_then(|p| p.trim().parse().ok()),
+                listen: vector_get(g, "LISTEN").map(str::to_string),
+                passwd: vector_get(g, "PASSWD").map(str::to_string),
+                keymap: vector_get(g, "KEYMAP").map(str::to_string),
+            })
+    });
+    let features = t.get_vector("FEATURES").unwrap_or(&[]);
+    let features = FeaturesSpec {
+        // 3.2's KVM defaults had ACPI on; QEMU 10 needs it.
+        acpi: yes(vector_get(features, "ACPI")).unwrap_or(true),
+        pae: yes(vector_get(features, "PAE")).unwrap_or(false),
+    };
+    let raw = t
+        .vectors("RAW")
+        .filter(|r| vector_get(r, "TYPE").is_some_and(|ty| ty.eq_ignore_ascii_case("kvm")))
+        .filter_map(|r| vector_get(r, "DATA").map(str::to_string))
+        .collect();
+    DomainSpec {
+        name: domain_name(vm),
+        uuid: t.get("UUID").map(str::to_string),
+        domain_type: domain_type.to_string(),
+        vcpu: t.get("VCPU").and_then(|v| v.trim().parse().ok()),
+        memory_mib: vm.template_memory().max(1) as u64,
+        os,
+        disks,
+        nics,
+        graphics,
+        features,
+        raw,
+        serial_file: console_log,
+        emulator: None,
+    }
+}

@@ -1,0 +1,79 @@
+//! Start-up reconciliation of the database with what libvirt runs (restart safety, also after
+//! `kill -9`): simulated hosts (libvirt's in-process test driver keeps nothing across processes)
+//! get the domains of their placed VMs back; on every libvirt host a `one-<vid>` domain that no
+//! VM placed there accounts for is an orphan and is destroyed. Domains that should run but do
+//! not are left to the first VM poll, which reports them as oned did (UNKNOWN).
+
+use crate::core::Core;
+use crate::driver::hypervisor::HostKind;
+use crate::driver::spec::domain_name;
+use crate::driver::Drivers;
+use crate::model::vm::{LcmState, VmState};
+use std::collections::HashSet;
+
+/// States in which a VM has (or is about to have) a domain on its host.
+fn holds_domain(state: VmState, lcm: LcmState) -> bool {
+    use LcmState::*;
+    state == VmState::Active
+        && matches!(
+            lcm,
+            Running
+                | Migrate
+                | SaveStop
+                | SaveSuspend
+                | SaveMigrate
+                | Shutdown
+                | Cancel
+                | Unknown
+                | Boot
+        )
+}
+
+pub fn reconcile(core: &Core, drivers: &Drivers) {
+    let (hosts, vms) = {
+        let state = core.read();
+        (
+            state.hosts.values().cloned().collect::<Vec<_>>(),
+            state.vms.values().cloned().collect::<Vec<_>>(),
+        )
+    };
+    for host in hosts {
+        let Some(hv) = drivers.hypervisor(&host.vm_mad) else {
+            continue;
+        };
+        let placed: Vec<_> = vms
+            .iter()
+            .filter(|vm| {
+                vm.last_history().map(|h| h.hid) == Some(host.id)
+                    && holds_domain(vm.state, vm.lcm_state)
+            })
+            .collect();
+        if hv.kind() == HostKind::Simulated {
+            // BOOT and MIGRATE steps are re-run by the life-cycle worker; recreate the rest.
+            for vm in placed
+                .iter()
+                .filter(|v| v.lcm_state != LcmState::Boot && v.lcm_state != LcmState::Unknown)
+            {
+                if let Err(e) = hv.recreate(vm, &host) {
+                    tracing::warn!(vm = vm.id, host = %host.name, error = %e, "could not restore the simulated domain");
+                }
+            }
+        }
+        let expected: HashSet<String> = placed.iter().map(|vm| domain_name(vm)).collect();
+        let running = match hv.list_domains(&host) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(host = %host.name, error = %e, "cannot list the domains of the host");
+                continue;
+            }
+        };
+        for name in running {
+            if name.starts_with("one-") && !expected.contains(&name) {
+                tracing::warn!(host = %host.name, "destroying orphan domain {name}");
+                if let Err(e) = hv.destroy_domain(&host, &name) {
+                    tracing::warn!(host = %host.name, error = %e, "could not destroy orphan domain {name}");
+                }
+            }
+        }
+    }
+}
