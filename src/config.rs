@@ -75,6 +75,10 @@ pub struct Settings {
     pub vm_shutdown_timeout: f64,
     /// Seconds between polls of running VMs (VM_POLLING_INTERVAL).
     pub vm_polling_interval: f64,
+    /// `[[vm_hook]]` entries: oned's VM_HOOK.
+    pub vm_hook: Vec<crate::hooks::HookConfig>,
+    /// Where relative hook commands are looked up (default `<data_dir>/remotes/hooks`).
+    pub hooks_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -100,6 +104,8 @@ impl Default for Settings {
             kvm_domain_type: "kvm".into(),
             vm_shutdown_timeout: 120.0,
             vm_polling_interval: 60.0,
+            vm_hook: Vec::new(),
+            hooks_dir: None,
         }
     }
 }

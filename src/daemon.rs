@@ -139,6 +139,15 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
                 tracing::error!(error = %e, "start-up reconciliation panicked");
             }
         }
+        let hooks_dir = core
+            .settings
+            .hooks_dir
+            .clone()
+            .unwrap_or_else(|| core.settings.data_dir.join("remotes/hooks"));
+        crate::hooks::spawn(
+            Arc::clone(&core),
+            crate::hooks::load(&core.settings.vm_hook, &hooks_dir),
+        );
         crate::workers::poll::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::lcm::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::monitor::spawn(Arc::clone(&core), Arc::clone(&drivers));

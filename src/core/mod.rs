@@ -136,6 +136,12 @@ fn store_op(change: &Change) -> Result<StoreOp> {
 pub enum Event {
     VmChanged(Oid),
     HostChanged(Oid),
+    /// A VM entered a new STATE/LCM_STATE pair (published once per change, in order).
+    VmEntered {
+        id: Oid,
+        state: crate::model::vm::VmState,
+        lcm: crate::model::vm::LcmState,
+    },
 }
 
 pub struct Core {
@@ -246,7 +252,17 @@ impl Core {
             }
             for change in tx.changes {
                 match &change {
-                    Change::Vm(vm) => events.push(Event::VmChanged(vm.id)),
+                    Change::Vm(vm) => {
+                        let before = state.vms.get(&vm.id).map(|old| (old.state, old.lcm_state));
+                        if before != Some((vm.state, vm.lcm_state)) {
+                            events.push(Event::VmEntered {
+                                id: vm.id,
+                                state: vm.state,
+                                lcm: vm.lcm_state,
+                            });
+                        }
+                        events.push(Event::VmChanged(vm.id));
+                    }
                     Change::Host(h) => events.push(Event::HostChanged(h.id)),
                     _ => {}
                 }
