@@ -8,12 +8,12 @@
 //!   written to `<vm_dir>/<vid>/console.log`).
 
 use super::libvirt::{domain_xml, write_test_node, DomainState, LibvirtError, LibvirtHost};
-use super::spec::{domain_name, domain_spec};
+use super::spec::{domain_name, domain_spec, Placement};
 use super::{DriverError, Im, PollResult, Vmm, VmmOp, VmmResult};
 use crate::core::hosts::MonitorResult;
 use crate::model::{Host, Oid, Vm};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -39,6 +39,7 @@ pub struct Hypervisor {
     sim_dir: PathBuf,
     default_domain_type: String,
     shutdown_timeout: Duration,
+    vnc_base_port: i64,
     /// One connection per host (and URI: a changed LIBVIRT_URI opens a new one).
     conns: Mutex<HashMap<(Oid, String), LibvirtHost>>,
     /// CPU time of each domain at the previous poll, for CPU percent.
@@ -56,16 +57,19 @@ fn local_names() -> Vec<String> {
 impl Hypervisor {
     pub fn new(
         kind: HostKind,
-        data_dir: &Path,
+        settings: &crate::config::Settings,
         default_domain_type: &str,
-        shutdown_timeout: Duration,
     ) -> Self {
+        let data_dir = settings.data_dir.as_path();
+        let shutdown_timeout = Duration::from_secs_f64(settings.vm_shutdown_timeout.max(1.0));
+        let vnc_base_port = settings.vnc_base_port;
         Hypervisor {
             kind,
             vm_dir: data_dir.to_path_buf(),
             sim_dir: data_dir.join("simulated-hosts"),
             default_domain_type: default_domain_type.to_string(),
             shutdown_timeout,
+            vnc_base_port,
             conns: Mutex::new(HashMap::new()),
             last_cpu: Mutex::new(HashMap::new()),
         }
@@ -162,11 +166,15 @@ impl Hypervisor {
         } else {
             None
         };
+        let domain_type = self.domain_type(host);
         Ok(domain_xml(&domain_spec(
             vm,
-            &self.vm_dir,
-            &self.domain_type(host),
-            console,
+            Placement {
+                vm_dir: &self.vm_dir,
+                domain_type: &domain_type,
+                console_log: console,
+                vnc_base_port: self.vnc_base_port,
+            },
         )))
     }
 

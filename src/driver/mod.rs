@@ -90,20 +90,17 @@ pub struct Drivers {
 
 impl Drivers {
     pub fn new(settings: &crate::config::Settings) -> Self {
-        let timeout = std::time::Duration::from_secs_f64(settings.vm_shutdown_timeout.max(1.0));
         Drivers {
             dummy: dummy::Dummy,
             simulated: hypervisor::Hypervisor::new(
                 hypervisor::HostKind::Simulated,
-                &settings.data_dir,
+                settings,
                 "test",
-                timeout,
             ),
             kvm: hypervisor::Hypervisor::new(
                 hypervisor::HostKind::Kvm,
-                &settings.data_dir,
+                settings,
                 &settings.kvm_domain_type,
-                timeout,
             ),
         }
     }

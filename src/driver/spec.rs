@@ -23,12 +23,23 @@ fn yes(v: Option<&str>) -> Option<bool> {
     v.map(|v| v.eq_ignore_ascii_case("yes"))
 }
 
-pub fn domain_spec(
-    vm: &Vm,
-    vm_dir: &Path,
-    domain_type: &str,
-    console_log: Option<PathBuf>,
-) -> DomainSpec {
+/// Where a hypervisor puts a VM: the VM directory root, the domain type, an optional serial
+/// console file, and the VNC base port (3.2 gave a VM whose GRAPHICS port is `-1` the port
+/// `VNC_BASE_PORT + <vid>`).
+pub struct Placement<'a> {
+    pub vm_dir: &'a Path,
+    pub domain_type: &'a str,
+    pub console_log: Option<PathBuf>,
+    pub vnc_base_port: i64,
+}
+
+pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
+    let Placement {
+        vm_dir,
+        domain_type,
+        console_log,
+        vnc_base_port,
+    } = at;
     let t = &vm.template;
     let images = images_dir(vm_dir, vm);
     let os = t.get_vector("OS").unwrap_or(&[]);
@@ -91,7 +102,16 @@ pub fn domain_spec(
         vector_get(g, "TYPE")
             .filter(|ty| ty.eq_ignore_ascii_case("vnc"))
             .map(|_| GraphicsSpec {
-                port: vector_get(g, "PORT").and_then(|p| p.trim().parse().ok()),
+                port: vector_get(g, "PORT")
+                    .and_then(|p| p.trim().parse::<i64>().ok())
+                    .map(|p| {
+                        let p = if p == -1 {
+                            vnc_base_port + vm.id as i64
+                        } else {
+                            p
+                        };
+                        i32::try_from(p).unwrap_or(-1)
+                    }),
                 listen: vector_get(g, "LISTEN").map(str::to_string),
                 passwd: vector_get(g, "PASSWD").map(str::to_string),
                 keymap: vector_get(g, "KEYMAP").map(str::to_string),
@@ -122,5 +142,85 @@ pub fn domain_spec(
         raw,
         serial_file: console_log,
         emulator: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::vm::{LcmState, VmState};
+    use crate::model::Permissions;
+    use crate::template::Template;
+
+    fn vm(text: &str) -> Vm {
+        Vm {
+            id: 42,
+            uid: 5,
+            gid: 1,
+            uname: "jdoe".into(),
+            gname: "users".into(),
+            name: "one-42".into(),
+            perms: Permissions::default(),
+            last_poll: 0,
+            state: VmState::Active,
+            lcm_state: LcmState::Boot,
+            stime: 0,
+            etime: 0,
+            deploy_id: String::new(),
+            memory: 0,
+            cpu: 0,
+            net_tx: 0,
+            net_rx: 0,
+            template: Template::parse(text).unwrap(),
+            history: Vec::new(),
+        }
+    }
+
+    fn place(dir: &Path) -> Placement<'_> {
+        Placement {
+            vm_dir: dir,
+            domain_type: "kvm",
+            console_log: None,
+            vnc_base_port: 5000,
+        }
+    }
+
+    #[test]
+    fn disks_live_in_the_vm_directory_whatever_the_source() {
+        let v = vm("MEMORY=1536\nVCPU=2\nDISK=[SOURCE=\"/etc/shadow\",TARGET=vda,DRIVER=raw,DISK_ID=0]\n\
+                    DISK=[TYPE=swap,SIZE=1536,TARGET=vdb,DISK_ID=1]\nCONTEXT=[TARGET=hdd,PUBLIC_KEY=k]\n\
+                    GRAPHICS=[TYPE=vnc,PORT=-1]\nNIC=[BRIDGE=br0,MAC=\"02:00:86:9e:4b:2a\"]\nUUID=abc");
+        let spec = domain_spec(&v, place(Path::new("/var/lib/one")));
+        assert_eq!(spec.name, "one-42");
+        assert_eq!(spec.uuid.as_deref(), Some("abc"));
+        assert_eq!(spec.memory_mib, 1536);
+        assert_eq!(spec.vcpu, Some(2));
+        let sources: Vec<_> = spec
+            .disks
+            .iter()
+            .map(|d| d.source.display().to_string())
+            .collect();
+        assert_eq!(
+            sources,
+            [
+                "/var/lib/one/42/images/disk.0",
+                "/var/lib/one/42/images/disk.1",
+                "/var/lib/one/42/images/disk.2"
+            ]
+        );
+        assert_eq!(spec.disks[2].target, "hdd");
+        assert_eq!(spec.disks[2].device, DiskDevice::Cdrom);
+        assert_eq!(spec.graphics.as_ref().and_then(|g| g.port), Some(5042));
+        assert_eq!(spec.nics[0].bridge.as_deref(), Some("br0"));
+        assert!(spec.features.acpi);
+        let xml = crate::driver::libvirt::domain_xml(&spec);
+        assert!(!xml.contains("/etc/shadow"));
+    }
+
+    #[test]
+    fn explicit_vnc_port_is_kept() {
+        let v = vm("MEMORY=64\nGRAPHICS=[TYPE=vnc,PORT=5901,LISTEN=0.0.0.0]");
+        let spec = domain_spec(&v, place(Path::new("/d")));
+        assert_eq!(spec.graphics.as_ref().and_then(|g| g.port), Some(5901));
     }
 }
