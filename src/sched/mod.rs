@@ -14,6 +14,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// mm_sched's default policy ("striping").
+pub const DEFAULT_RANK: &str = "- RUNNING_VMS";
+
 /// Per-pass limits of mm_sched (`MAX_VM`, `MAX_DISPATCH`, `MAX_HOST`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -100,10 +103,8 @@ fn choose_host(
         },
         None => None,
     };
-    let rank = vm
-        .template
-        .get("RANK")
-        .and_then(|t| expr::parse_rank(t).ok());
+    // Without a RANK, mm_sched's default policy is striping: least loaded host first.
+    let rank = expr::parse_rank(vm.template.get("RANK").unwrap_or(DEFAULT_RANK)).ok();
     let owner = Caller {
         uid: vm.uid,
         gid: vm.gid,
@@ -130,7 +131,12 @@ fn choose_host(
         ) {
             continue;
         }
-        let lookup = |name: &str| host.attribute(name);
+        // Placements already planned in this pass count as running there.
+        let planned_vms = per_host.get(&host.id).copied().unwrap_or(0) as i64;
+        let lookup = |name: &str| match name {
+            "RUNNING_VMS" => Some((host.share.running_vms + planned_vms).to_string()),
+            _ => host.attribute(name),
+        };
         if let Some(req) = &requirements {
             if !req.matches(&lookup) {
                 continue;
