@@ -3,6 +3,7 @@
 use super::{HandlerResult, Params, Payload};
 use crate::core::auth::Caller;
 use crate::core::Core;
+use crate::model::Image;
 use std::sync::Arc;
 
 pub fn allocate(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
@@ -45,12 +46,12 @@ pub fn info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
 
 pub fn chown(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, uid, gid) = (p.int(1)?, p.int(2)?, p.int(3)?);
-    Ok(Payload::Int(core.image_chown(caller, id, uid, gid)?))
+    Ok(Payload::Int(core.chown::<Image>(caller, id, uid, gid)?))
 }
 
 pub fn chmod(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, bits) = (p.int(1)?, p.perms(2)?);
-    Ok(Payload::Int(core.image_chmod(caller, id, bits)?))
+    Ok(Payload::Int(core.chmod::<Image>(caller, id, bits)?))
 }
 
 pub fn chtype(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {

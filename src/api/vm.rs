@@ -3,6 +3,7 @@
 use super::{HandlerResult, Params, Payload};
 use crate::core::auth::Caller;
 use crate::core::Core;
+use crate::model::Vm;
 use std::sync::Arc;
 
 pub fn allocate(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
@@ -38,12 +39,12 @@ pub fn info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
 
 pub fn chown(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, uid, gid) = (p.int(1)?, p.int(2)?, p.int(3)?);
-    Ok(Payload::Int(core.vm_chown(caller, id, uid, gid)?))
+    Ok(Payload::Int(core.chown::<Vm>(caller, id, uid, gid)?))
 }
 
 pub fn chmod(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, bits) = (p.int(1)?, p.perms(2)?);
-    Ok(Payload::Int(core.vm_chmod(caller, id, bits)?))
+    Ok(Payload::Int(core.chmod::<Vm>(caller, id, bits)?))
 }
 
 pub fn pool_info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {

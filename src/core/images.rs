@@ -276,28 +276,6 @@ impl Core {
         })
     }
 
-    pub fn image_chown(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            let img = owned::chown::<Image>(state, caller, id, uid, gid)?;
-            tx.put(Change::Image(img));
-            Ok(id)
-        })
-    }
-
-    pub fn image_chmod(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
-        self.write(|state, tx| {
-            let img = owned::chmod::<Image>(
-                state,
-                caller,
-                id,
-                bits,
-                self.settings.enable_other_permissions,
-            )?;
-            tx.put(Change::Image(img));
-            Ok(id)
-        })
-    }
-
     pub fn imagepool_info(
         &self,
         caller: &Caller,

@@ -227,3 +227,22 @@ pub fn filter<'a, T: Owned>(
 fn can_use<T: Owned>(state: &State, caller: &Caller, obj: &T) -> bool {
     state.allows(caller, &AuthItem::on(T::KIND, Op::Use, obj.obj_ref()))
 }
+
+impl super::Core {
+    /// `one.<x>.chown` for any owned object type.
+    pub fn chown<T: Owned>(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
+        self.write(|state, tx| {
+            tx.put(chown::<T>(state, caller, id, uid, gid)?.into_change());
+            Ok(id)
+        })
+    }
+
+    /// `one.<x>.chmod` for any owned object type.
+    pub fn chmod<T: Owned>(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
+        let enable_other = self.settings.enable_other_permissions;
+        self.write(|state, tx| {
+            tx.put(chmod::<T>(state, caller, id, bits, enable_other)?.into_change());
+            Ok(id)
+        })
+    }
+}

@@ -83,28 +83,6 @@ impl Core {
         Ok(out)
     }
 
-    pub fn template_chown(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            let t = owned::chown::<VmTemplate>(state, caller, id, uid, gid)?;
-            tx.put(Change::Template(t));
-            Ok(id)
-        })
-    }
-
-    pub fn template_chmod(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
-        self.write(|state, tx| {
-            let t = owned::chmod::<VmTemplate>(
-                state,
-                caller,
-                id,
-                bits,
-                self.settings.enable_other_permissions,
-            )?;
-            tx.put(Change::Template(t));
-            Ok(id)
-        })
-    }
-
     pub fn templatepool_info(
         &self,
         caller: &Caller,

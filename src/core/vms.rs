@@ -342,28 +342,6 @@ impl Core {
         out.push_str("</VM_POOL>");
         Ok(out)
     }
-
-    pub fn vm_chown(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            let vm = owned::chown::<Vm>(state, caller, id, uid, gid)?;
-            tx.put(Change::Vm(vm));
-            Ok(id)
-        })
-    }
-
-    pub fn vm_chmod(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
-        self.write(|state, tx| {
-            let vm = owned::chmod::<Vm>(
-                state,
-                caller,
-                id,
-                bits,
-                self.settings.enable_other_permissions,
-            )?;
-            tx.put(Change::Vm(vm));
-            Ok(id)
-        })
-    }
 }
 
 /// Fills in the attributes 3.2 adds at allocation and takes the leases, all in `tx`.

@@ -243,28 +243,6 @@ impl Core {
         })
     }
 
-    pub fn vn_chown(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            let net = owned::chown::<VNet>(state, caller, id, uid, gid)?;
-            tx.put(Change::VNet(net));
-            Ok(id)
-        })
-    }
-
-    pub fn vn_chmod(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
-        self.write(|state, tx| {
-            let net = owned::chmod::<VNet>(
-                state,
-                caller,
-                id,
-                bits,
-                self.settings.enable_other_permissions,
-            )?;
-            tx.put(Change::VNet(net));
-            Ok(id)
-        })
-    }
-
     pub fn vnpool_info(&self, caller: &Caller, flag: i32, start: i32, end: i32) -> Result<String> {
         let state = self.read();
         let mut out = String::from("<VNET_POOL>");
