@@ -121,34 +121,6 @@ async fn route(
     Ok(respond(StatusCode::OK, "text/xml", answer))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_xmlrpc_path;
-
-    #[test]
-    fn accepted_paths() {
-        for p in [
-            "/RPC2",
-            "/pswd/RPC2",
-            "/pswd/xmlrpc",
-            "/01-run/pswd/xmlrpc",
-            "/one-proxy/pswd/xmlrpc",
-        ] {
-            assert!(is_xmlrpc_path(p), "{p}");
-        }
-        for p in [
-            "/",
-            "/xmlrpc",
-            "/RPC2/x",
-            "/pswd/",
-            "/cert/xmlrpc",
-            "/pswdx/xmlrpc",
-        ] {
-            assert!(!is_xmlrpc_path(p), "{p}");
-        }
-    }
-}
-
 /// Serves XML-RPC on `listener` until `shutdown` turns true; then lets open requests finish.
 pub async fn serve(listener: TcpListener, core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
     let max_body = core.settings.max_body_bytes;
@@ -194,4 +166,32 @@ pub async fn serve(listener: TcpListener, core: Arc<Core>, mut shutdown: watch::
     }
     let drain = async { while conns.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_xmlrpc_path;
+
+    #[test]
+    fn accepted_paths() {
+        for p in [
+            "/RPC2",
+            "/pswd/RPC2",
+            "/pswd/xmlrpc",
+            "/01-run/pswd/xmlrpc",
+            "/one-proxy/pswd/xmlrpc",
+        ] {
+            assert!(is_xmlrpc_path(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/xmlrpc",
+            "/RPC2/x",
+            "/pswd/",
+            "/cert/xmlrpc",
+            "/pswdx/xmlrpc",
+        ] {
+            assert!(!is_xmlrpc_path(p), "{p}");
+        }
+    }
 }
