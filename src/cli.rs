@@ -1,6 +1,7 @@
 //! The command line (a stable contract for site scripts): `stratusd serve [flags]`.
 
 use crate::config::{AuthMode, ConfigError, Settings};
+use crate::net::dhcp::DhcpFormat;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,6 +55,13 @@ pub struct ServeArgs {
     /// Register a simulated host of this name on the first start (empty database).
     #[arg(long)]
     pub default_host: Option<String>,
+    /// Write static DHCP host entries for every lease held by a VM to this file (atomically,
+    /// on every lease change).
+    #[arg(long)]
+    pub dhcp_hosts_file: Option<PathBuf>,
+    /// Format of the DHCP host file.
+    #[arg(long, value_enum)]
+    pub dhcp_format: Option<DhcpFormat>,
 }
 
 impl ServeArgs {
@@ -89,6 +97,12 @@ impl ServeArgs {
         }
         if let Some(v) = &self.default_host {
             s.default_host = Some(v.clone());
+        }
+        if let Some(v) = &self.dhcp_hosts_file {
+            s.dhcp_hosts_file = Some(v.clone());
+        }
+        if let Some(v) = self.dhcp_format {
+            s.dhcp_format = v;
         }
         Ok(s)
     }

@@ -1,5 +1,6 @@
 //! Daemon settings: embedded defaults, overridden by the TOML config file, overridden by flags.
 
+use crate::net::dhcp::DhcpFormat;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -69,6 +70,10 @@ pub struct Settings {
     pub image_import_dirs: Vec<PathBuf>,
     /// A simulated host registered on the first start.
     pub default_host: Option<String>,
+    /// Static DHCP host entries for every lease held by a VM, rewritten on every lease change.
+    pub dhcp_hosts_file: Option<PathBuf>,
+    /// Which DHCP server reads `dhcp_hosts_file`.
+    pub dhcp_format: DhcpFormat,
 }
 
 impl Default for Settings {
@@ -91,6 +96,8 @@ impl Default for Settings {
             enable_other_permissions: true,
             image_import_dirs: vec![PathBuf::from("/srv/cloud/images")],
             default_host: None,
+            dhcp_hosts_file: None,
+            dhcp_format: DhcpFormat::default(),
         }
     }
 }

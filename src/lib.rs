@@ -12,6 +12,7 @@ pub mod core;
 pub mod daemon;
 pub mod driver;
 pub mod model;
+pub mod net;
 pub mod sched;
 pub mod server;
 pub mod store;
