@@ -1,4 +1,5 @@
-//! The command line (a stable contract for site scripts): `stratusd serve [flags]`.
+//! The command line (a stable contract for site scripts): `stratusd serve [flags]` and
+//! `stratusd site-setup [flags]`.
 
 use crate::config::{AuthMode, ConfigError, Settings};
 use crate::net::dhcp::DhcpFormat;
@@ -21,6 +22,38 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// Create a StratusLab site's networks, ACL rules and nodes in a running stratusd, as
+    /// StratusLab's installer did; idempotent.
+    SiteSetup(SiteSetupArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SiteSetupArgs {
+    /// XML-RPC endpoint of the running daemon.
+    #[arg(long, default_value = "http://127.0.0.1:2633/RPC2")]
+    pub endpoint: String,
+    /// File whose first line is `oneadmin:PASSWORD` (as ONE_AUTH).
+    #[arg(long)]
+    pub oneadmin_auth: PathBuf,
+    /// Addresses of the FIXED network `public`: one `IP MAC` per line, `#` comments; the MACs
+    /// must be those the site's DHCP server knows.
+    #[arg(long)]
+    pub public_leases: PathBuf,
+    /// Addresses of the FIXED network `local`, in the same format.
+    #[arg(long)]
+    pub local_leases: PathBuf,
+    /// The RANGED network `private`, as ADDRESS/PREFIX (StratusLab's 172.16.0.0/16).
+    #[arg(long)]
+    pub private_network: String,
+    /// Bridge of the three networks on the nodes.
+    #[arg(long, default_value = "br0")]
+    pub bridge: String,
+    /// Register this node too, as stratus-register-node did (repeatable).
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Drivers of the registered nodes: IM,VMM,VNM,TM.
+    #[arg(long, default_value = "im_kvm,vmm_kvm,dummy,tm_stratuslab")]
+    pub host_drivers: String,
 }
 
 #[derive(Debug, clap::Args)]

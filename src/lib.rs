@@ -15,6 +15,7 @@ pub mod model;
 pub mod net;
 pub mod sched;
 pub mod server;
+pub mod site;
 pub mod store;
 pub mod template;
 pub mod workers;
