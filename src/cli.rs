@@ -140,3 +140,52 @@ impl ServeArgs {
         Ok(s)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        match Cli::parse_from([&["stratusd", "serve"], args].concat()).command {
+            Command::Serve(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn dhcp_flags_override_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("stratusd-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("stratusd.toml");
+        std::fs::write(
+            &conf,
+            "dhcp_hosts_file = \"/etc/dnsmasq.d/one\"\ndhcp_format = \"isc\"\n",
+        )
+        .unwrap();
+        let from_file = serve(&["--config", conf.to_str().unwrap()])
+            .settings()
+            .unwrap();
+        assert_eq!(
+            from_file.dhcp_hosts_file.as_deref(),
+            Some(std::path::Path::new("/etc/dnsmasq.d/one"))
+        );
+        assert_eq!(from_file.dhcp_format, DhcpFormat::Isc);
+        let flags = serve(&[
+            "--config",
+            conf.to_str().unwrap(),
+            "--dhcp-hosts-file",
+            "/run/hosts",
+            "--dhcp-format",
+            "dnsmasq",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(
+            flags.dhcp_hosts_file.as_deref(),
+            Some(std::path::Path::new("/run/hosts"))
+        );
+        assert_eq!(flags.dhcp_format, DhcpFormat::Dnsmasq);
+        assert_eq!(serve(&[]).settings().unwrap().dhcp_hosts_file, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
