@@ -8,7 +8,9 @@ want_test=0
 
 apt_pkgs=(pkg-config libvirt-dev)
 if [ "$want_test" = 1 ]; then
-  : # test suites use libvirt's in-process test driver (in libvirt0)
+  # libvirt tests use libvirt's in-process test driver (in libvirt0); tests/dhcp_dnsmasq.rs
+  # runs a real, loopback-only dnsmasq on the DHCP host file.
+  apt_pkgs+=(dnsmasq-base)
 fi
 
 missing=()

@@ -1,6 +1,8 @@
-//! The command line (a stable contract for site scripts): `stratusd serve [flags]`.
+//! The command line (a stable contract for site scripts): `stratusd serve [flags]` and
+//! `stratusd site-setup [flags]`.
 
 use crate::config::{AuthMode, ConfigError, Settings};
+use crate::net::dhcp::DhcpFormat;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -20,6 +22,38 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// Create a StratusLab site's networks, ACL rules and nodes in a running stratusd, as
+    /// StratusLab's installer did; idempotent.
+    SiteSetup(SiteSetupArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SiteSetupArgs {
+    /// XML-RPC endpoint of the running daemon.
+    #[arg(long, default_value = "http://127.0.0.1:2633/RPC2")]
+    pub endpoint: String,
+    /// File whose first line is `oneadmin:PASSWORD` (as ONE_AUTH).
+    #[arg(long)]
+    pub oneadmin_auth: PathBuf,
+    /// Addresses of the FIXED network `public`: one `IP MAC` per line, `#` comments; the MACs
+    /// must be those the site's DHCP server knows.
+    #[arg(long)]
+    pub public_leases: PathBuf,
+    /// Addresses of the FIXED network `local`, in the same format.
+    #[arg(long)]
+    pub local_leases: PathBuf,
+    /// The RANGED network `private`, as ADDRESS/PREFIX (StratusLab's 172.16.0.0/16).
+    #[arg(long)]
+    pub private_network: String,
+    /// Bridge of the three networks on the nodes.
+    #[arg(long, default_value = "br0")]
+    pub bridge: String,
+    /// Register this node too, as stratus-register-node did (repeatable).
+    #[arg(long)]
+    pub host: Vec<String>,
+    /// Drivers of the registered nodes: IM,VMM,VNM,TM.
+    #[arg(long, default_value = "im_kvm,vmm_kvm,dummy,tm_stratuslab")]
+    pub host_drivers: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +91,13 @@ pub struct ServeArgs {
     /// Register a simulated host of this name on the first start (empty database).
     #[arg(long)]
     pub default_host: Option<String>,
+    /// Write static DHCP host entries for every lease held by a VM to this file (atomically,
+    /// on every lease change).
+    #[arg(long)]
+    pub dhcp_hosts_file: Option<PathBuf>,
+    /// Format of the DHCP host file.
+    #[arg(long, value_enum)]
+    pub dhcp_format: Option<DhcpFormat>,
 }
 
 impl ServeArgs {
@@ -96,6 +137,61 @@ impl ServeArgs {
         if let Some(v) = &self.default_host {
             s.default_host = Some(v.clone());
         }
+        if let Some(v) = &self.dhcp_hosts_file {
+            s.dhcp_hosts_file = Some(v.clone());
+        }
+        if let Some(v) = self.dhcp_format {
+            s.dhcp_format = v;
+        }
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        match Cli::parse_from([&["stratusd", "serve"], args].concat()).command {
+            Command::Serve(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn dhcp_flags_override_the_config_file() {
+        let dir = std::env::temp_dir().join(format!("stratusd-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("stratusd.toml");
+        std::fs::write(
+            &conf,
+            "dhcp_hosts_file = \"/etc/dnsmasq.d/one\"\ndhcp_format = \"isc\"\n",
+        )
+        .unwrap();
+        let from_file = serve(&["--config", conf.to_str().unwrap()])
+            .settings()
+            .unwrap();
+        assert_eq!(
+            from_file.dhcp_hosts_file.as_deref(),
+            Some(std::path::Path::new("/etc/dnsmasq.d/one"))
+        );
+        assert_eq!(from_file.dhcp_format, DhcpFormat::Isc);
+        let flags = serve(&[
+            "--config",
+            conf.to_str().unwrap(),
+            "--dhcp-hosts-file",
+            "/run/hosts",
+            "--dhcp-format",
+            "dnsmasq",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(
+            flags.dhcp_hosts_file.as_deref(),
+            Some(std::path::Path::new("/run/hosts"))
+        );
+        assert_eq!(flags.dhcp_format, DhcpFormat::Dnsmasq);
+        assert_eq!(serve(&[]).settings().unwrap().dhcp_hosts_file, None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

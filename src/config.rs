@@ -1,5 +1,6 @@
 //! Daemon settings: embedded defaults, overridden by the TOML config file, overridden by flags.
 
+use crate::net::dhcp::DhcpFormat;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,6 +80,10 @@ pub struct Settings {
     pub vm_hook: Vec<crate::hooks::HookConfig>,
     /// Where relative hook commands are looked up (default `<data_dir>/remotes/hooks`).
     pub hooks_dir: Option<PathBuf>,
+    /// Static DHCP host entries for every lease held by a VM, rewritten on every lease change.
+    pub dhcp_hosts_file: Option<PathBuf>,
+    /// Which DHCP server reads `dhcp_hosts_file`.
+    pub dhcp_format: DhcpFormat,
 }
 
 impl Default for Settings {
@@ -106,6 +111,8 @@ impl Default for Settings {
             vm_polling_interval: 60.0,
             vm_hook: Vec::new(),
             hooks_dir: None,
+            dhcp_hosts_file: None,
+            dhcp_format: DhcpFormat::default(),
         }
     }
 }

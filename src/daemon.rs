@@ -4,6 +4,7 @@
 use crate::cli::ServeArgs;
 use crate::core::Core;
 use crate::driver::Drivers;
+use crate::net::dhcp::DhcpHostsFile;
 use crate::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -108,7 +109,21 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     };
     let listen = settings.listen;
     let default_host = settings.default_host.clone();
-    let core = Arc::new(Core::open(store, settings, &password)?);
+    let dhcp_hosts = settings
+        .dhcp_hosts_file
+        .clone()
+        .map(|path| Arc::new(DhcpHostsFile::new(path, settings.dhcp_format)));
+    let mut core = Core::open(store, settings, &password)?;
+    if let Some(file) = &dhcp_hosts {
+        // Leases may have changed while we were down (or the file was lost): start in step.
+        file.refresh(&core.read());
+        tracing::info!(file = %file.path().display(), "DHCP host file written");
+        let file = Arc::clone(file);
+        core.set_after_commit(Box::new(move |state, changed| {
+            file.after_commit(state, changed)
+        }));
+    }
+    let core = Arc::new(core);
     if let (true, Some(name)) = (fresh, default_host) {
         let admin = crate::core::auth::Caller {
             uid: 0,

@@ -11,5 +11,12 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
+        Command::SiteSetup(args) => match stratusd::site::run(&args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("stratusd site-setup: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -43,6 +43,23 @@ pub enum Change {
     Delete(Kind, Oid),
 }
 
+impl Change {
+    /// The pool this change writes to.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Change::User(_) => Kind::User,
+            Change::Group(_) => Kind::Group,
+            Change::Acl(_) => Kind::Acl,
+            Change::Template(_) => Kind::Template,
+            Change::Vm(_) => Kind::Vm,
+            Change::Host(_) => Kind::Host,
+            Change::VNet(_) => Kind::Net,
+            Change::Image(_) => Kind::Image,
+            Change::Delete(kind, _) => *kind,
+        }
+    }
+}
+
 /// The changes of one write, in order. Later changes of the same object win.
 #[derive(Debug, Default)]
 pub struct Tx {
@@ -144,11 +161,18 @@ pub enum Event {
     },
 }
 
+/// Called after every commit with the new state and the pools the commit wrote, before the
+/// API call that made it answers. It runs under the writer lock, so calls come one at a time
+/// in commit order and always see the state of their own commit; it must be quick and must
+/// not write through the core.
+pub type AfterCommit = Box<dyn Fn(&State, &[Kind]) + Send + Sync>;
+
 pub struct Core {
     state: RwLock<State>,
     store: Mutex<Store>,
     pub settings: Settings,
     events: tokio::sync::broadcast::Sender<Event>,
+    after_commit: Option<AfterCommit>,
 }
 
 impl Core {
@@ -161,6 +185,7 @@ impl Core {
             store: Mutex::new(store),
             settings,
             events,
+            after_commit: None,
         };
         if fresh {
             core.bootstrap(oneadmin_password)?;
@@ -218,6 +243,11 @@ impl Core {
         }
     }
 
+    /// Installs the commit observer (see [`AfterCommit`]); the daemon sets it before serving.
+    pub fn set_after_commit(&mut self, observer: AfterCommit) {
+        self.after_commit = Some(observer);
+    }
+
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.events.subscribe()
     }
@@ -244,6 +274,12 @@ impl Core {
             });
         }
         store.commit(&ops)?;
+        let mut changed: Vec<Kind> = Vec::new();
+        for kind in tx.changes.iter().map(Change::kind) {
+            if !changed.contains(&kind) {
+                changed.push(kind);
+            }
+        }
         let mut events = Vec::new();
         {
             let mut state = self.write_state();
@@ -268,6 +304,9 @@ impl Core {
                 }
                 state.apply(change);
             }
+        }
+        if let Some(observer) = &self.after_commit {
+            observer(&self.read(), &changed);
         }
         drop(store);
         for e in events {

@@ -132,27 +132,41 @@ pub struct HttpAnswer {
 
 impl Client {
     pub fn connect(addr: SocketAddr) -> Client {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        Client {
+        Self::try_connect(addr).unwrap()
+    }
+
+    pub fn try_connect(addr: SocketAddr) -> std::io::Result<Client> {
+        let s = TcpStream::connect(addr)?;
+        // Head and body go out as separate writes: without this, Nagle's algorithm and the
+        // server's delayed ACK hold each request back ~40 ms.
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Client {
             stream: BufReader::new(s),
-        }
+        })
     }
 
     pub fn post_raw(&mut self, body: &[u8]) -> HttpAnswer {
+        self.try_post_raw(body).unwrap()
+    }
+
+    /// Like `post_raw`, but a broken connection (a killed daemon) is an error, not a panic.
+    pub fn try_post_raw(&mut self, body: &[u8]) -> std::io::Result<HttpAnswer> {
         let head = format!(
             "POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         let s = self.stream.get_mut();
-        s.write_all(head.as_bytes()).unwrap();
-        s.write_all(body).unwrap();
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
         self.read_answer()
     }
 
-    fn read_answer(&mut self) -> HttpAnswer {
+    fn read_answer(&mut self) -> std::io::Result<HttpAnswer> {
         let mut line = String::new();
-        self.stream.read_line(&mut line).unwrap();
+        if self.stream.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
         let status: u16 = line
             .split_whitespace()
             .nth(1)
@@ -161,7 +175,7 @@ impl Client {
         let mut len = 0usize;
         loop {
             let mut h = String::new();
-            self.stream.read_line(&mut h).unwrap();
+            self.stream.read_line(&mut h)?;
             if h == "\r\n" || h.is_empty() {
                 break;
             }
@@ -172,15 +186,19 @@ impl Client {
             }
         }
         let mut body = vec![0u8; len];
-        self.stream.read_exact(&mut body).unwrap();
-        HttpAnswer {
+        self.stream.read_exact(&mut body)?;
+        Ok(HttpAnswer {
             status,
             body: String::from_utf8_lossy(&body).to_string(),
-        }
+        })
     }
 
     /// A call with string/int/bool parameters given as pre-encoded `<value>` contents.
     pub fn call(&mut self, method: &str, params: &[Param]) -> String {
+        self.try_call(method, params).unwrap()
+    }
+
+    pub fn try_call(&mut self, method: &str, params: &[Param]) -> std::io::Result<String> {
         let mut body =
             format!("<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName><params>");
         for p in params {
@@ -193,7 +211,7 @@ impl Client {
             body.push_str("</value></param>");
         }
         body.push_str("</params></methodCall>");
-        self.post_raw(body.as_bytes()).body
+        Ok(self.try_post_raw(body.as_bytes())?.body)
     }
 }
 
@@ -240,4 +258,100 @@ pub fn read_file(path: &std::path::Path) -> String {
         let _ = f.read_to_string(&mut s);
     }
     s
+}
+
+/// The `[ok, value, code]` answer of a `one.*` call: `Ok(value text)` or `Err((message,
+/// code))`, with entities decoded.
+pub fn rpc_result(body: &str) -> Result<String, (String, i32)> {
+    let ok = field(body, "boolean").as_deref() == Some("1");
+    let after = body.find("</boolean>").map(|i| &body[i..]).unwrap_or("");
+    let value = field(after, "string")
+        .or_else(|| field(after, "i4"))
+        .map(|v| unescape(&v))
+        .unwrap_or_default();
+    if ok {
+        Ok(value)
+    } else {
+        let code = after
+            .rfind("<i4>")
+            .and_then(|i| field(&after[i..], "i4"))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        Err((value, code))
+    }
+}
+
+/// Every `<TAG>...</TAG>` body of a document, in order (no nesting of TAG in itself).
+pub fn elements<'a>(doc: &'a str, tag: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = doc;
+    while let Some(start) = rest.find(&open) {
+        let body = &rest[start + open.len()..];
+        let Some(end) = body.find(&close) else { break };
+        out.push(&body[..end]);
+        rest = &body[end + close.len()..];
+    }
+    out
+}
+
+/// One lease as one.vn.info lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LeaseRow {
+    pub ip: String,
+    pub mac: String,
+    pub used: bool,
+    pub vid: i32,
+}
+
+pub fn vn_info(c: &mut Client, id: i32) -> String {
+    rpc_result(&c.call("one.vn.info", &[s(ADMIN), i(id)])).expect("one.vn.info")
+}
+
+pub fn vn_leases(c: &mut Client, id: i32) -> Vec<LeaseRow> {
+    let doc = vn_info(c, id);
+    elements(&doc, "LEASE")
+        .into_iter()
+        .map(|l| LeaseRow {
+            ip: field(l, "IP").unwrap_or_default(),
+            mac: field(l, "MAC").unwrap_or_default(),
+            used: field(l, "USED").as_deref() == Some("1"),
+            vid: field(l, "VID").and_then(|v| v.parse().ok()).unwrap_or(-2),
+        })
+        .collect()
+}
+
+/// `(mac, ip, hostname)` of every entry of a dnsmasq host file (comments skipped).
+pub fn dnsmasq_file_entries(
+    path: &std::path::Path,
+) -> std::collections::BTreeSet<(String, String, String)> {
+    read_file(path)
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut parts = l.split(',').map(str::to_string);
+            let mac = parts.next().unwrap_or_default();
+            let ip = parts.next().unwrap_or_default();
+            let host = parts.next().unwrap_or_default();
+            assert!(parts.next().is_none(), "unexpected line {l:?}");
+            (mac, ip, host)
+        })
+        .collect()
+}
+
+/// What the dnsmasq host file must hold for these networks: one entry per lease held by a VM
+/// (the VMs of these tests have one NIC each, so the host name is `one-<vid>`).
+pub fn expected_dnsmasq_entries(
+    c: &mut Client,
+    nets: &[i32],
+) -> std::collections::BTreeSet<(String, String, String)> {
+    let mut out = std::collections::BTreeSet::new();
+    for net in nets {
+        for l in vn_leases(c, *net) {
+            if l.used && l.vid >= 0 {
+                out.insert((l.mac, l.ip, format!("one-{}", l.vid)));
+            }
+        }
+    }
+    out
 }

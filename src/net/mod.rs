@@ -1,0 +1,3 @@
+//! What stratusd tells the site's network services about its virtual networks.
+
+pub mod dhcp;
