@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// Seconds between host monitoring passes.
     #[arg(long)]
     pub host_monitoring_interval: Option<f64>,
+    /// Seconds between polls of the running VMs (VM_POLLING_INTERVAL; at least 1).
+    #[arg(long)]
+    pub vm_polling_interval: Option<f64>,
     /// Register a simulated host of this name on the first start (empty database).
     #[arg(long)]
     pub default_host: Option<String>,
@@ -86,6 +89,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.host_monitoring_interval {
             s.host_monitoring_interval = v;
+        }
+        if let Some(v) = self.vm_polling_interval {
+            s.vm_polling_interval = v;
         }
         if let Some(v) = &self.default_host {
             s.default_host = Some(v.clone());
