@@ -10,6 +10,9 @@ use crate::model::Vm;
 use crate::template::vector_get;
 use std::path::{Path, PathBuf};
 
+/// `OS/ARCH` when the template has none (3.2's `vmm_exec_kvm.conf` default).
+pub const DEFAULT_ARCH: &str = "x86_64";
+
 pub fn domain_name(vm: &Vm) -> String {
     format!("one-{}", vm.id)
 }
@@ -44,7 +47,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
     let images = images_dir(vm_dir, vm);
     let os = t.get_vector("OS").unwrap_or(&[]);
     let os = OsSpec {
-        arch: vector_get(os, "ARCH").unwrap_or("x86_64").to_string(),
+        arch: vector_get(os, "ARCH").unwrap_or(DEFAULT_ARCH).to_string(),
         kernel: vector_get(os, "KERNEL").map(PathBuf::from),
         initrd: vector_get(os, "INITRD").map(PathBuf::from),
         cmdline: vector_get(os, "KERNEL_CMD").map(str::to_string),

@@ -714,6 +714,26 @@ impl LibvirtHost {
         )
     }
 
+    /// What the host's driver offers `domain_type` guests of `arch`
+    /// (`virConnectGetDomainCapabilities`, an XML document). libvirt's QEMU driver probes the
+    /// emulator to answer, the probe it would otherwise make during the first domain start.
+    pub fn domain_capabilities(
+        &self,
+        arch: &str,
+        domain_type: &str,
+    ) -> Result<String, LibvirtError> {
+        let (arch, domain_type) = (arch.to_string(), domain_type.to_string());
+        self.call(
+            "virConnectGetDomainCapabilities",
+            Retry::Idempotent,
+            move |connection| {
+                connection
+                    .domain_capabilities(None, Some(&arch), None, Some(&domain_type), 0)
+                    .map_err(LibvirtError::call("virConnectGetDomainCapabilities"))
+            },
+        )
+    }
+
     /// Names of the running (active) domains of the host.
     pub fn list_domains(&self) -> Result<Vec<String>, LibvirtError> {
         self.call(

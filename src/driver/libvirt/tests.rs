@@ -441,4 +441,10 @@ fn qemu_embed_connection_opens_and_reports_the_node() {
         "{node:?}"
     );
     assert_eq!(host.list_domains().expect("list"), Vec::<String>::new());
+    // The emulator probe stratusd makes when it opens a KVM host.
+    let offered = host
+        .domain_capabilities("x86_64", "qemu")
+        .expect("domain capabilities");
+    assert!(offered.contains("<domain>qemu</domain>"), "{offered}");
+    assert!(offered.contains("<arch>x86_64</arch>"), "{offered}");
 }

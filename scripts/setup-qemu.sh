@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Installs what the real-guest test (tests/qemu_guest.rs) needs on Debian 12, idempotently:
+#   * QEMU from bookworm-backports (the machine's qemu-utils is the backports 10.0 one; the
+#     bookworm qemu-system-x86 would remove it), libvirt's QEMU driver, the libvirt-qemu user;
+#   * a tiny test guest in target/test-guest/ (vmlinuz + initrd.gz) built from Debian's cloud
+#     kernel and busybox-static, with scripts/test-guest/init as its PID 1.
+# See shared/notes/libvirt-qemu-on-debian12.md for why each step is there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+
+installed() {
+  [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
+}
+
+# Refuses an installation that would remove packages (qemu-utils above all).
+install_without_removals() {
+  local plan removals
+  plan=$(apt-get install -s --no-install-recommends "$@")
+  removals=$(printf '%s\n' "$plan" | awk '/^Remv /{print $2}')
+  if [ -n "$removals" ]; then
+    echo "setup-qemu: refusing 'apt-get install $*': it would remove $(echo $removals)" >&2
+    exit 1
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "$@"
+}
+
+# --- the bookworm-backports suite, from this machine's own Debian mirror --------------------
+if ! grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  # The URIs and key of the deb822 stanza that carries the plain `bookworm` suite.
+  read -r mirror keyring < <(awk '
+    /^[[:space:]]*$/ { if (main && uri != "") { print uri, key; found = 1; exit } main = 0; uri = ""; key = "" }
+    /^URIs:/      { uri = $2 }
+    /^Signed-By:/ { key = $2 }
+    /^Suites:/    { for (i = 2; i <= NF; i++) if ($i == "bookworm") main = 1 }
+    END           { if (!found && main && uri != "") print uri, key }
+  ' /etc/apt/sources.list.d/debian.sources) || true
+  if [ -z "${mirror:-}" ]; then
+    echo "setup-qemu: no bookworm stanza in /etc/apt/sources.list.d/debian.sources" >&2
+    exit 1
+  fi
+  echo "setup-qemu: adding bookworm-backports from $mirror"
+  {
+    echo "Types: deb"
+    echo "URIs: $mirror"
+    echo "Suites: bookworm-backports"
+    echo "Components: main"
+    if [ -n "${keyring:-}" ]; then echo "Signed-By: $keyring"; fi
+  } | $SUDO tee /etc/apt/sources.list.d/bookworm-backports.sources >/dev/null
+  $SUDO apt-get update -qq
+fi
+
+# --- QEMU and libvirt's QEMU driver -----------------------------------------------------------
+if ! installed qemu-system-x86; then
+  # The suite may be configured without its package lists ever fetched.
+  if [[ "$(apt-cache policy qemu-system-x86)" != *bookworm-backports* ]]; then
+    $SUDO apt-get update -qq
+  fi
+  echo "setup-qemu: installing qemu-system-x86 from bookworm-backports"
+  install_without_removals -t bookworm-backports qemu-system-x86
+fi
+# From bookworm, matching the machine's libvirt0 (no -t: backports must not bring another libvirt).
+if ! installed libvirt-daemon-driver-qemu; then
+  echo "setup-qemu: installing libvirt-daemon-driver-qemu"
+  install_without_removals libvirt-daemon-driver-qemu
+fi
+# libvirt's QEMU driver looks this user up even when it runs QEMU as root; without it every call
+# re-probes QEMU (tens of seconds).
+if ! getent passwd libvirt-qemu >/dev/null; then
+  echo "setup-qemu: adding the libvirt-qemu system user"
+  $SUDO useradd --system --no-create-home --user-group libvirt-qemu
+fi
+
+# --- the test guest ---------------------------------------------------------------------------
+guest_dir=target/test-guest
+# Rebuilt when the guest's scripts or this recipe change (any cloud kernel boots it, so a newer
+# kernel in the archive is no reason to rebuild).
+recipe=$(cat scripts/test-guest/init scripts/test-guest/power-button scripts/setup-qemu.sh | sha256sum | cut -d' ' -f1)
+if [ -s "$guest_dir/vmlinuz" ] && [ -s "$guest_dir/initrd.gz" ] &&
+  [ "$(cat "$guest_dir/recipe" 2>/dev/null)" = "$recipe" ]; then
+  exit 0
+fi
+kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+  awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
+if [ -z "$kernel_pkg" ]; then
+  echo "setup-qemu: cannot tell which kernel linux-image-cloud-amd64 depends on" >&2
+  exit 1
+fi
+echo "setup-qemu: building the test guest ($kernel_pkg, busybox-static) in $guest_dir"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+(cd "$work" && apt-get download -qq "$kernel_pkg" busybox-static 2>&1 |
+  grep -v 'Download is performed unsandboxed' || true)
+for deb in "$work/$kernel_pkg"_*.deb "$work"/busybox-static_*.deb; do
+  [ -s "$deb" ] || { echo "setup-qemu: download of $deb failed" >&2; exit 1; }
+done
+dpkg-deb -x "$work/$kernel_pkg"_*.deb "$work/kernel"
+dpkg-deb -x "$work"/busybox-static_*.deb "$work/busybox"
+busybox="$work/busybox/bin/busybox"
+modules=$(echo "$work"/kernel/lib/modules/*/kernel)
+
+root="$work/root"
+mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules,etc/acpi/PWRF}
+cp "$busybox" "$root/bin/busybox"
+cp "$modules/drivers/input/evdev.ko" "$modules/drivers/acpi/button.ko" "$root/lib/modules/"
+install -m 0755 scripts/test-guest/init "$root/init"
+install -m 0755 scripts/test-guest/power-button "$root/etc/acpi/PWRF/00000080"
+
+mkdir -p "$guest_dir"
+cp "$work"/kernel/boot/vmlinuz-* "$guest_dir/vmlinuz.new"
+(cd "$root" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -9) >"$guest_dir/initrd.gz.new"
+mv "$guest_dir/vmlinuz.new" "$guest_dir/vmlinuz"
+mv "$guest_dir/initrd.gz.new" "$guest_dir/initrd.gz"
+echo "$kernel_pkg" >"$guest_dir/kernel-package"
+echo "$recipe" >"$guest_dir/recipe"
+echo "setup-qemu: test guest ready: $guest_dir/vmlinuz, $guest_dir/initrd.gz"
