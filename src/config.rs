@@ -76,6 +76,8 @@ pub struct Settings {
     pub vm_shutdown_timeout: f64,
     /// Seconds between polls of running VMs (VM_POLLING_INTERVAL).
     pub vm_polling_interval: f64,
+    /// Test-driver connections kept open for simulated hosts (least recently used are closed).
+    pub simulated_host_connections: usize,
     /// `[[vm_hook]]` entries: oned's VM_HOOK.
     pub vm_hook: Vec<crate::hooks::HookConfig>,
     /// Where relative hook commands are looked up (default `<data_dir>/remotes/hooks`).
@@ -109,6 +111,7 @@ impl Default for Settings {
             kvm_domain_type: "kvm".into(),
             vm_shutdown_timeout: 120.0,
             vm_polling_interval: 60.0,
+            simulated_host_connections: 64,
             vm_hook: Vec::new(),
             hooks_dir: None,
             dhcp_hosts_file: None,

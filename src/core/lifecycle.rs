@@ -228,9 +228,9 @@ impl Core {
                     if !running {
                         return Err(Error::WrongState);
                     }
-                    // The driver reboots in place; no state change to record.
+                    // The hypervisor reboots it in place; the VM stays RUNNING.
                     tracing::info!(vm = id, "reboot requested");
-                    return Ok(id);
+                    vm.reboot_requested = true;
                 }
                 "hold" => {
                     if vm.state != VmState::Pending {
@@ -283,9 +283,13 @@ impl Core {
                 },
                 _ => return Err(Error::request("Internal error. Action result not defined")),
             }
+            if vm.lcm_state != LcmState::Running || vm.state != VmState::Active {
+                // A reboot still waiting for the hypervisor is moot once the VM moves on.
+                vm.reboot_requested = false;
+            }
             if action == "resubmit" && vm.state == VmState::Active {
                 // Remember that the cleanup ends in PENDING, not DONE.
-                vm.template.set_single("RESUBMIT_AFTER_CLEANUP", "YES");
+                vm.resubmit_after_cleanup = true;
             }
             tx.put(Change::Vm(vm));
             Ok(id)
@@ -481,6 +485,16 @@ impl Core {
             }
             let mut vm = vm.clone();
             let t = now();
+            if vm.lcm_state == LcmState::Running && vm.reboot_requested {
+                vm.reboot_requested = false;
+                if let StepOutcome::Failed(message) = outcome {
+                    let text = format!("Error rebooting VM, assume it's still running: {message}");
+                    tracing::warn!(vm = vm.id, "{text}");
+                    set_template_error(&mut vm.template, &text);
+                }
+                tx.put(Change::Vm(vm));
+                return Ok(());
+            }
             match outcome {
                 StepOutcome::Failed(message) => self.step_failed(state, tx, &mut vm, t, &message),
                 StepOutcome::Ok { deploy_id } => {
@@ -585,8 +599,8 @@ impl Core {
                         h.retime = t;
                     }
                 }
-                if vm.template.get("RESUBMIT_AFTER_CLEANUP").is_some() {
-                    vm.template.remove("RESUBMIT_AFTER_CLEANUP");
+                if vm.resubmit_after_cleanup {
+                    vm.resubmit_after_cleanup = false;
                     if let Some(h) = vm.last_history_mut() {
                         h.etime = t;
                     }

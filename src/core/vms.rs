@@ -572,6 +572,8 @@ fn build_vm(
         net_rx: 0,
         template: tmpl.clone(),
         history: Vec::new(),
+        reboot_requested: false,
+        resubmit_after_cleanup: false,
     };
 
     // CONTEXT values and REQUIREMENTS get their variables substituted (leases are known now).

@@ -41,8 +41,14 @@ pub struct Hypervisor {
     default_domain_type: String,
     shutdown_timeout: Duration,
     vnc_base_port: i64,
-    /// One connection per host (and URI: a changed LIBVIRT_URI opens a new one).
-    conns: Mutex<HashMap<(Oid, String), LibvirtHost>>,
+    /// One connection per host (and URI: a changed LIBVIRT_URI opens a new one), with the
+    /// tick of its last use.
+    conns: Mutex<HashMap<(Oid, String), (LibvirtHost, u64)>>,
+    /// Use counter for the least-recently-used eviction of simulated connections.
+    tick: std::sync::atomic::AtomicU64,
+    /// Simulated hosts keep at most this many test-driver connections open (each costs about
+    /// 100 KB and a thread); an evicted host's domains are re-created on demand.
+    max_simulated_connections: usize,
     /// CPU time of each domain at the previous poll, for CPU percent.
     last_cpu: Mutex<HashMap<Oid, super::libvirt::DomainStatus>>,
 }
@@ -72,6 +78,8 @@ impl Hypervisor {
             shutdown_timeout,
             vnc_base_port,
             conns: Mutex::new(HashMap::new()),
+            tick: std::sync::atomic::AtomicU64::new(0),
+            max_simulated_connections: settings.simulated_host_connections.max(1),
             last_cpu: Mutex::new(HashMap::new()),
         }
     }
@@ -107,12 +115,14 @@ impl Hypervisor {
             HostKind::Kvm => self.uri(host)?,
         };
         let key = (host.id, key_uri);
-        if let Some(c) = self
+        let now = self.tick.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some((c, used)) = self
             .conns
             .lock()
             .map_err(|_| DriverError::Failed("lock".into()))?
-            .get(&key)
+            .get_mut(&key)
         {
+            *used = now;
             return Ok((c.clone(), false));
         }
         let uri = match self.kind {
@@ -125,11 +135,23 @@ impl Hypervisor {
                 .conns
                 .lock()
                 .map_err(|_| DriverError::Failed("lock".into()))?;
+            if self.kind == HostKind::Simulated && conns.len() >= self.max_simulated_connections {
+                // Close the least recently used simulated host; its domains come back on demand
+                // (see `ensure_simulated_domain`), since nothing but stratusd acts on them.
+                if let Some(oldest) = conns
+                    .iter()
+                    .min_by_key(|(_, (_, used))| *used)
+                    .map(|(k, _)| k.clone())
+                {
+                    conns.remove(&oldest);
+                    tracing::debug!(host = oldest.0, "closed an idle simulated host connection");
+                }
+            }
             // Another worker may have opened it meanwhile; a simulated node opened twice would
             // be two different hosts, so keep the first.
             match conns.entry(key) {
-                Entry::Occupied(first) => (first.get().clone(), false),
-                Entry::Vacant(slot) => (slot.insert(conn).clone(), true),
+                Entry::Occupied(first) => (first.get().0.clone(), false),
+                Entry::Vacant(slot) => (slot.insert((conn, now)).0.clone(), true),
             }
         };
         if opened && self.kind == HostKind::Kvm {
@@ -222,6 +244,27 @@ impl Hypervisor {
         Ok(())
     }
 
+    /// On a simulated host a domain can only be missing because its connection was closed
+    /// (idle eviction, daemon restart): re-create it before acting on it.
+    fn ensure_simulated_domain(
+        &self,
+        conn: &LibvirtHost,
+        vm: &Vm,
+        host: &Host,
+    ) -> Result<(), DriverError> {
+        if self.kind == HostKind::Simulated && conn.domain_status(&domain_name(vm))?.is_none() {
+            match conn.define_and_start(&self.domain_xml_for(vm, host)?) {
+                // Created meanwhile (the test driver's reboot briefly hides the domain).
+                Err(LibvirtError::Call { ref message, .. })
+                    if message.contains("already exists") => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn list_domains(&self, host: &Host) -> Result<Vec<String>, DriverError> {
         let (conn, _) = self.connection(host)?;
         Ok(conn.list_domains()?)
@@ -252,6 +295,7 @@ impl Vmm for Hypervisor {
                 Ok(Some(self.deploy_id(vm, host, name)))
             }
             VmmOp::Shutdown => {
+                self.ensure_simulated_domain(&conn, vm, host)?;
                 match conn.shutdown(&name, self.shutdown_timeout) {
                     // Already gone (e.g. the shutdown finished just before a restart).
                     Err(LibvirtError::NoSuchDomain { .. }) => Ok(None),
@@ -269,6 +313,7 @@ impl Vmm for Hypervisor {
                     _ => (conn.clone(), false),
                 };
                 let path = self.checkpoint(vm)?;
+                self.ensure_simulated_domain(&source, vm, prev.unwrap_or(host))?;
                 source.save(&name, &path)?;
                 Ok(None)
             }
@@ -279,6 +324,7 @@ impl Vmm for Hypervisor {
                 Ok(Some(self.deploy_id(vm, host, name)))
             }
             VmmOp::Reboot => {
+                self.ensure_simulated_domain(&conn, vm, host)?;
                 conn.reboot(&name)?;
                 Ok(None)
             }
@@ -307,6 +353,9 @@ impl Vmm for Hypervisor {
             Ok(c) => c,
             Err(e) => return Some(PollResult::Error(e.to_string())),
         };
+        if let Err(e) = self.ensure_simulated_domain(&conn, vm, host) {
+            return Some(PollResult::Error(e.to_string()));
+        }
         match conn.domain_status(&domain_name(vm)) {
             Err(e) => Some(PollResult::Error(e.to_string())),
             Ok(None) => Some(PollResult::Gone),

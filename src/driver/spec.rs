@@ -176,6 +176,8 @@ mod tests {
             net_rx: 0,
             template: Template::parse(text).unwrap(),
             history: Vec::new(),
+            reboot_requested: false,
+            resubmit_after_cleanup: false,
         }
     }
 

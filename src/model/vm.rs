@@ -115,6 +115,12 @@ pub struct Vm {
     pub net_rx: i64,
     pub template: Template,
     pub history: Vec<History>,
+    /// A `reboot` waiting for the hypervisor (not part of the 3.2 document).
+    #[serde(default)]
+    pub reboot_requested: bool,
+    /// The CLEANUP in progress ends in PENDING (`resubmit`) rather than DONE (`finalize`).
+    #[serde(default)]
+    pub resubmit_after_cleanup: bool,
 }
 
 impl Vm {

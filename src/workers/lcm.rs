@@ -22,6 +22,7 @@ fn step_for(vm: &Vm) -> Option<Step> {
     }
     use LcmState::*;
     Some(match vm.lcm_state {
+        Running if vm.reboot_requested => Step::Vmm(VmmOp::Reboot),
         Prolog => Step::Tm(TmOp::Prolog),
         PrologResume => Step::Tm(TmOp::Resume),
         PrologMigrate => Step::Tm(TmOp::Migrate),
@@ -81,7 +82,9 @@ fn run_step(
 
 /// Starts the worker on the tokio runtime; driver calls run on the blocking pool.
 pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
-    let in_flight: Arc<Mutex<HashSet<(Oid, VmState, LcmState)>>> = Arc::default();
+    // One driver step per VM at a time: a step for a newer state waits until the step in
+    // progress (e.g. a reboot when a shutdown comes) has finished.
+    let in_flight: Arc<Mutex<HashSet<Oid>>> = Arc::default();
     let mut events = core.subscribe();
     tokio::spawn(async move {
         loop {
@@ -102,7 +105,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                 state
                     .vms
                     .values()
-                    .filter(|vm| !busy.contains(&(vm.id, vm.state, vm.lcm_state)))
+                    .filter(|vm| !busy.contains(&vm.id))
                     .filter_map(|vm| {
                         let step = step_for(vm)?;
                         let host = state.hosts.get(&vm.last_history()?.hid)?;
@@ -115,7 +118,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                     .collect()
             };
             for (vm, host, prev, step) in jobs {
-                let key = (vm.id, vm.state, vm.lcm_state);
+                let key = vm.id;
                 if let Ok(mut s) = in_flight.lock() {
                     s.insert(key);
                 }

@@ -70,7 +70,16 @@ pub fn write_test_node(
         ));
     }
     let path = dir.join(format!("{name}.xml"));
-    std::fs::write(&path, test_node_xml(name, cpus, memory_kib))?;
+    let xml = test_node_xml(name, cpus, memory_kib);
+    // Other threads may be opening the same node file: replace it atomically, and only when
+    // its content changes.
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(xml.as_str()) {
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.xml.{}.{n}", std::process::id()));
+        std::fs::write(&tmp, &xml)?;
+        std::fs::rename(&tmp, &path)?;
+    }
     let uri = format!("test://{}", path.display());
     Ok((path, uri))
 }
