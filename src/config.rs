@@ -37,6 +37,31 @@ impl Default for QuotaSettings {
     }
 }
 
+/// The authenticating HTTPS front door that replaces StratusLab's one-proxy (`[frontdoor]` in
+/// the config file); off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrontDoorSettings {
+    /// HTTPS listen address (one-proxy served 0.0.0.0:2634).
+    pub listen: Option<SocketAddr>,
+    /// PEM server certificate (followed by its intermediates).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server certificate.
+    pub tls_key: Option<PathBuf>,
+    /// one-proxy's `login-pswd.properties`: `user=password,cloud-access` lines.
+    pub password_file: Option<PathBuf>,
+    /// Grid-style directory of trusted CAs (`<hash>.0`) and CRLs (`<hash>.r0`) for `/cert`.
+    pub ca_dir: Option<PathBuf>,
+    /// one-proxy's `login-cert.properties`: `"<DN>" cloud-access` lines.
+    pub allowed_dn_file: Option<PathBuf>,
+    /// LDAP directory for `/pswd` passwords (`ldap://`, `ldaps://` or `ldapi://`).
+    pub ldap_url: Option<String>,
+    /// Bind DN template with `{user}`, e.g. `uid={user},ou=users,o=cloud`.
+    pub ldap_user_dn: Option<String>,
+    /// DN of the group (groupOfUniqueNames or groupOfNames) that grants `cloud-access`.
+    pub ldap_group_dn: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -69,6 +94,7 @@ pub struct Settings {
     pub image_import_dirs: Vec<PathBuf>,
     /// A simulated host registered on the first start.
     pub default_host: Option<String>,
+    pub frontdoor: FrontDoorSettings,
 }
 
 impl Default for Settings {
@@ -91,6 +117,7 @@ impl Default for Settings {
             enable_other_permissions: true,
             image_import_dirs: vec![PathBuf::from("/srv/cloud/images")],
             default_host: None,
+            frontdoor: FrontDoorSettings::default(),
         }
     }
 }
