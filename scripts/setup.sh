@@ -8,7 +8,10 @@ want_test=0
 
 apt_pkgs=(pkg-config libvirt-dev)
 if [ "$want_test" = 1 ]; then
-  : # test suites use libvirt's in-process test driver (in libvirt0)
+  # libvirt suites use the in-process test driver (in libvirt0). The front-door suite makes
+  # its PKI with the openssl command, runs a real OpenLDAP server (slapd, with slapadd) and
+  # checks that Python's ssl module talks to it.
+  apt_pkgs+=(openssl slapd python3)
 fi
 
 missing=()

@@ -59,6 +59,8 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// through the buffer and is limited separately (`max_body_bytes`).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
+/// The most of a refused request's body read (and dropped) to keep its connection open.
+const REFUSED_BODY_DRAIN: usize = 64 * 1024;
 /// How often edited password and allowed-DN files are looked for.
 const FILE_RECHECK: Duration = Duration::from_secs(1);
 /// How often the CA directory is looked at for new CRLs or CAs.
@@ -284,6 +286,16 @@ async fn authenticate(
     }
 }
 
+/// Reads and drops a refused request's body when it is small, so that the keep-alive
+/// connection stays usable (hyper closes a connection whose request body was left unread);
+/// a larger one is left, and the connection closes after the answer.
+async fn discard_small_body(body: Incoming) {
+    use http_body_util::BodyExt;
+    let _ = http_body_util::Limited::new(body, REFUSED_BODY_DRAIN)
+        .collect()
+        .await;
+}
+
 async fn route(
     front: Arc<FrontDoor>,
     core: Arc<Core>,
@@ -292,14 +304,19 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let Some(door) = door_of(&path) else {
+        discard_small_body(req.into_body()).await;
         return Ok(error_page(StatusCode::NOT_FOUND, &path));
     };
     // Authentication comes before the body is read: strangers cannot make us buffer.
     let identity = match authenticate(&front, door, &peer, &req).await {
         Ok(identity) => identity,
-        Err(answer) => return Ok(answer),
+        Err(answer) => {
+            discard_small_body(req.into_body()).await;
+            return Ok(answer);
+        }
     };
     if req.method() != Method::POST {
+        discard_small_body(req.into_body()).await;
         return Ok(error_page(StatusCode::METHOD_NOT_ALLOWED, &path));
     }
     let body = match read_call_body(req.into_body(), front.max_body).await {
