@@ -580,3 +580,69 @@ print(resp.read().decode())
         }
     }
 }
+
+/// Configuration mistakes stop the start with a message naming what is missing.
+#[test]
+fn bad_front_door_configuration_stops_the_start() {
+    let pki = pki();
+    let cert = pki.server_cert.display().to_string();
+    let key = pki.server_key.display().to_string();
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--frontdoor-listen", &listen], "--tls-cert"),
+        (
+            &[
+                "--frontdoor-listen",
+                &listen,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--ldap-url",
+                "ldap://127.0.0.1:1",
+            ],
+            "--ldap-user-dn",
+        ),
+        (
+            &[
+                "--frontdoor-listen",
+                &listen,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--ldap-url",
+                "ldap://127.0.0.1:1",
+                "--ldap-user-dn",
+                "uid=x,o=cloud",
+            ],
+            "{user}",
+        ),
+        (
+            &[
+                "--frontdoor-listen",
+                &listen,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &cert,
+            ],
+            "private key",
+        ),
+    ];
+    for (args, expect) in cases {
+        let dir = temp_dir("fd-badconf");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stratusd"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(args)
+            .env("ONE_AUTH", dir.join("one_auth"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+}
