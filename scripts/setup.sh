@@ -11,6 +11,10 @@ if [ "$want_test" = 1 ]; then
   # libvirt tests use libvirt's in-process test driver (in libvirt0); tests/dhcp_dnsmasq.rs
   # runs a real, loopback-only dnsmasq on the DHCP host file.
   apt_pkgs+=(dnsmasq-base)
+  # libvirt suites use the in-process test driver (in libvirt0). The front-door suite makes
+  # its PKI with the openssl command, runs a real OpenLDAP server (slapd, with slapadd) and
+  # checks that Python's ssl module talks to it.
+  apt_pkgs+=(openssl slapd python3)
 fi
 
 missing=()

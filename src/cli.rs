@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create a StratusLab site's networks, ACL rules and nodes in a running stratusd, as
     /// StratusLab's installer did; idempotent.
     SiteSetup(SiteSetupArgs),
@@ -98,6 +98,34 @@ pub struct ServeArgs {
     /// Format of the DHCP host file.
     #[arg(long, value_enum)]
     pub dhcp_format: Option<DhcpFormat>,
+    /// Serve the authenticating HTTPS front door (one-proxy's /pswd and /cert) on ADDR,
+    /// e.g. 0.0.0.0:2634; off when not given.
+    #[arg(long, value_name = "ADDR")]
+    pub frontdoor_listen: Option<SocketAddr>,
+    /// Front door: PEM server certificate (and intermediates).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Front door: PEM private key of the server certificate.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Front door: one-proxy password file (`user=password,cloud-access`; plain, MD5:, CRYPT:).
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Front door: directory of trusted CAs (`<hash>.0`) and CRLs (`<hash>.r0`) for /cert.
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// Front door: one-proxy allowed-DN list (`"<DN>" cloud-access` lines) for /cert.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_dn_file: Option<PathBuf>,
+    /// Front door: LDAP directory checking /pswd passwords by binding as the user.
+    #[arg(long, value_name = "URL")]
+    pub ldap_url: Option<String>,
+    /// Front door: the user's bind DN, with {user}, e.g. uid={user},ou=users,o=cloud.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub ldap_user_dn: Option<String>,
+    /// Front door: DN of the LDAP group granting cloud-access (uniqueMember or member).
+    #[arg(long, value_name = "DN")]
+    pub ldap_group_dn: Option<String>,
 }
 
 impl ServeArgs {
@@ -143,6 +171,32 @@ impl ServeArgs {
         if let Some(v) = self.dhcp_format {
             s.dhcp_format = v;
         }
+        let fd = &mut s.frontdoor;
+        if let Some(v) = self.frontdoor_listen {
+            fd.listen = Some(v);
+        }
+        let paths = [
+            (&self.tls_cert, &mut fd.tls_cert),
+            (&self.tls_key, &mut fd.tls_key),
+            (&self.password_file, &mut fd.password_file),
+            (&self.ca_dir, &mut fd.ca_dir),
+            (&self.allowed_dn_file, &mut fd.allowed_dn_file),
+        ];
+        for (flag, setting) in paths {
+            if let Some(v) = flag {
+                *setting = Some(v.clone());
+            }
+        }
+        let texts = [
+            (&self.ldap_url, &mut fd.ldap_url),
+            (&self.ldap_user_dn, &mut fd.ldap_user_dn),
+            (&self.ldap_group_dn, &mut fd.ldap_group_dn),
+        ];
+        for (flag, setting) in texts {
+            if let Some(v) = flag {
+                *setting = Some(v.clone());
+            }
+        }
         Ok(s)
     }
 }
@@ -153,7 +207,7 @@ mod tests {
 
     fn serve(args: &[&str]) -> ServeArgs {
         match Cli::parse_from([&["stratusd", "serve"], args].concat()).command {
-            Command::Serve(a) => a,
+            Command::Serve(a) => *a,
             other => panic!("{other:?}"),
         }
     }

@@ -38,6 +38,31 @@ impl Default for QuotaSettings {
     }
 }
 
+/// The authenticating HTTPS front door that replaces StratusLab's one-proxy (`[frontdoor]` in
+/// the config file); off unless `listen` is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FrontDoorSettings {
+    /// HTTPS listen address (one-proxy served 0.0.0.0:2634).
+    pub listen: Option<SocketAddr>,
+    /// PEM server certificate (followed by its intermediates).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of the server certificate.
+    pub tls_key: Option<PathBuf>,
+    /// one-proxy's `login-pswd.properties`: `user=password,cloud-access` lines.
+    pub password_file: Option<PathBuf>,
+    /// Grid-style directory of trusted CAs (`<hash>.0`) and CRLs (`<hash>.r0`) for `/cert`.
+    pub ca_dir: Option<PathBuf>,
+    /// one-proxy's `login-cert.properties`: `"<DN>" cloud-access` lines.
+    pub allowed_dn_file: Option<PathBuf>,
+    /// LDAP directory for `/pswd` passwords (`ldap://`, `ldaps://` or `ldapi://`).
+    pub ldap_url: Option<String>,
+    /// Bind DN template with `{user}`, e.g. `uid={user},ou=users,o=cloud`.
+    pub ldap_user_dn: Option<String>,
+    /// DN of the group (groupOfUniqueNames or groupOfNames) that grants `cloud-access`.
+    pub ldap_group_dn: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -86,6 +111,7 @@ pub struct Settings {
     pub dhcp_hosts_file: Option<PathBuf>,
     /// Which DHCP server reads `dhcp_hosts_file`.
     pub dhcp_format: DhcpFormat,
+    pub frontdoor: FrontDoorSettings,
 }
 
 impl Default for Settings {
@@ -116,6 +142,7 @@ impl Default for Settings {
             hooks_dir: None,
             dhcp_hosts_file: None,
             dhcp_format: DhcpFormat::default(),
+            frontdoor: FrontDoorSettings::default(),
         }
     }
 }

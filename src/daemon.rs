@@ -36,6 +36,8 @@ pub enum StartError {
     },
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("front door: {0}")]
+    FrontDoor(#[from] crate::frontdoor::FrontDoorError),
 }
 
 /// oneadmin's password: the first line of `$ONE_AUTH` (`oneadmin:PASSWORD`), or of
@@ -109,6 +111,13 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     };
     let listen = settings.listen;
     let default_host = settings.default_host.clone();
+    // Built before anything runs: a bad certificate, key or file stops the start.
+    let front_door =
+        crate::frontdoor::FrontDoor::from_settings(&settings.frontdoor, settings.max_body_bytes)?
+            .map(Arc::new);
+    if front_door.is_some() && settings.auth != crate::config::AuthMode::Stratuslab {
+        tracing::warn!("the front door forwards one-proxy sessions, which only --auth stratuslab accepts for users other than oneadmin");
+    }
     let dhcp_hosts = settings
         .dhcp_hosts_file
         .clone()
@@ -144,6 +153,16 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
                 addr: listen,
                 source,
             })?;
+        let front_listener = match &front_door {
+            Some(front) => {
+                let addr = front.listen_addr();
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?;
+                Some((l, Arc::clone(front)))
+            }
+            None => None,
+        };
         let drivers = Arc::new(Drivers::new(&core.settings));
         {
             let (c, d) = (Arc::clone(&core), Arc::clone(&drivers));
@@ -173,8 +192,20 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);
         });
+        let front_task = front_listener.map(|(l, front)| {
+            tracing::info!(listen = %front.listen_addr(), "front door (HTTPS) ready");
+            tokio::spawn(crate::frontdoor::serve(
+                l,
+                front,
+                Arc::clone(&core),
+                stop_rx.clone(),
+            ))
+        });
         tracing::info!(%listen, "stratusd ready");
         crate::server::serve(listener, core, stop_rx).await;
+        if let Some(task) = front_task {
+            let _ = task.await;
+        }
         Ok(())
     })
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod driver;
+pub mod frontdoor;
 pub mod hooks;
 pub mod model;
 pub mod net;

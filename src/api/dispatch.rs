@@ -177,9 +177,31 @@ fn reply_to_value(reply: Reply) -> Result<Value, Fault> {
 
 /// Dispatches any call, `system.*` included.
 pub fn dispatch(core: &Arc<Core>, call: &MethodCall) -> Reply {
+    dispatch_with(core, call, None)
+}
+
+/// Dispatches `call` as the identity of `session`, whatever session string the client sent:
+/// parameter 0 is replaced by `session` (inserted when the call has no parameters), in every
+/// call of a `system.multicall` too, exactly as one-proxy rebuilt the parameter list before
+/// forwarding. The authenticating front door uses this; the core then authenticates `session`
+/// as it would any other.
+pub fn dispatch_as(core: &Arc<Core>, call: &MethodCall, session: &str) -> Reply {
+    dispatch_with(core, call, Some(session))
+}
+
+/// `params` with parameter 0 replaced by `session`.
+fn with_session(params: &[Value], session: &str) -> Vec<Value> {
+    std::iter::once(Value::String(session.to_string()))
+        .chain(params.iter().skip(1).cloned())
+        .collect()
+}
+
+fn dispatch_with(core: &Arc<Core>, call: &MethodCall, session: Option<&str>) -> Reply {
     if call.method == "system.multicall" {
+        // The inner calls carry their own session strings: an authenticated front-door caller
+        // must not reach another identity through them.
         let answer = xmlrpc::system::multicall(&call.params, |inner: &MethodCall| {
-            reply_to_value(dispatch(core, inner))
+            reply_to_value(dispatch_with(core, inner, session))
         });
         return match answer {
             Ok(v) => Reply::Value(v),
@@ -193,7 +215,17 @@ pub fn dispatch(core: &Arc<Core>, call: &MethodCall) -> Reply {
             None => Reply::Fault(Fault::method_not_defined(&call.method)),
         };
     }
-    match call_oned(core, call) {
+    let answer = match session {
+        Some(session) => call_oned(
+            core,
+            &MethodCall {
+                method: call.method.clone(),
+                params: with_session(&call.params, session),
+            },
+        ),
+        None => call_oned(core, call),
+    };
+    match answer {
         Some(reply) => reply,
         None => Reply::Fault(Fault::method_not_defined(&call.method)),
     }

@@ -20,7 +20,11 @@ use tokio::sync::watch;
 /// Abyss's answer to a request with an empty body, as oned's HTTP server wrote it.
 const EMPTY_BODY_PAGE: &str = "<HTML><HEAD><TITLE>Error 400</TITLE></HEAD><BODY><H1>Error 400</H1><P>According to your content-length HTTP header, your request is empty (zero length)</P><p><HR><b><i><a href=\"http://xmlrpc-c.sourceforge.net\">ABYSS Web Server for XML-RPC For C/C++</a></i></b> version 1.33.14<br></p></BODY></HTML>";
 
-fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
+pub(crate) fn respond(
+    status: StatusCode,
+    content_type: &str,
+    body: String,
+) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     *resp.status_mut() = status;
     if let Ok(v) = content_type.parse() {
@@ -47,15 +51,29 @@ pub fn encode_reply(reply: Reply) -> String {
 /// Decodes, dispatches and encodes one XML-RPC body. Writes run on the blocking pool because
 /// they commit to SQLite; reads are served inline from memory.
 pub async fn handle_xmlrpc(core: Arc<Core>, body: Bytes) -> String {
+    handle_xmlrpc_with(core, body, None).await
+}
+
+/// [`handle_xmlrpc`] for a caller the HTTP layer has already authenticated: every call runs
+/// with `session` as its session string (see [`api::dispatch::dispatch_as`]).
+pub async fn handle_xmlrpc_as(core: Arc<Core>, body: Bytes, session: String) -> String {
+    handle_xmlrpc_with(core, body, Some(session)).await
+}
+
+async fn handle_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String>) -> String {
     let call = match xmlrpc::parse_method_call(&body) {
         Ok(c) => c,
         Err(fault) => return xmlrpc::encode_fault(&fault),
     };
+    let run = move |core: &Arc<Core>, call: &xmlrpc::MethodCall| match &session {
+        Some(session) => api::dispatch::dispatch_as(core, call, session),
+        None => api::dispatch(core, call),
+    };
     if api::dispatch::is_read_only(&call.method) {
-        return encode_reply(api::dispatch(&core, &call));
+        return encode_reply(run(&core, &call));
     }
     let method = call.method.clone();
-    match tokio::task::spawn_blocking(move || encode_reply(api::dispatch(&core, &call))).await {
+    match tokio::task::spawn_blocking(move || encode_reply(run(&core, &call))).await {
         Ok(body) => body,
         Err(e) => {
             tracing::error!(%method, error = %e, "request handler panicked");
@@ -78,18 +96,13 @@ fn is_xmlrpc_path(path: &str) -> bool {
     }
 }
 
-async fn route(
-    core: Arc<Core>,
+/// Reads an XML-RPC request body up to `max_body` bytes. Past the limit (or on a broken
+/// connection) the answer is a fault; an empty body gets Abyss's 400 page, as oned answered.
+pub(crate) async fn read_call_body(
+    body: Incoming,
     max_body: usize,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    if !is_xmlrpc_path(req.uri().path()) {
-        return Ok(respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()));
-    }
-    if req.method() != Method::POST {
-        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/html", "<HTML><HEAD><TITLE>Error 405</TITLE></HEAD><BODY><H1>Error 405</H1><P>XML-RPC calls are POST requests.</P></BODY></HTML>".into()));
-    }
-    let body = match Limited::new(req.into_body(), max_body).collect().await {
+) -> Result<Bytes, Response<Full<Bytes>>> {
+    let body = match Limited::new(body, max_body).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             // Either the limit or a broken connection: answer clearly instead of buffering on.
@@ -103,7 +116,7 @@ async fn route(
             };
             tracing::warn!("{message}");
             let fault = xmlrpc::Fault::new(-509, message);
-            return Ok(respond(
+            return Err(respond(
                 StatusCode::OK,
                 "text/xml",
                 xmlrpc::encode_fault(&fault),
@@ -111,12 +124,30 @@ async fn route(
         }
     };
     if body.is_empty() {
-        return Ok(respond(
+        return Err(respond(
             StatusCode::BAD_REQUEST,
             "text/html",
             EMPTY_BODY_PAGE.into(),
         ));
     }
+    Ok(body)
+}
+
+async fn route(
+    core: Arc<Core>,
+    max_body: usize,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    if !is_xmlrpc_path(req.uri().path()) {
+        return Ok(respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()));
+    }
+    if req.method() != Method::POST {
+        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/html", "<HTML><HEAD><TITLE>Error 405</TITLE></HEAD><BODY><H1>Error 405</H1><P>XML-RPC calls are POST requests.</P></BODY></HTML>".into()));
+    }
+    let body = match read_call_body(req.into_body(), max_body).await {
+        Ok(body) => body,
+        Err(answer) => return Ok(answer),
+    };
     let answer = handle_xmlrpc(core, body).await;
     Ok(respond(StatusCode::OK, "text/xml", answer))
 }

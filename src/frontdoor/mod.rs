@@ -1,0 +1,436 @@
+//! The StratusLab front door: the HTTPS endpoints one-proxy served in front of oned, built into
+//! the daemon (stratuslab-client.md §1.2 option 2, xmlrpc-api.md §9.5).
+//!
+//! * `POST /pswd/xmlrpc`, `/one-proxy/pswd/xmlrpc`: HTTP Basic, checked against one-proxy's
+//!   password file and/or an LDAP directory;
+//! * `POST /cert/xmlrpc`, `/one-proxy/cert/xmlrpc`: a TLS client certificate (grid CAs,
+//!   RFC 3820 and legacy proxies), optionally restricted by one-proxy's allowed-DN list.
+//!
+//! Only identities in the `cloud-access` role get in. The call then runs through the same
+//! XML-RPC engine as `/RPC2`, with the session string one-proxy would have forwarded
+//! ([`session::Identity::session`]) in place of the one the client sent.
+
+pub mod allowed_dn;
+pub mod basic;
+pub mod cert;
+pub mod chain;
+pub mod dn;
+pub mod ldap;
+pub mod password_file;
+pub mod reloading;
+pub mod session;
+pub mod tls;
+pub mod trust_store;
+pub mod verifier;
+
+use crate::config::FrontDoorSettings;
+use crate::core::Core;
+use crate::server::{read_call_body, respond};
+use basic::{parse_authorization, BasicCredentials, BasicVerdict, PasswordAuthority};
+use bytes::Bytes;
+use cert::{CertAuthority, CertVerdict};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::pki_types::CertificateDer;
+use session::Identity;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+/// The role one-proxy's web application required (`<auth-constraint>` of its web.xml).
+pub const CLOUD_ACCESS_ROLE: &str = "cloud-access";
+/// The realm of one-proxy's `/pswd` context, named in the Basic challenge.
+pub const PASSWORD_REALM: &str = "StratusLab Password Realm";
+
+/// A client that opens a connection must finish its TLS handshake within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// ... and send each request's headers within this time.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Request line and headers must fit in this buffer, or hyper answers 431. XML-RPC requests
+/// carry a handful of short headers; Jetty's default limit was 8 KiB. The body streams
+/// through the buffer and is limited separately (`max_body_bytes`).
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 64;
+/// The most of a refused request's body read (and dropped) to keep its connection open.
+const REFUSED_BODY_DRAIN: usize = 64 * 1024;
+/// How often edited password and allowed-DN files are looked for.
+const FILE_RECHECK: Duration = Duration::from_secs(1);
+/// How often the CA directory is looked at for new CRLs or CAs.
+const CA_DIR_RECHECK: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum FrontDoorError {
+    #[error("the front door needs a server certificate and key (--tls-cert, --tls-key)")]
+    MissingTls,
+    #[error("--allowed-dn-file needs --ca-dir")]
+    AllowedDnWithoutCaDir,
+    #[error("--ldap-url and --ldap-user-dn must be given together")]
+    LdapIncomplete,
+    #[error("--ldap-group-dn needs --ldap-url and --ldap-user-dn")]
+    LdapGroupWithoutLdap,
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+    #[error(transparent)]
+    Ldap(#[from] ldap::LdapConfigError),
+    #[error(transparent)]
+    TrustStore(#[from] trust_store::TrustStoreError),
+    #[error("{0}")]
+    File(String),
+}
+
+/// Which of one-proxy's two web applications a path belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    Password,
+    Certificate,
+}
+
+fn door_of(path: &str) -> Option<Door> {
+    match path {
+        "/pswd/xmlrpc" | "/one-proxy/pswd/xmlrpc" => Some(Door::Password),
+        "/cert/xmlrpc" | "/one-proxy/cert/xmlrpc" => Some(Door::Certificate),
+        _ => None,
+    }
+}
+
+/// Everything a request needs, built once at start-up.
+pub struct FrontDoor {
+    listen: SocketAddr,
+    acceptor: TlsAcceptor,
+    passwords: PasswordAuthority,
+    certs: Option<CertAuthority>,
+    max_body: usize,
+}
+
+impl FrontDoor {
+    /// The front door the settings describe; `None` when no listen address is configured.
+    pub fn from_settings(
+        s: &FrontDoorSettings,
+        max_body: usize,
+    ) -> Result<Option<FrontDoor>, FrontDoorError> {
+        let Some(listen) = s.listen else {
+            return Ok(None);
+        };
+        let (Some(cert_file), Some(key_file)) = (&s.tls_cert, &s.tls_key) else {
+            return Err(FrontDoorError::MissingTls);
+        };
+        if s.allowed_dn_file.is_some() && s.ca_dir.is_none() {
+            return Err(FrontDoorError::AllowedDnWithoutCaDir);
+        }
+        let ldap = match (&s.ldap_url, &s.ldap_user_dn) {
+            (Some(url), Some(template)) => Some(ldap::LdapDirectory::new(
+                url,
+                template,
+                s.ldap_group_dn.as_deref(),
+            )?),
+            (None, None) if s.ldap_group_dn.is_some() => {
+                return Err(FrontDoorError::LdapGroupWithoutLdap)
+            }
+            (None, None) => None,
+            _ => return Err(FrontDoorError::LdapIncomplete),
+        };
+        if ldap.is_some() && s.ldap_group_dn.is_none() {
+            tracing::warn!(
+                "no --ldap-group-dn: every user who can bind to the directory is in cloud-access"
+            );
+        }
+        let password_file = match &s.password_file {
+            Some(path) => Some(
+                reloading::Reloading::open(
+                    path,
+                    |p| password_file::PasswordFile::load(p).map_err(|e| e.to_string()),
+                    FILE_RECHECK,
+                )
+                .map_err(FrontDoorError::File)?,
+            ),
+            None => None,
+        };
+        let cas = match &s.ca_dir {
+            Some(dir) => Some(Arc::new(trust_store::CaDirectory::open(
+                dir,
+                CA_DIR_RECHECK,
+            )?)),
+            None => None,
+        };
+        let certs = match &cas {
+            Some(cas) => {
+                let allowed = match &s.allowed_dn_file {
+                    Some(path) => Some(
+                        reloading::Reloading::open(
+                            path,
+                            |p| allowed_dn::AllowedDns::load(p).map_err(|e| e.to_string()),
+                            FILE_RECHECK,
+                        )
+                        .map_err(FrontDoorError::File)?,
+                    ),
+                    None => {
+                        tracing::warn!("no --allowed-dn-file: every certificate the CA directory vouches for is in cloud-access");
+                        None
+                    }
+                };
+                Some(CertAuthority::new(Arc::clone(cas), allowed))
+            }
+            None => None,
+        };
+        let passwords = PasswordAuthority::new(password_file, ldap);
+        if !passwords.is_configured() && certs.is_none() {
+            tracing::warn!("the front door has no password file, LDAP directory or CA directory: it refuses everybody");
+        }
+        let config = tls::server_config(cert_file, key_file, cas)?;
+        Ok(Some(FrontDoor {
+            listen,
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            passwords,
+            certs,
+            max_body,
+        }))
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen
+    }
+}
+
+/// One-proxy's (Jetty's) answer page for an HTTP error.
+fn error_page(status: StatusCode, path: &str) -> Response<Full<Bytes>> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = status.as_u16();
+    let path = path.replace('&', "&amp;").replace('<', "&lt;");
+    respond(
+        status,
+        "text/html; charset=iso-8859-1",
+        format!(
+            "<html>\n<head>\n<title>Error {code} {reason}</title>\n</head>\n<body>\n\
+             <h2>HTTP ERROR: {code}</h2>\n<p>Problem accessing {path}. Reason:\n\
+             <pre>    {reason}</pre></p>\n</body>\n</html>\n"
+        ),
+    )
+}
+
+fn unauthorized(path: &str) -> Response<Full<Bytes>> {
+    let mut resp = error_page(StatusCode::UNAUTHORIZED, path);
+    if let Ok(v) = format!("Basic realm=\"{PASSWORD_REALM}\"").parse() {
+        resp.headers_mut()
+            .insert(hyper::header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// What one connection knows about its client.
+struct Peer {
+    addr: SocketAddr,
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+/// Authenticates the request at `door`; the identity, or the answer that refuses it.
+async fn authenticate(
+    front: &FrontDoor,
+    door: Door,
+    peer: &Peer,
+    req: &Request<Incoming>,
+) -> Result<Identity, Response<Full<Bytes>>> {
+    let path = req.uri().path();
+    match door {
+        Door::Password => {
+            let credentials: Option<BasicCredentials> = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|h| parse_authorization(h.as_bytes()));
+            let Some(credentials) = credentials else {
+                return Err(unauthorized(path));
+            };
+            match front.passwords.check(&credentials).await {
+                BasicVerdict::Granted => Ok(Identity::Password {
+                    user: credentials.user,
+                    password: credentials.password,
+                }),
+                BasicVerdict::NotInRole => {
+                    tracing::info!(peer = %peer.addr, user = %credentials.user, "refused: not in {CLOUD_ACCESS_ROLE}");
+                    Err(error_page(StatusCode::FORBIDDEN, path))
+                }
+                BasicVerdict::Refused => {
+                    tracing::info!(peer = %peer.addr, user = %credentials.user, "refused: wrong user name or password");
+                    Err(unauthorized(path))
+                }
+                BasicVerdict::Unavailable => Err(error_page(StatusCode::SERVICE_UNAVAILABLE, path)),
+            }
+        }
+        Door::Certificate => {
+            let Some(certs) = &front.certs else {
+                return Err(error_page(StatusCode::FORBIDDEN, path));
+            };
+            match certs.identify(&peer.certificates) {
+                CertVerdict::Granted(identity) => Ok(identity),
+                CertVerdict::NoCertificate => {
+                    tracing::info!(peer = %peer.addr, "refused: no client certificate");
+                    Err(error_page(StatusCode::FORBIDDEN, path))
+                }
+                CertVerdict::Refused(reason) => {
+                    tracing::info!(peer = %peer.addr, "refused: {reason}");
+                    Err(error_page(StatusCode::FORBIDDEN, path))
+                }
+                CertVerdict::NotInRole(dn) => {
+                    tracing::info!(peer = %peer.addr, %dn, "refused: not in {CLOUD_ACCESS_ROLE}");
+                    Err(error_page(StatusCode::FORBIDDEN, path))
+                }
+            }
+        }
+    }
+}
+
+/// Reads and drops a refused request's body when it is small, so that the keep-alive
+/// connection stays usable (hyper closes a connection whose request body was left unread);
+/// a larger one is left, and the connection closes after the answer.
+async fn discard_small_body(body: Incoming) {
+    use http_body_util::BodyExt;
+    let _ = http_body_util::Limited::new(body, REFUSED_BODY_DRAIN)
+        .collect()
+        .await;
+}
+
+async fn route(
+    front: Arc<FrontDoor>,
+    core: Arc<Core>,
+    peer: Arc<Peer>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_string();
+    let Some(door) = door_of(&path) else {
+        discard_small_body(req.into_body()).await;
+        return Ok(error_page(StatusCode::NOT_FOUND, &path));
+    };
+    // Authentication comes before the body is read: strangers cannot make us buffer.
+    let identity = match authenticate(&front, door, &peer, &req).await {
+        Ok(identity) => identity,
+        Err(answer) => {
+            discard_small_body(req.into_body()).await;
+            return Ok(answer);
+        }
+    };
+    if req.method() != Method::POST {
+        discard_small_body(req.into_body()).await;
+        return Ok(error_page(StatusCode::METHOD_NOT_ALLOWED, &path));
+    }
+    let body = match read_call_body(req.into_body(), front.max_body).await {
+        Ok(body) => body,
+        Err(answer) => return Ok(answer),
+    };
+    tracing::debug!(peer = %peer.addr, "forwarding request from {}", identity.session_for_log());
+    let answer = crate::server::handle_xmlrpc_as(core, body, identity.session()).await;
+    Ok(respond(StatusCode::OK, "text/xml", answer))
+}
+
+async fn serve_connection(
+    front: Arc<FrontDoor>,
+    core: Arc<Core>,
+    stream: tokio::net::TcpStream,
+    addr: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, front.acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(peer = %addr, "TLS handshake timed out");
+            return;
+        }
+    };
+    let certificates = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+        .unwrap_or_default();
+    let peer = Arc::new(Peer { addr, certificates });
+    let service = service_fn(move |req| {
+        route(
+            Arc::clone(&front),
+            Arc::clone(&core),
+            Arc::clone(&peer),
+            req,
+        )
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS)
+        .serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+/// Serves the front door on `listener` until `shutdown` turns true; then lets open requests
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    front: Arc<FrontDoor>,
+    core: Arc<Core>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, addr) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "front door accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                conns.spawn(serve_connection(
+                    Arc::clone(&front),
+                    Arc::clone(&core),
+                    stream,
+                    addr,
+                    shutdown.clone(),
+                ));
+            }
+            _ = shutdown.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    let drain = async { while conns.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_proxys_paths() {
+        assert_eq!(door_of("/pswd/xmlrpc"), Some(Door::Password));
+        assert_eq!(door_of("/one-proxy/pswd/xmlrpc"), Some(Door::Password));
+        assert_eq!(door_of("/cert/xmlrpc"), Some(Door::Certificate));
+        assert_eq!(door_of("/one-proxy/cert/xmlrpc"), Some(Door::Certificate));
+        for p in ["/RPC2", "/xmlrpc", "/pswd/RPC2", "/cert/", "/pswd/xmlrpc/x"] {
+            assert_eq!(door_of(p), None, "{p}");
+        }
+    }
+}
