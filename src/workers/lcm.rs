@@ -69,6 +69,7 @@ fn run_step(drivers: &Drivers, step: &Step, vm: &Vm, host: &Host) -> StepOutcome
     };
     match result {
         Ok(deploy_id) => StepOutcome::Ok { deploy_id },
+        Err(DriverError::Unknown(driver)) => StepOutcome::DriverMissing(driver),
         Err(e) => StepOutcome::Failed(e.to_string()),
     }
 }
