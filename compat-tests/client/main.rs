@@ -12,6 +12,7 @@ mod marketplace;
 mod normalise;
 mod proxy;
 mod recording;
+mod unrecorded;
 
 use harness::compare;
 use harness::daemon::{self, Daemon};
@@ -251,9 +252,11 @@ fn run() -> Result<bool, String> {
         passed: 0,
         failed: 0,
     };
+    let mut stopped = false;
     for scenario in &scenarios {
         if let Err(problem) = suite.run_scenario(scenario) {
             suite.fail(&format!("{} (the run stops here)", scenario.name), &problem, &[]);
+            stopped = true;
             break;
         }
         if let Some(status) = daemon.exited() {
@@ -262,7 +265,13 @@ fn run() -> Result<bool, String> {
                 &format!("the daemon exited: {}", daemon::describe_status(status)),
                 &[],
             );
+            stopped = true;
             break;
+        }
+    }
+    if !stopped {
+        if let Err(problem) = suite.run_unrecorded(&work_dir) {
+            suite.fail("commands not in the recording (stopped)", &problem, &[]);
         }
     }
     let (passed, mut failed) = (suite.passed, suite.failed);
@@ -291,7 +300,8 @@ fn run() -> Result<bool, String> {
 }
 
 /// A parameter of the harness's own XML-RPC calls.
-enum Param {
+enum Param<'a> {
+    Text(&'a str),
     Int(i64),
     Bool(bool),
 }
@@ -449,6 +459,7 @@ impl Suite<'_> {
         for param in params {
             body.push_str("<param><value>");
             match param {
+                Param::Text(text) => body.push_str(&format!("<string>{text}</string>")),
                 Param::Int(n) => body.push_str(&format!("<int>{n}</int>")),
                 Param::Bool(b) => body.push_str(&format!("<boolean>{}</boolean>", u8::from(*b))),
             }
@@ -572,7 +583,7 @@ impl Suite<'_> {
             .map(|a| self.locations.to_ours(a))
             .collect();
         let started = Instant::now();
-        let outcome = run_process(&bin, &args, &self.home, self.settings.command_timeout);
+        let outcome = run_process(&bin, &args, &self.home, self.settings.command_timeout, None);
         let seconds = started.elapsed().as_secs_f64();
         let (code, stdout, stderr) = match outcome {
             Ok(output) => output,
@@ -901,17 +912,23 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// Runs one client command in the recorded environment; exit code, stdout, stderr.
+/// `path_first`: a directory put before the recorded PATH.
 fn run_process(
     program: &Path,
     args: &[String],
     home: &Path,
     timeout: Duration,
+    path_first: Option<&Path>,
 ) -> Result<(i32, Vec<u8>, Vec<u8>), String> {
+    let path = match path_first {
+        Some(dir) => format!("{}:{CLIENT_PATH}", dir.display()),
+        None => CLIENT_PATH.to_string(),
+    };
     let mut child = std::process::Command::new(program)
         .args(args)
         .env_clear()
         .env("HOME", home)
-        .env("PATH", CLIENT_PATH)
+        .env("PATH", path)
         .env("LANG", CLIENT_LANG)
         .current_dir(home)
         .stdin(Stdio::null())
