@@ -40,6 +40,7 @@ impl Suite<'_> {
         self.release_hosts()?;
         self.create_image(&stubs)?;
         self.run_cluster(&stubs)?;
+        self.connect_instance(&stubs)?;
         self.register_node()?;
         Ok(())
     }
@@ -134,6 +135,31 @@ impl Suite<'_> {
             }
         }
         self.report(&what, problems, &format!("VMs {first} and {} RUNNING, master {master} and worker {worker} configured through the stubs", first + 1));
+        Ok(())
+    }
+
+    fn connect_instance(&mut self, stubs: &Stubs) -> Result<(), String> {
+        let release = CLIENT_RELEASES[0];
+        // VM 0 (oneadmin's, 192.168.1.1) is still RUNNING at the end of the recorded run.
+        let vm = 0;
+        let what = format!("unrecorded stratus-connect-instance {vm} [{release}]");
+        let mut args = self.common_args(false);
+        // The command insists on an existing private key file; the ssh stub never reads it.
+        let key = stubs.dir.as_deref().map(|d| d.join("id_rsa")).unwrap_or_default();
+        if let Err(e) = fs::write(&key, "placeholder: the ssh stub does not read it\n") {
+            return Err(format!("cannot write {}: {e}", key.display()));
+        }
+        args.extend(["-k".to_string(), key.to_string_lossy().into_owned(), vm.to_string()]);
+        let expectation = Expectation {
+            exit_code: 0,
+            stdout_lines: &[],
+            methods: &["one.vm.info*"],
+        };
+        let mut problems = Vec::new();
+        self.run_unrecorded_command(release, "stratus-connect-instance", &args, stubs, &expectation, &mut problems);
+        let ip = self.vm_ip(vm).unwrap_or_default();
+        check_stub_log(stubs, &[format!("root@{ip}")], &mut problems);
+        self.report(&what, problems, &format!("ssh (stubbed) to VM {vm}'s lease {ip}"));
         Ok(())
     }
 
