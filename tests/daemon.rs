@@ -118,7 +118,10 @@ fn a_missing_transfer_driver_fails_the_vm_without_a_template_error() {
         )
         .contains("<i4>0</i4>"));
     assert!(c
-        .call("one.vm.allocate", &[s(ADMIN), s("NAME=a\nCPU=1\nMEMORY=64")])
+        .call(
+            "one.vm.allocate",
+            &[s(ADMIN), s("NAME=a\nCPU=1\nMEMORY=64")]
+        )
         .contains("<i4>0</i4>"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let vm = loop {

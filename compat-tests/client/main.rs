@@ -88,9 +88,14 @@ impl Settings {
         let daemon_binary = env::var_os("STRATUSD_BIN")
             .map(PathBuf::from)
             .or_else(|| option_env!("CARGO_BIN_EXE_stratusd").map(PathBuf::from))
-            .ok_or("no daemon binary: set STRATUSD_BIN or run through `cargo test --test client`")?;
+            .ok_or(
+                "no daemon binary: set STRATUSD_BIN or run through `cargo test --test client`",
+            )?;
         if !daemon_binary.is_file() {
-            return Err(format!("daemon binary {} does not exist", daemon_binary.display()));
+            return Err(format!(
+                "daemon binary {} does not exist",
+                daemon_binary.display()
+            ));
         }
         let venvs_dir = match env::var_os("STRATUSLAB_CLIENT_VENVS") {
             Some(dir) => PathBuf::from(dir),
@@ -127,7 +132,11 @@ fn default_venvs_dir() -> Result<PathBuf, String> {
 fn check_clients(settings: &Settings) -> Result<(), String> {
     for release in CLIENT_RELEASES {
         let bin = settings.client_bin(release);
-        for program in ["python", "stratus-run-instance", "stratus-describe-instance"] {
+        for program in [
+            "python",
+            "stratus-run-instance",
+            "stratus-describe-instance",
+        ] {
             if !bin.join(program).is_file() {
                 return Err(format!(
                     "the StratusLab client {release} is not installed ({} is missing): run \
@@ -170,8 +179,10 @@ fn run() -> Result<bool, String> {
     }
     // One continuous run: it cannot be cut into parts. `cargo test NAME` passes NAME to
     // every target; a name that does not select this suite runs nothing here.
-    let selected =
-        filters.is_empty() || filters.iter().any(|f| "stratuslab-client".contains(f.as_str()));
+    let selected = filters.is_empty()
+        || filters
+            .iter()
+            .any(|f| "stratuslab-client".contains(f.as_str()));
     if list {
         if selected {
             println!("stratuslab-client: test");
@@ -221,9 +232,13 @@ fn run() -> Result<bool, String> {
 
     // The scheduler places VMs at once; the suite decides when placement may happen by
     // keeping the hosts disabled in between (see README, "When VMs are placed").
-    let mut daemon =
-        Daemon::start_with_sched_interval(&settings.daemon_binary, &work_dir, settings.start_timeout, 0.0)
-            .map_err(|(e, log)| format!("daemon did not start: {e} (log: {})", log.display()))?;
+    let mut daemon = Daemon::start_with_sched_interval(
+        &settings.daemon_binary,
+        &work_dir,
+        settings.start_timeout,
+        0.0,
+    )
+    .map_err(|(e, log)| format!("daemon did not start: {e} (log: {})", log.display()))?;
     let proxy = Proxy::start(daemon.addr())?;
     let marketplace = Marketplace::start()?;
     let data_dir = work_dir.join("data");
@@ -255,7 +270,11 @@ fn run() -> Result<bool, String> {
     let mut stopped = false;
     for scenario in &scenarios {
         if let Err(problem) = suite.run_scenario(scenario) {
-            suite.fail(&format!("{} (the run stops here)", scenario.name), &problem, &[]);
+            suite.fail(
+                &format!("{} (the run stops here)", scenario.name),
+                &problem,
+                &[],
+            );
             stopped = true;
             break;
         }
@@ -349,7 +368,9 @@ impl Suite<'_> {
                 let last = scenario.steps[..index]
                     .iter()
                     .rposition(|s| matches!(s, Step::Command(_)))
-                    .ok_or_else(|| format!("{}: a describe loop line with no command", scenario.name))?;
+                    .ok_or_else(|| {
+                        format!("{}: a describe loop line with no command", scenario.name)
+                    })?;
                 before.insert(
                     last,
                     Before::LoopEnd {
@@ -397,7 +418,11 @@ impl Suite<'_> {
                 }
                 Step::PoolDumps { note } => {
                     self.release_hosts()?;
-                    self.replay_calls(&scenario.traffic, &format!("{} pool dumps ({note})", scenario.name), true);
+                    self.replay_calls(
+                        &scenario.traffic,
+                        &format!("{} pool dumps ({note})", scenario.name),
+                        true,
+                    );
                 }
                 Step::Note(note) => println!("     {}: note: {note}", scenario.name),
             }
@@ -425,7 +450,11 @@ impl Suite<'_> {
         println!(
             "     VM {vm} {summary} after {:.1} s{}",
             waited.as_secs_f64(),
-            if self.hosts_held { "" } else { " (hosts enabled)" }
+            if self.hosts_held {
+                ""
+            } else {
+                " (hosts enabled)"
+            }
         );
         Ok(())
     }
@@ -471,8 +500,7 @@ impl Suite<'_> {
             .post("/RPC2", "text/xml", body.as_bytes())
             .map_err(|e| format!("{method}: {e}"))?;
         let text = String::from_utf8_lossy(&answer.body);
-        let decoded =
-            xmlrpc::decode_response(&text).map_err(|e| format!("{method}: {e}"))?;
+        let decoded = xmlrpc::decode_response(&text).map_err(|e| format!("{method}: {e}"))?;
         let Response::Params(values) = decoded else {
             return Err(format!("{method}: fault {text}"));
         };
@@ -500,7 +528,8 @@ impl Suite<'_> {
     fn host_states(&mut self) -> Result<HashMap<i64, i64>, String> {
         let pool = self.document("one.hostpool.info", &[])?;
         let number = |host: &xmltree::Element, name: &str| {
-            host.child_text(name).and_then(|t| t.trim().parse::<i64>().ok())
+            host.child_text(name)
+                .and_then(|t| t.trim().parse::<i64>().ok())
         };
         pool.children
             .iter()
@@ -515,7 +544,10 @@ impl Suite<'_> {
 
     fn vm_state(&mut self, vm: i64) -> Result<(i64, i64), String> {
         let doc = self.document("one.vm.info", &[Param::Int(vm)])?;
-        let number = |name: &str| doc.child_text(name).and_then(|t| t.trim().parse::<i64>().ok());
+        let number = |name: &str| {
+            doc.child_text(name)
+                .and_then(|t| t.trim().parse::<i64>().ok())
+        };
         number("STATE")
             .zip(number("LCM_STATE"))
             .ok_or_else(|| format!("VM {vm}: no STATE/LCM_STATE"))
@@ -548,7 +580,9 @@ impl Suite<'_> {
         }
         self.hosts_held = false;
         self.wait_until("every host MONITORED again", |s| {
-            Ok(s.host_states()?.values().all(|state| *state == HOST_MONITORED))
+            Ok(s.host_states()?
+                .values()
+                .all(|state| *state == HOST_MONITORED))
         })?;
         Ok(())
     }
@@ -559,7 +593,12 @@ impl Suite<'_> {
             .strip_prefix(RECORDED_INSTALL_PREFIX)
             .and_then(|rest| rest.split_once("/bin/"))
             .ok_or_else(|| format!("[{}]: unknown program {program:?}", command.label))?;
-        let what = format!("{} {} {}", scenario.name, command.label, display_name(command));
+        let what = format!(
+            "{} {} {}",
+            scenario.name,
+            command.label,
+            display_name(command)
+        );
         if name == "python" && command.argv.get(1).map(String::as_str) == Some("site-setup.py") {
             // The recorded set-up script used the client library; its calls are replayed.
             self.release_hosts()?;
@@ -597,12 +636,27 @@ impl Suite<'_> {
 
         let mut problems = Vec::new();
         if code != command.exit_code {
-            problems.push(format!("exit code: expected {}, actual {code}", command.exit_code));
+            problems.push(format!(
+                "exit code: expected {}, actual {code}",
+                command.exit_code
+            ));
         }
-        let stdout = self.locations.to_recorded(&String::from_utf8_lossy(&stdout));
-        let stderr = self.locations.to_recorded(&String::from_utf8_lossy(&stderr));
-        problems.extend(normalise::compare_output("stdout", &command.stdout, stdout.as_bytes()));
-        problems.extend(normalise::compare_output("stderr", &command.stderr, stderr.as_bytes()));
+        let stdout = self
+            .locations
+            .to_recorded(&String::from_utf8_lossy(&stdout));
+        let stderr = self
+            .locations
+            .to_recorded(&String::from_utf8_lossy(&stderr));
+        problems.extend(normalise::compare_output(
+            "stdout",
+            &command.stdout,
+            stdout.as_bytes(),
+        ));
+        problems.extend(normalise::compare_output(
+            "stderr",
+            &command.stderr,
+            stderr.as_bytes(),
+        ));
         let mut accepted_polls = 0;
         problems.extend(self.compare_traffic(
             scenario,
@@ -717,7 +771,10 @@ impl Suite<'_> {
                 let answer = match self.rpc.post(path, "text/xml", call.request.as_bytes()) {
                     Ok(answer) => answer,
                     Err(error) => {
-                        problems.push(format!("seq {} {}: no answer: {error}", call.seq, call.method));
+                        problems.push(format!(
+                            "seq {} {}: no answer: {error}",
+                            call.seq, call.method
+                        ));
                         break;
                     }
                 };
@@ -725,7 +782,8 @@ impl Suite<'_> {
                     .locations
                     .to_recorded(&String::from_utf8_lossy(&answer.body));
                 let mut accepted = 0;
-                let differences = compare_recorded_answer(call, answer.status, &body, &mut accepted);
+                let differences =
+                    compare_recorded_answer(call, answer.status, &body, &mut accepted);
                 if differences.is_empty() {
                     accepted_polls += accepted;
                     break;
@@ -805,7 +863,10 @@ fn display_name(command: &Command) -> String {
     format!("{text} [{release}]")
 }
 
-fn recorded_range<'a>(scenario: &'a Scenario, range: &XmlRpcRange) -> Result<&'a [RecordedCall], String> {
+fn recorded_range<'a>(
+    scenario: &'a Scenario,
+    range: &XmlRpcRange,
+) -> Result<&'a [RecordedCall], String> {
     let first = usize::try_from(range.first_seq - 1).map_err(|_| "bad seq".to_string())?;
     let last = usize::try_from(range.last_seq).map_err(|_| "bad seq".to_string())?;
     scenario
@@ -945,8 +1006,18 @@ fn run_process(
             bytes
         })
     };
-    let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stdout = read_all(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read_all(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {

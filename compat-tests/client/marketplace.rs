@@ -114,7 +114,9 @@ pub fn base_url(port: u16) -> String {
 
 /// The manifest for `id`, served from `base`.
 pub fn manifest(id: &str, base: &str) -> String {
-    MANIFEST_TEMPLATE.replace("{ID}", id).replace("{BASE}", base)
+    MANIFEST_TEMPLATE
+        .replace("{ID}", id)
+        .replace("{BASE}", base)
 }
 
 /// Status, content type and body for one request.
@@ -147,9 +149,10 @@ pub fn answer(method: &str, path: &str, base: &str) -> (u16, &'static str, Vec<u
 fn is_uuid(text: &str) -> bool {
     let groups: Vec<&str> = text.split('-').collect();
     groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        && groups.iter().all(|g| {
+            g.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        })
 }
 
 /// Reads one request, answers it and closes the connection; returns the log entry.
@@ -196,7 +199,11 @@ fn serve_connection(stream: TcpStream, base: &str) -> Option<LoggedRequest> {
 /// Checks of the answers, run before every suite run.
 pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
     let recorded_base = base_url(26351);
-    let (status, kind, body) = answer("GET", "/metadata/BN1EEkPiBx87_uLj2-sdybSI-Xb", &recorded_base);
+    let (status, kind, body) = answer(
+        "GET",
+        "/metadata/BN1EEkPiBx87_uLj2-sdybSI-Xb",
+        &recorded_base,
+    );
     checks.check(
         "marketplace: the manifest has the recorded length",
         status == 200 && kind == "application/xml" && body.len() == RECORDED_MANIFEST_BYTES,
@@ -209,7 +216,11 @@ pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
             && text.contains("http://127.0.0.1:26351/images/ttylinux.img.gz"),
         "id or location missing",
     );
-    let (status, _, body) = answer("GET", "/metadata/Xmissing0000000000000000000", &recorded_base);
+    let (status, _, body) = answer(
+        "GET",
+        "/metadata/Xmissing0000000000000000000",
+        &recorded_base,
+    );
     checks.check(
         "marketplace: an unknown id is 404 with the recorded body length",
         status == 404 && body.len() == 10,
@@ -230,7 +241,12 @@ pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
     checks.check(
         "marketplace: anything else is 404",
         answer("GET", "/pswd/disks/", &recorded_base).0 == 404
-            && answer("POST", "/metadata/BN1EEkPiBx87_uLj2-sdybSI-Xb", &recorded_base).0 == 404
+            && answer(
+                "POST",
+                "/metadata/BN1EEkPiBx87_uLj2-sdybSI-Xb",
+                &recorded_base,
+            )
+            .0 == 404
             && answer("GET", "/", &recorded_base).0 == 404
             && answer("GET", "/images/ttylinux.img.gz", &recorded_base).0 == 200,
         "wrong status",

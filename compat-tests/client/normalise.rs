@@ -70,7 +70,10 @@ impl Locations {
                 format!("{}/", data_dir.trim_end_matches('/')),
                 RECORDED_VM_DIR.to_string(),
             ),
-            (home.trim_end_matches('/').to_string(), RECORDED_HOME.to_string()),
+            (
+                home.trim_end_matches('/').to_string(),
+                RECORDED_HOME.to_string(),
+            ),
         ];
         pairs.sort_by_key(|(ours, _)| std::cmp::Reverse(ours.len()));
         Locations { pairs }
@@ -230,7 +233,12 @@ pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
     );
     checks.check(
         "normalise: set time attributes are equal",
-        compare_output("stdout", b"  stime = 1795485176\n  etime = 0\n", b"  stime = 1796153600\n  etime = 0\n").is_none(),
+        compare_output(
+            "stdout",
+            b"  stime = 1795485176\n  etime = 0\n",
+            b"  stime = 1796153600\n  etime = 0\n",
+        )
+        .is_none(),
         "differs",
     );
     checks.check(
@@ -261,7 +269,10 @@ pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
             }),
             format!("{decoded:?}"),
         );
-        let (e, a) = set_aside_gzip_blobs(&format!("x = {recorded}\n"), "x = H4sIAAAAAAAAA8tIzcnJBwCGphA2BQAAAA==\n");
+        let (e, a) = set_aside_gzip_blobs(
+            &format!("x = {recorded}\n"),
+            "x = H4sIAAAAAAAAA8tIzcnJBwCGphA2BQAAAA==\n",
+        );
         checks.check(
             "normalise: blobs of different content stay different",
             e != a && e.starts_with("x = GZIP_BASE64_BLOB_0"),

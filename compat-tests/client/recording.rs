@@ -31,16 +31,28 @@ pub struct RecordedCall {
 pub enum Step {
     Command(Command),
     /// `# WAIT …: host N STATE=2 (2=MONITORED) …`
-    HostMonitored { host: i64 },
+    HostMonitored {
+        host: i64,
+    },
     /// `# WAIT …: VM N reached RUNNING …`
-    VmReached { vm: i64, state: String },
+    VmReached {
+        vm: i64,
+        state: String,
+    },
     /// `# describe loop for VM N ended after … (looking for "Running")`: the commands with
     /// the argv of the one before this line, just before it, polled the VM until then.
-    DescribeLoopEnd { vm: i64, summary: String },
+    DescribeLoopEnd {
+        vm: i64,
+        summary: String,
+    },
     /// `# NOTE: slept 12 s (> SCHED_INTERVAL 10 s) so the scheduler had a chance …`
-    SchedulerPassWait { note: String },
+    SchedulerPassWait {
+        note: String,
+    },
     /// `# python3 xmlrpc.client calls (…), recorded: …`: pool dumps, whole `.jsonl`.
-    PoolDumps { note: String },
+    PoolDumps {
+        note: String,
+    },
     /// Any other `# NOTE:` line (printed, no effect).
     Note(String),
 }
@@ -251,14 +263,16 @@ fn parse_wait(wait: &str) -> Result<Step, String> {
     if let Some(rest) = what.strip_prefix("host ") {
         let host = leading_int(rest).ok_or_else(|| format!("bad WAIT line {wait:?}"))?;
         if !rest.contains("STATE=2 (2=MONITORED)") {
-            return Err(format!("WAIT for a host state other than MONITORED: {wait:?}"));
+            return Err(format!(
+                "WAIT for a host state other than MONITORED: {wait:?}"
+            ));
         }
         return Ok(Step::HostMonitored { host });
     }
     if let Some(rest) = what.strip_prefix("VM ") {
         let vm = leading_int(rest).ok_or_else(|| format!("bad WAIT line {wait:?}"))?;
-        let state = between(rest, "reached ", " ")
-            .ok_or_else(|| format!("bad WAIT line {wait:?}"))?;
+        let state =
+            between(rest, "reached ", " ").ok_or_else(|| format!("bad WAIT line {wait:?}"))?;
         return Ok(Step::VmReached {
             vm,
             state: state.to_string(),
@@ -388,7 +402,10 @@ impl Lines<'_> {
     }
 
     fn line_number(&self) -> usize {
-        self.bytes[..self.pos].iter().filter(|&&b| b == b'\n').count()
+        self.bytes[..self.pos]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
     }
 }
 
@@ -479,11 +496,17 @@ a\n\n--- stderr (0 bytes) ---\n--- end [c01]\n\n\
                 && c.exit_code == 255
                 && c.stderr.is_empty()
                 && summary == "Running"
-                && c.xmlrpc.as_ref().is_some_and(|r| r.first_seq == 3 && r.methods == ["one.vm.action"])
+                && c.xmlrpc
+                    .as_ref()
+                    .is_some_and(|r| r.first_seq == 3 && r.methods == ["one.vm.action"])
         }
         _ => false,
     };
-    checks.check("recording: a command block and a loop line", ok, "parsed wrongly");
+    checks.check(
+        "recording: a command block and a loop line",
+        ok,
+        "parsed wrongly",
+    );
     checks.check(
         "recording: an unknown line is an error",
         parse_steps(b"# something new\n").is_err(),

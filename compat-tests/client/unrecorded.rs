@@ -47,13 +47,23 @@ impl Suite<'_> {
 
     fn create_image(&mut self, stubs: &Stubs) -> Result<(), String> {
         let release = CLIENT_RELEASES[0];
-        let what = format!("unrecorded stratus-create-image --installer yum {IMAGE_ID} [{release}]");
+        let what =
+            format!("unrecorded stratus-create-image --installer yum {IMAGE_ID} [{release}]");
         let vm = self.next_vm_id()?;
         let mut args = self.common_args(true);
         args.extend(
             [
-                "--author", "Jane Tester", "--author-email", "jane@example.org", "--title",
-                "my new image", "--comment", "a comment", "--installer", "yum", IMAGE_ID,
+                "--author",
+                "Jane Tester",
+                "--author-email",
+                "jane@example.org",
+                "--title",
+                "my new image",
+                "--comment",
+                "a comment",
+                "--installer",
+                "yum",
+                IMAGE_ID,
             ]
             .map(String::from),
         );
@@ -68,9 +78,20 @@ impl Suite<'_> {
             methods: &["one.vm.allocate", "one.vm.info*", "one.vm.action"],
         };
         let mut problems = Vec::new();
-        let traffic = self.run_unrecorded_command(release, "stratus-create-image", &args, stubs, &expectation, &mut problems);
+        let traffic = self.run_unrecorded_command(
+            release,
+            "stratus-create-image",
+            &args,
+            stubs,
+            &expectation,
+            &mut problems,
+        );
         if let Some(allocate) = traffic.first() {
-            for needle in ["save     = yes", "CREATE_IMAGE = [", "NEWIMAGE_TITLE = \"my new image\""] {
+            for needle in [
+                "save     = yes",
+                "CREATE_IMAGE = [",
+                "NEWIMAGE_TITLE = \"my new image\"",
+            ] {
                 if !allocate.request.contains(needle) {
                     problems.push(format!("the allocated template has no {needle:?}"));
                 }
@@ -82,17 +103,27 @@ impl Suite<'_> {
             }
         }
         let ip = self.vm_ip(vm).unwrap_or_default();
-        check_stub_log(stubs, &[format!("ping -q -c 1 -w 5 {ip}"), format!("root@{ip} true")], &mut problems);
+        check_stub_log(
+            stubs,
+            &[format!("ping -q -c 1 -w 5 {ip}"), format!("root@{ip} true")],
+            &mut problems,
+        );
         match self.wait_for_state(vm, 6) {
             Ok(()) => {
                 let doc = self.vm_document(vm).unwrap_or_default();
                 if !doc.contains("<NEWIMAGE_TITLE><![CDATA[my new image]]></NEWIMAGE_TITLE>") {
-                    problems.push(format!("VM {vm}: TEMPLATE/CREATE_IMAGE/NEWIMAGE_TITLE not kept"));
+                    problems.push(format!(
+                        "VM {vm}: TEMPLATE/CREATE_IMAGE/NEWIMAGE_TITLE not kept"
+                    ));
                 }
             }
             Err(problem) => problems.push(format!("after the shutdown: {problem}")),
         }
-        self.report(&what, problems, &format!("VM {vm} created, logged into through the stubs at {ip}, shut down, DONE"));
+        self.report(
+            &what,
+            problems,
+            &format!("VM {vm} created, logged into through the stubs at {ip}, shut down, DONE"),
+        );
         Ok(())
     }
 
@@ -112,10 +143,23 @@ impl Suite<'_> {
         let expectation = Expectation {
             exit_code: 0,
             stdout_lines: &stdout_lines,
-            methods: &["one.vm.allocate", "one.vm.info", "one.vm.allocate", "one.vm.info", "one.vm.info*"],
+            methods: &[
+                "one.vm.allocate",
+                "one.vm.info",
+                "one.vm.allocate",
+                "one.vm.info",
+                "one.vm.info*",
+            ],
         };
         let mut problems = Vec::new();
-        self.run_unrecorded_command(release, "stratus-run-cluster", &args, stubs, &expectation, &mut problems);
+        self.run_unrecorded_command(
+            release,
+            "stratus-run-cluster",
+            &args,
+            stubs,
+            &expectation,
+            &mut problems,
+        );
         let master = self.vm_ip(first).unwrap_or_default();
         let worker = self.vm_ip(first + 1).unwrap_or_default();
         for (vm, ip) in [(first, &master), (first + 1, &worker)] {
@@ -125,12 +169,16 @@ impl Suite<'_> {
                 Err(problem) => problems.push(problem),
             }
             if !stdout_contains_ip(stubs, ip) {
-                problems.push(format!("the client did not configure {ip} (VM {vm}) through ssh"));
+                problems.push(format!(
+                    "the client did not configure {ip} (VM {vm}) through ssh"
+                ));
             }
         }
         // The cluster's VMs are not needed any more.
         for vm in [first, first + 1] {
-            if let Err(problem) = self.call("one.vm.action", &[Param::Text("finalize"), Param::Int(vm)]) {
+            if let Err(problem) =
+                self.call("one.vm.action", &[Param::Text("finalize"), Param::Int(vm)])
+            {
                 problems.push(format!("finalize VM {vm}: {problem}"));
             }
         }
@@ -145,30 +193,53 @@ impl Suite<'_> {
         let what = format!("unrecorded stratus-connect-instance {vm} [{release}]");
         let mut args = self.common_args(false);
         // The command insists on an existing private key file; the ssh stub never reads it.
-        let key = stubs.dir.as_deref().map(|d| d.join("id_rsa")).unwrap_or_default();
+        let key = stubs
+            .dir
+            .as_deref()
+            .map(|d| d.join("id_rsa"))
+            .unwrap_or_default();
         if let Err(e) = fs::write(&key, "placeholder: the ssh stub does not read it\n") {
             return Err(format!("cannot write {}: {e}", key.display()));
         }
-        args.extend(["-k".to_string(), key.to_string_lossy().into_owned(), vm.to_string()]);
+        args.extend([
+            "-k".to_string(),
+            key.to_string_lossy().into_owned(),
+            vm.to_string(),
+        ]);
         let expectation = Expectation {
             exit_code: 0,
             stdout_lines: &[],
             methods: &["one.vm.info*"],
         };
         let mut problems = Vec::new();
-        self.run_unrecorded_command(release, "stratus-connect-instance", &args, stubs, &expectation, &mut problems);
+        self.run_unrecorded_command(
+            release,
+            "stratus-connect-instance",
+            &args,
+            stubs,
+            &expectation,
+            &mut problems,
+        );
         let ip = self.vm_ip(vm).unwrap_or_default();
         check_stub_log(stubs, &[format!("root@{ip}")], &mut problems);
-        self.report(&what, problems, &format!("ssh (stubbed) to VM {vm}'s lease {ip}"));
+        self.report(
+            &what,
+            problems,
+            &format!("ssh (stubbed) to VM {vm}'s lease {ip}"),
+        );
         Ok(())
     }
 
     fn register_node(&mut self) -> Result<(), String> {
         let release = CLIENT_RELEASES[0];
-        let what = format!("unrecorded stratus-register-node's calls (register_node.py) [{release}]");
+        let what =
+            format!("unrecorded stratus-register-node's calls (register_node.py) [{release}]");
         let host = REGISTERED_HOST_ID;
         let script = Path::new(crate::MANIFEST_DIR).join("compat-tests/client/register_node.py");
-        let endpoint = format!("http://127.0.0.1:{}/register-node/xmlrpc", self.proxy.port());
+        let endpoint = format!(
+            "http://127.0.0.1:{}/register-node/xmlrpc",
+            self.proxy.port()
+        );
         let args = vec![
             script.to_string_lossy().into_owned(),
             endpoint,
@@ -185,21 +256,41 @@ impl Suite<'_> {
         let expectation = Expectation {
             exit_code: 0,
             stdout_lines: &stdout_lines,
-            methods: &["one.host.allocate", "one.hostpool.info", "one.host.info", "one.host.delete"],
+            methods: &[
+                "one.host.allocate",
+                "one.hostpool.info",
+                "one.host.info",
+                "one.host.delete",
+            ],
         };
         let mut problems = Vec::new();
-        let traffic = self.run_unrecorded_command(release, "python", &args, &Stubs::none(), &expectation, &mut problems);
+        let traffic = self.run_unrecorded_command(
+            release,
+            "python",
+            &args,
+            &Stubs::none(),
+            &expectation,
+            &mut problems,
+        );
         if let Some(allocate) = traffic.first() {
             if allocate.request.matches("<param>").count() != 7 {
-                problems.push("one.host.allocate was not sent with the 7 parameters of hostCreate".into());
+                problems.push(
+                    "one.host.allocate was not sent with the 7 parameters of hostCreate".into(),
+                );
             }
         }
         match self.host_states() {
-            Ok(hosts) if hosts.contains_key(&host) => problems.push(format!("host {host} is still there")),
+            Ok(hosts) if hosts.contains_key(&host) => {
+                problems.push(format!("host {host} is still there"))
+            }
             Ok(_) => {}
             Err(problem) => problems.push(problem),
         }
-        self.report(&what, problems, &format!("host {host} registered, found by name, shown and removed"));
+        self.report(
+            &what,
+            problems,
+            &format!("host {host} registered, found by name, shown and removed"),
+        );
         Ok(())
     }
 
@@ -218,7 +309,13 @@ impl Suite<'_> {
         stubs.clear_log();
         let bin = self.settings.client_bin(release).join(program);
         let started = Instant::now();
-        let outcome = crate::run_process(&bin, args, &self.home, self.settings.command_timeout, stubs.dir.as_deref());
+        let outcome = crate::run_process(
+            &bin,
+            args,
+            &self.home,
+            self.settings.command_timeout,
+            stubs.dir.as_deref(),
+        );
         let traffic = self.proxy.take_log();
         let _ = self.marketplace.take_log();
         match outcome {
@@ -229,7 +326,10 @@ impl Suite<'_> {
                     problems.push(format!(
                         "exit code {code}, expected {}; stderr: {}",
                         expectation.exit_code,
-                        String::from_utf8_lossy(&stderr).lines().last().unwrap_or("")
+                        String::from_utf8_lossy(&stderr)
+                            .lines()
+                            .last()
+                            .unwrap_or("")
                     ));
                 }
                 for line in expectation.stdout_lines {
@@ -244,15 +344,26 @@ impl Suite<'_> {
         }
         let methods: Vec<String> = traffic.iter().map(Exchange::method).collect();
         if !methods_match(expectation.methods, &methods) {
-            problems.push(format!("XML-RPC calls {methods:?}, expected {:?}", expectation.methods));
+            problems.push(format!(
+                "XML-RPC calls {methods:?}, expected {:?}",
+                expectation.methods
+            ));
         }
         for exchange in &traffic {
             let body = String::from_utf8_lossy(&exchange.response);
             if exchange.status != 200 || !body.contains("<boolean>1</boolean>") {
-                problems.push(format!("{} failed: {}", exchange.method(), crate::harness::compare::quote_brief(&body)));
+                problems.push(format!(
+                    "{} failed: {}",
+                    exchange.method(),
+                    crate::harness::compare::quote_brief(&body)
+                ));
             }
         }
-        println!("     ({:.1} s, {} XML-RPC calls)", started.elapsed().as_secs_f64(), traffic.len());
+        println!(
+            "     ({:.1} s, {} XML-RPC calls)",
+            started.elapsed().as_secs_f64(),
+            traffic.len()
+        );
         traffic
     }
 
@@ -288,7 +399,15 @@ impl Suite<'_> {
 
     /// The id the next VM gets: one more than the highest so far (ids are never reused).
     fn next_vm_id(&mut self) -> Result<i64, String> {
-        let pool = self.document("one.vmpool.info", &[Param::Int(-2), Param::Int(-1), Param::Int(-1), Param::Int(-2)])?;
+        let pool = self.document(
+            "one.vmpool.info",
+            &[
+                Param::Int(-2),
+                Param::Int(-1),
+                Param::Int(-1),
+                Param::Int(-2),
+            ],
+        )?;
         Ok(pool
             .children
             .iter()
@@ -314,8 +433,10 @@ impl Suite<'_> {
     }
 
     fn wait_for_state(&mut self, vm: i64, wanted: i64) -> Result<(), String> {
-        self.wait_until(&format!("VM {vm} STATE {wanted}"), |s| Ok(s.vm_state(vm)?.0 == wanted))
-            .map(|_| ())
+        self.wait_until(&format!("VM {vm} STATE {wanted}"), |s| {
+            Ok(s.vm_state(vm)?.0 == wanted)
+        })
+        .map(|_| ())
     }
 }
 
@@ -346,7 +467,10 @@ pub struct Stubs {
 
 impl Stubs {
     fn none() -> Stubs {
-        Stubs { dir: None, log: None }
+        Stubs {
+            dir: None,
+            log: None,
+        }
     }
 
     fn clear_log(&self) {
@@ -379,14 +503,19 @@ fn make_stubs(work_dir: &Path) -> Result<Stubs, String> {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
             .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
     }
-    Ok(Stubs { dir: Some(dir), log: Some(log) })
+    Ok(Stubs {
+        dir: Some(dir),
+        log: Some(log),
+    })
 }
 
 fn check_stub_log(stubs: &Stubs, needles: &[String], problems: &mut Vec<String>) {
     let lines = stubs.log_lines();
     for needle in needles {
         if !lines.iter().any(|l| l.contains(needle.as_str())) {
-            problems.push(format!("no stubbed call with {needle:?} (calls: {lines:?})"));
+            problems.push(format!(
+                "no stubbed call with {needle:?} (calls: {lines:?})"
+            ));
         }
     }
 }

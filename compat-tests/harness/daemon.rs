@@ -134,7 +134,7 @@ impl Daemon {
                 log,
                 &log_path,
             )
-                .and_then(|daemon| daemon.wait_ready(start_timeout));
+            .and_then(|daemon| daemon.wait_ready(start_timeout));
             match result {
                 Ok(daemon) => return Ok(daemon),
                 Err(DaemonError::ExitedEarly { .. })

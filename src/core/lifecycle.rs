@@ -17,7 +17,9 @@ use crate::template::Template;
 /// What a driver step reported.
 #[derive(Debug, Clone)]
 pub enum StepOutcome {
-    Ok { deploy_id: Option<String> },
+    Ok {
+        deploy_id: Option<String>,
+    },
     /// The driver answered FAILURE with this message.
     Failed(String),
     /// The host names a driver this daemon does not have. 3.2 only logs this ("error getting
