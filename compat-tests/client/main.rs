@@ -339,12 +339,6 @@ struct Suite<'a> {
     failed: usize,
 }
 
-/// What to do before a command, from the lines after it.
-enum Before {
-    /// The last command of a describe loop: the VM reached this summary state.
-    LoopEnd { vm: i64, summary: String },
-}
-
 impl Suite<'_> {
     fn pass(&mut self, what: &str, detail: &str) {
         self.passed += 1;
@@ -361,8 +355,9 @@ impl Suite<'_> {
 
     fn run_scenario(&mut self, scenario: &Scenario) -> Result<(), String> {
         println!("== {}: {}", scenario.name, scenario.title);
-        // The last command of each describe loop waits for the state the loop looked for.
-        let mut before: HashMap<usize, Before> = HashMap::new();
+        // The last command of each describe loop runs once the VM shows the state the loop
+        // looked for: step index -> (VM, state).
+        let mut loop_ends: HashMap<usize, (i64, &str)> = HashMap::new();
         for (index, step) in scenario.steps.iter().enumerate() {
             if let Step::DescribeLoopEnd { vm, summary } = step {
                 let last = scenario.steps[..index]
@@ -371,19 +366,13 @@ impl Suite<'_> {
                     .ok_or_else(|| {
                         format!("{}: a describe loop line with no command", scenario.name)
                     })?;
-                before.insert(
-                    last,
-                    Before::LoopEnd {
-                        vm: *vm,
-                        summary: summary.clone(),
-                    },
-                );
+                loop_ends.insert(last, (*vm, summary.as_str()));
             }
         }
         for (index, step) in scenario.steps.iter().enumerate() {
             match step {
                 Step::Command(command) => {
-                    if let Some(Before::LoopEnd { vm, summary }) = before.get(&index) {
+                    if let Some((vm, summary)) = loop_ends.get(&index) {
                         self.wait_for_summary(*vm, summary)?;
                     }
                     self.run_command(scenario, command)?;

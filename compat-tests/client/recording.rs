@@ -282,11 +282,11 @@ fn parse_wait(wait: &str) -> Result<Step, String> {
 }
 
 fn parse_command(header: &str, reader: &mut Lines) -> Result<Command, String> {
-    // `c01] 2026-11-24T01:52:56.537+00:00  stratuslab-client 14.6.0 (--version prints 14.06.0)`
-    let (label, rest) = header
+    // `c01] 2026-11-24T01:52:56.537+00:00  stratuslab-client 14.6.0 (--version prints 14.06.0)`:
+    // the start time and the release are not needed (the argv names the release).
+    let (label, _start_and_release) = header
         .split_once("] ")
         .ok_or_else(|| format!("bad command header {header:?}"))?;
-    let _ = rest; // the start time and the client release; the argv names the release
     let expect = |line: Option<String>, prefix: &str| -> Result<String, String> {
         match line {
             Some(l) if l.starts_with(prefix) => Ok(l[prefix.len()..].to_string()),
