@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what stratusd needs to build and test on Debian 12, idempotently.
-# Usage: scripts/setup.sh [--test]   (--test adds what the test suites need)
+# Usage: scripts/setup.sh [--test]   (--test adds what the test suites need, including the
+# StratusLab clients of scripts/setup-stratuslab-client.sh)
 set -euo pipefail
 
 want_test=0
@@ -32,4 +33,9 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: cargo not found; install Rust (rustup) first" >&2
   exit 1
+fi
+
+if [ "$want_test" = 1 ]; then
+  # The StratusLab client suite (cargo test --test client) runs the real Python 2.7 clients.
+  "$(dirname "$0")/setup-stratuslab-client.sh"
 fi

@@ -4,6 +4,7 @@
 
 mod common;
 use common::*;
+use std::time::{Duration, Instant};
 
 #[test]
 fn one_auth_sets_the_password_and_sigterm_exits_cleanly() {
@@ -91,5 +92,55 @@ fn state_survives_restart_and_kill9_and_ids_are_not_reused() {
     assert!(c
         .call("one.vm.allocate", &[s(ADMIN), s("NAME=d\nMEMORY=64")])
         .contains("<i4>3</i4>"));
+    assert_eq!(d.stop(), Some(0));
+}
+
+/// A host whose transfer driver this daemon does not have (StratusLab's `tm_stratuslab` on a
+/// test server): the prolog cannot run and the VM goes to FAILED the way 3.2 did it in the
+/// recorded client run (fixtures/stratuslab-client/15-vm-fails-v14.jsonl seq 9): VM ETIME and
+/// HISTORY PETIME/ETIME set, REASON 1 (ERROR), and no TEMPLATE/ERROR, since a missing driver
+/// is only logged.
+#[test]
+fn a_missing_transfer_driver_fails_the_vm_without_a_template_error() {
+    let mut d = Daemon::start("missing-tm", &[]);
+    let mut c = d.client();
+    assert!(c
+        .call(
+            "one.host.allocate",
+            &[
+                s(ADMIN),
+                s("failhost"),
+                s("im_dummy"),
+                s("vmm_dummy"),
+                s("dummy"),
+                s("tm_stratuslab")
+            ]
+        )
+        .contains("<i4>0</i4>"));
+    assert!(c
+        .call(
+            "one.vm.allocate",
+            &[s(ADMIN), s("NAME=a\nCPU=1\nMEMORY=64")]
+        )
+        .contains("<i4>0</i4>"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let vm = loop {
+        let vm = unescape(&c.call("one.vm.info", &[s(ADMIN), i(0)]));
+        if field(&vm, "STATE").as_deref() == Some("7") {
+            break vm;
+        }
+        assert!(Instant::now() < deadline, "the VM did not fail: {vm}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let set = |doc: &str, tag: &str| field(doc, tag).is_some_and(|v| v != "0" && !v.is_empty());
+    assert_eq!(field(&vm, "LCM_STATE").as_deref(), Some("0"));
+    assert!(set(&vm, "ETIME"), "VM ETIME not set: {vm}");
+    assert!(!vm.contains("<ERROR>"), "a TEMPLATE/ERROR was set: {vm}");
+    let history = &vm[vm.find("<HISTORY>").expect("a HISTORY record")..];
+    assert_eq!(field(history, "HOSTNAME").as_deref(), Some("failhost"));
+    assert_eq!(field(history, "TMMAD").as_deref(), Some("tm_stratuslab"));
+    assert_eq!(field(history, "REASON").as_deref(), Some("1"));
+    assert!(set(history, "PSTIME") && set(history, "PETIME") && set(history, "ETIME"));
+    assert_eq!(field(history, "RSTIME").as_deref(), Some("0"));
     assert_eq!(d.stop(), Some(0));
 }

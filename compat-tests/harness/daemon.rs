@@ -92,6 +92,21 @@ impl Daemon {
         work_dir: &Path,
         start_timeout: Duration,
     ) -> Result<Daemon, (DaemonError, PathBuf)> {
+        Self::start_with_sched_interval(
+            binary,
+            work_dir,
+            start_timeout,
+            f64::from(SCHED_INTERVAL_SECS),
+        )
+    }
+
+    /// [`Daemon::start`] with another `--sched-interval` (0: place new VMs right away).
+    pub fn start_with_sched_interval(
+        binary: &Path,
+        work_dir: &Path,
+        start_timeout: Duration,
+        sched_interval_secs: f64,
+    ) -> Result<Daemon, (DaemonError, PathBuf)> {
         let log_path = work_dir.join("daemon.log");
         let setup =
             |what: String, error: io::Error| (DaemonError::Setup { what, error }, log_path.clone());
@@ -110,8 +125,16 @@ impl Daemon {
                 .open(&log_path)
                 .map_err(|e| setup(format!("open {}", log_path.display()), e))?;
             let port = free_port().map_err(|e| setup("find a free loopback port".into(), e))?;
-            let result = Self::spawn(binary, &data_dir, &one_auth, port, log, &log_path)
-                .and_then(|daemon| daemon.wait_ready(start_timeout));
+            let result = Self::spawn(
+                binary,
+                &data_dir,
+                &one_auth,
+                port,
+                sched_interval_secs,
+                log,
+                &log_path,
+            )
+            .and_then(|daemon| daemon.wait_ready(start_timeout));
             match result {
                 Ok(daemon) => return Ok(daemon),
                 Err(DaemonError::ExitedEarly { .. })
@@ -129,6 +152,7 @@ impl Daemon {
         data_dir: &Path,
         one_auth: &Path,
         port: u16,
+        sched_interval_secs: f64,
         log: File,
         log_path: &Path,
     ) -> Result<Daemon, DaemonError> {
@@ -144,7 +168,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--sched-interval")
-            .arg(SCHED_INTERVAL_SECS.to_string())
+            .arg(sched_interval_secs.to_string())
             .env("ONE_AUTH", one_auth)
             .stdin(Stdio::null())
             .stdout(stdout_log)

@@ -17,8 +17,14 @@ use crate::template::Template;
 /// What a driver step reported.
 #[derive(Debug, Clone)]
 pub enum StepOutcome {
-    Ok { deploy_id: Option<String> },
+    Ok {
+        deploy_id: Option<String>,
+    },
+    /// The driver answered FAILURE with this message.
     Failed(String),
+    /// The host names a driver this daemon does not have. 3.2 only logs this ("error getting
+    /// driver …"); unlike a driver's FAILURE answer it leaves no TEMPLATE/ERROR.
+    DriverMissing(String),
 }
 
 /// The 24-character C `ctime()` form used by TEMPLATE/ERROR/TIMESTAMP.
@@ -496,7 +502,13 @@ impl Core {
                 return Ok(());
             }
             match outcome {
-                StepOutcome::Failed(message) => self.step_failed(state, tx, &mut vm, t, &message),
+                StepOutcome::Failed(message) => {
+                    self.step_failed(state, tx, &mut vm, t, Some(&message))
+                }
+                StepOutcome::DriverMissing(driver) => {
+                    tracing::warn!(vm = id, "error getting driver {driver}");
+                    self.step_failed(state, tx, &mut vm, t, None)
+                }
                 StepOutcome::Ok { deploy_id } => {
                     if let Some(d) = deploy_id {
                         vm.deploy_id = d;
@@ -622,26 +634,40 @@ impl Core {
                 }
                 vm.state = VmState::Failed;
                 vm.lcm_state = LcmInit;
+                vm.etime = t;
             }
             _ => {}
         }
     }
 
-    fn step_failed(&self, state: &State, tx: &mut Tx, vm: &mut Vm, t: i64, message: &str) {
+    /// A driver step failed: `driver_message` is the driver's FAILURE text, `None` when the
+    /// driver does not exist (3.2 then sets no TEMPLATE/ERROR).
+    fn step_failed(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        vm: &mut Vm,
+        t: i64,
+        driver_message: Option<&str>,
+    ) {
         use LcmState::*;
-        let text = match vm.lcm_state {
-            Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
-                format!("Error excuting image transfer script: {message}")
-            }
-            Boot => format!("Error deploying virtual machine: {message}"),
-            Shutdown => format!("Error shuting down VM: {message}"),
-            Cancel => format!("Error canceling VM: {message}"),
-            SaveStop | SaveSuspend | SaveMigrate => format!("Error saving VM state: {message}"),
-            Migrate => format!("Error live migrating VM: {message}"),
-            _ => message.to_string(),
-        };
-        tracing::warn!(vm = vm.id, "{text}");
-        set_template_error(&mut vm.template, &text);
+        if let Some(message) = driver_message {
+            let text = match vm.lcm_state {
+                Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
+                    format!("Error excuting image transfer script: {message}")
+                }
+                Boot => format!("Error deploying virtual machine: {message}"),
+                Shutdown => format!("Error shuting down VM: {message}"),
+                Cancel => format!("Error canceling VM: {message}"),
+                SaveStop | SaveSuspend | SaveMigrate => {
+                    format!("Error saving VM state: {message}")
+                }
+                Migrate => format!("Error live migrating VM: {message}"),
+                _ => message.to_string(),
+            };
+            tracing::warn!(vm = vm.id, "{text}");
+            set_template_error(&mut vm.template, &text);
+        }
         match vm.lcm_state {
             // The VM keeps running when the hypervisor refuses to stop or move it.
             Shutdown | Cancel | SaveStop | SaveSuspend | Migrate => {
@@ -660,7 +686,12 @@ impl Core {
                 vm.lcm_state = Running;
             }
             _ => {
+                let prolog = matches!(vm.lcm_state, Prolog | PrologResume | PrologMigrate);
                 if let Some(h) = vm.last_history_mut() {
+                    // 3.2's prolog_failure_action closes the prolog before failure_action.
+                    if prolog {
+                        h.petime = t;
+                    }
                     h.reason = Reason::Error;
                     h.etime = t;
                 }
@@ -669,6 +700,8 @@ impl Core {
                 }
                 vm.state = VmState::Failed;
                 vm.lcm_state = LcmInit;
+                // 3.2's DispatchManager::failed_action sets the VM's exit time.
+                vm.etime = t;
             }
         }
     }

@@ -76,6 +76,7 @@ fn run_step(
     };
     match result {
         Ok(deploy_id) => StepOutcome::Ok { deploy_id },
+        Err(DriverError::Unknown(driver)) => StepOutcome::DriverMissing(driver),
         Err(e) => StepOutcome::Failed(e.to_string()),
     }
 }
