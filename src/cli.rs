@@ -1,4 +1,5 @@
-//! The command line (a stable contract for site scripts): `stratusd serve [flags]`.
+//! The command line (a stable contract for site scripts): `stratusd serve [flags]`, and
+//! `stratusd quarantine list|purge [--all]` for the administrator.
 
 use crate::config::{AuthMode, ConfigError, Settings};
 use clap::{Parser, Subcommand};
@@ -19,7 +20,45 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Show or purge the quarantine of terminated VMs (`<data_dir>/quarantine`).
+    Quarantine(QuarantineArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QuarantineArgs {
+    #[command(subcommand)]
+    pub action: QuarantineAction,
+    /// TOML configuration file of the daemon (for its data directory and periods).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// The daemon's data directory.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineAction {
+    /// One line per quarantined VM directory: age, size, whether its disks are still kept.
+    List,
+    /// Remove what is past its quarantine period now (with --all: everything).
+    Purge {
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+impl QuarantineArgs {
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let mut s = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            s.data_dir = v.clone();
+        }
+        Ok(s)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +96,39 @@ pub struct ServeArgs {
     /// Register a simulated host of this name on the first start (empty database).
     #[arg(long)]
     pub default_host: Option<String>,
+    /// Directory of the per-VM logs `<vid>.log` (default DATA_DIR; oned used /var/log/one).
+    #[arg(long)]
+    pub vm_log_dir: Option<PathBuf>,
+    /// Marketplace image cache (default DATA_DIR/cache).
+    #[arg(long)]
+    pub cache_dir: Option<PathBuf>,
+    /// The site's Marketplace (bare image ids, saved images): marketplace_endpoint_local.
+    #[arg(long)]
+    pub marketplace_endpoint_local: Option<String>,
+    /// Seconds a terminated VM's directory stays in quarantine (default 48 h).
+    #[arg(long)]
+    pub quarantine_period: Option<f64>,
+    /// Seconds a terminated VM's disk snapshots stay in quarantine (default 15 min).
+    #[arg(long)]
+    pub volume_quarantine_period: Option<f64>,
+    /// Site policy: endorser e-mail to keep (repeatable; whitelistendorsers).
+    #[arg(long = "policy-whitelist-endorser")]
+    pub whitelist_endorsers: Vec<String>,
+    /// Site policy: endorser e-mail to refuse (repeatable; blacklistendorsers).
+    #[arg(long = "policy-blacklist-endorser")]
+    pub blacklist_endorsers: Vec<String>,
+    /// Site policy: image SHA-1 to keep (repeatable; whitelistchecksums).
+    #[arg(long = "policy-whitelist-checksum")]
+    pub whitelist_checksums: Vec<String>,
+    /// Site policy: image SHA-1 to refuse (repeatable; blacklistchecksums).
+    #[arg(long = "policy-blacklist-checksum")]
+    pub blacklist_checksums: Vec<String>,
+    /// Site policy: Marketplace id to keep (repeatable; whitelistimages).
+    #[arg(long = "policy-whitelist-image")]
+    pub whitelist_images: Vec<String>,
+    /// Site policy: Marketplace id to refuse (repeatable; blacklistimages).
+    #[arg(long = "policy-blacklist-image")]
+    pub blacklist_images: Vec<String>,
 }
 
 impl ServeArgs {
@@ -95,6 +167,35 @@ impl ServeArgs {
         }
         if let Some(v) = &self.default_host {
             s.default_host = Some(v.clone());
+        }
+        if let Some(v) = &self.vm_log_dir {
+            s.vm_log_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.cache_dir {
+            s.storage.cache_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.marketplace_endpoint_local {
+            s.storage.marketplace_endpoint_local = v.clone();
+        }
+        if let Some(v) = self.quarantine_period {
+            s.storage.quarantine_period = v;
+        }
+        if let Some(v) = self.volume_quarantine_period {
+            s.storage.volume_quarantine_period = v;
+        }
+        let policy = &mut s.storage.policy;
+        for (flag, list) in [
+            (&self.whitelist_endorsers, &mut policy.whitelist_endorsers),
+            (&self.blacklist_endorsers, &mut policy.blacklist_endorsers),
+            (&self.whitelist_checksums, &mut policy.whitelist_checksums),
+            (&self.blacklist_checksums, &mut policy.blacklist_checksums),
+            (&self.whitelist_images, &mut policy.whitelist_images),
+            (&self.blacklist_images, &mut policy.blacklist_images),
+        ] {
+            // Flags replace the config file's list rather than extend it.
+            if !flag.is_empty() {
+                *list = flag.clone();
+            }
         }
         Ok(s)
     }

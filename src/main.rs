@@ -3,13 +3,15 @@ use stratusd::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => match stratusd::daemon::serve(&args) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("stratusd: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+    let result = match cli.command {
+        Command::Serve(args) => stratusd::daemon::serve(&args).map_err(|e| e.to_string()),
+        Command::Quarantine(args) => stratusd::admin::quarantine(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stratusd: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

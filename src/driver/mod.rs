@@ -6,6 +6,7 @@ pub mod dummy;
 pub mod hypervisor;
 pub mod libvirt;
 pub mod spec;
+pub mod transfer;
 
 use crate::core::hosts::MonitorResult;
 use crate::model::{Host, Vm};
@@ -86,12 +87,21 @@ pub struct Drivers {
     dummy: dummy::Dummy,
     simulated: hypervisor::Hypervisor,
     kvm: hypervisor::Hypervisor,
+    storage: std::sync::Arc<crate::storage::site::StorageSite>,
+    tm_ssh: transfer::DiskTm,
+    tm_shared: transfer::DiskTm,
+    tm_stratuslab: transfer::DiskTm,
 }
 
 impl Drivers {
     pub fn new(settings: &crate::config::Settings) -> Self {
         let timeout = std::time::Duration::from_secs_f64(settings.vm_shutdown_timeout.max(1.0));
+        let storage = std::sync::Arc::new(crate::storage::site::StorageSite::new(settings));
+        let disk_tm = |flavor| transfer::DiskTm::new(flavor, std::sync::Arc::clone(&storage));
         Drivers {
+            tm_ssh: disk_tm(transfer::Flavor::Ssh),
+            tm_shared: disk_tm(transfer::Flavor::Shared),
+            tm_stratuslab: disk_tm(transfer::Flavor::StratusLab),
             dummy: dummy::Dummy,
             simulated: hypervisor::Hypervisor::new(
                 hypervisor::HostKind::Simulated,
@@ -105,7 +115,13 @@ impl Drivers {
                 &settings.kvm_domain_type,
                 timeout,
             ),
+            storage,
         }
+    }
+
+    /// The storage shared by the disk-handling transfer drivers (cache, quarantine, VM logs).
+    pub fn storage(&self) -> &std::sync::Arc<crate::storage::site::StorageSite> {
+        &self.storage
     }
 
     /// The libvirt host kind behind a VMM driver name, if any.
@@ -134,6 +150,9 @@ impl Drivers {
     pub fn tm(&self, name: &str) -> Result<&dyn Tm, DriverError> {
         match name {
             "tm_dummy" | "dummy" => Ok(&self.dummy),
+            "tm_ssh" | "ssh" => Ok(&self.tm_ssh),
+            "tm_shared" | "shared" => Ok(&self.tm_shared),
+            "tm_stratuslab" | "stratuslab" => Ok(&self.tm_stratuslab),
             other => Err(DriverError::Unknown(other.to_string())),
         }
     }

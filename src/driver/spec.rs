@@ -1,7 +1,9 @@
 //! A VM's template → the libvirt domain description, as oned 3.2's KVM driver wrote it. Disk
 //! sources always point into the VM's own directory (`<vm_dir>/<vid>/images/disk.<i>`), never at
 //! a template's `SOURCE`: the transfer manager is what puts a disk there, so no template value
-//! can make a host path a guest disk.
+//! can make a host path a guest disk. The format of a disk is the one the transfer manager
+//! recorded for it (a qcow2 snapshot must be declared qcow2), else the template's DRIVER —
+//! never probed from the file, whose content the guest controls.
 
 use super::libvirt::{
     DiskDevice, DiskKind, DiskSpec, DomainSpec, FeaturesSpec, GraphicsSpec, NicSpec, OsSpec,
@@ -40,6 +42,7 @@ pub fn domain_spec(
         root: vector_get(os, "ROOT").map(str::to_string),
         boot: vector_get(os, "BOOT").map(str::to_string),
     };
+    let recorded_formats = crate::storage::layout::disk_formats(vm_dir, vm.id);
     let mut disks = Vec::new();
     for (i, d) in t.vectors("DISK").enumerate() {
         let index = vector_get(d, "DISK_ID")
@@ -61,19 +64,30 @@ pub fn domain_spec(
             },
             target,
             bus: vector_get(d, "BUS").map(str::to_string),
-            driver: vector_get(d, "DRIVER").map(str::to_string),
+            driver: recorded_formats
+                .get(&index)
+                .cloned()
+                .or_else(|| vector_get(d, "DRIVER").map(str::to_string)),
             cache: vector_get(d, "CACHE").map(str::to_string),
             readonly: yes(vector_get(d, "READONLY")).unwrap_or(false) || dtype == "cdrom",
         });
     }
     if let Some(ctx) = t.get_vector("CONTEXT") {
         let n = t.vectors("DISK").count();
+        // StratusLab's cloud-init-context-device.patch: the VFAT config drive is a writable
+        // disk, the ISO a read-only CD-ROM.
+        let cloud_init = vector_get(ctx, "CONTEXT_METHOD") == Some("cloud-init");
         disks.push(DiskSpec {
             source: images.join(format!("disk.{n}")),
             kind: DiskKind::File,
-            device: DiskDevice::Cdrom,
+            device: if cloud_init {
+                DiskDevice::Disk
+            } else {
+                DiskDevice::Cdrom
+            },
             target: vector_get(ctx, "TARGET").unwrap_or("hdb").to_string(),
-            readonly: true,
+            readonly: !cloud_init,
+            driver: cloud_init.then(|| "raw".to_string()),
             ..DiskSpec::default()
         });
     }
