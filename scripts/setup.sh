@@ -6,9 +6,13 @@ set -euo pipefail
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-apt_pkgs=(pkg-config libvirt-dev)
+# qemu-utils: qemu-img makes the per-VM qcow2 snapshots and flattens disks for saving;
+# e2fsprogs: mkfs for MKIMAGE disks.
+apt_pkgs=(pkg-config libvirt-dev qemu-utils e2fsprogs)
 if [ "$want_test" = 1 ]; then
-  : # test suites use libvirt's in-process test driver (in libvirt0)
+  # test suites use libvirt's in-process test driver (in libvirt0); isoinfo (genisoimage)
+  # cross-checks the context ISO stratusd writes.
+  apt_pkgs+=(genisoimage)
 fi
 
 missing=()

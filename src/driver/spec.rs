@@ -138,3 +138,59 @@ pub fn domain_spec(
         emulator: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::vm::{LcmState, VmState};
+    use crate::storage::layout::{DiskKind, DiskRecord, VmPaths};
+
+    fn vm(text: &str) -> Vm {
+        Vm {
+            id: 9,
+            uid: 0,
+            gid: 0,
+            uname: "oneadmin".into(),
+            gname: "oneadmin".into(),
+            name: "one-9".into(),
+            perms: crate::model::Permissions::default(),
+            last_poll: 0,
+            state: VmState::Active,
+            lcm_state: LcmState::Boot,
+            stime: 0,
+            etime: 0,
+            deploy_id: String::new(),
+            memory: 0,
+            cpu: 0,
+            net_tx: 0,
+            net_rx: 0,
+            template: crate::template::parse(text).unwrap(),
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn recorded_formats_win_over_the_template_driver() {
+        let dir = std::env::temp_dir().join(format!("spec-test-{}", std::process::id()));
+        let v = vm("MEMORY=64\nDISK=[SOURCE=x,TARGET=vda,DRIVER=raw,DISK_ID=0]\nDISK=[TYPE=swap,SIZE=1,TARGET=vdb,DISK_ID=1]\nCONTEXT=[TARGET=hdd,CONTEXT_METHOD=\"cloud-init\"]");
+        VmPaths::new(&dir, 9)
+            .record_disk(
+                0,
+                DiskRecord {
+                    kind: DiskKind::Snapshot { image: "X".into() },
+                    format: Some("qcow2".into()),
+                },
+            )
+            .unwrap();
+        let spec = domain_spec(&v, &dir, "kvm", None);
+        assert_eq!(spec.disks[0].driver.as_deref(), Some("qcow2"));
+        assert_eq!(spec.disks[1].driver, None);
+        // The cloud-init config drive is a writable disk.
+        assert_eq!(spec.disks[2].device, DiskDevice::Disk);
+        assert!(!spec.disks[2].readonly);
+        let _ = std::fs::remove_dir_all(&dir);
+        let iso = domain_spec(&vm("MEMORY=64\nCONTEXT=[TARGET=hdd]"), &dir, "kvm", None);
+        assert_eq!(iso.disks[0].device, DiskDevice::Cdrom);
+        assert!(iso.disks[0].readonly);
+    }
+}
