@@ -235,6 +235,40 @@ fn marketplace_image_runs_on_a_cached_overlay_with_a_context_iso() {
         Vec::<String>::new()
     );
 
+    // cloud-init: a VFAT config drive labelled _CLOUD_INIT with meta.js and the keys.
+    let keys = "c3NoLXJzYSBrZXkK"; // base64 of "ssh-rsa key\n"
+    let user_data = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .encode(common::marketplace::gzip(b"#!/bin/sh\necho hi\n"))
+    };
+    let t = vm_template("stratus1", &mp.source(ID_A), "").replace(
+        "target = \"hdd\" ]",
+        &format!("CONTEXT_METHOD = \"cloud-init\", CLOUD_INIT_USER_DATA = \"{user_data}\", CLOUD_INIT_AUTHORIZED_KEYS = \"{keys}\", target = \"hdd\" ]"),
+    );
+    let v4 = allocate(&mut c, ADMIN, &t);
+    assert_eq!(states(&wait_settled(&mut c, v4)), (3, 3));
+    let vfat = std::fs::read(d.dir.join(format!("{v4}/images/disk.2"))).unwrap();
+    assert_eq!(vfat.len(), 1_024_000);
+    use stratusd::storage::cloud_init;
+    assert_eq!(
+        cloud_init::read_file(&vfat, "meta.js").unwrap(),
+        b"{\"dsmode\": \"local\", \"user-data\": \"#!/bin/sh\\necho hi\\n\"}"
+    );
+    assert_eq!(
+        cloud_init::read_file(&vfat, "root/.ssh/authorized_keys").unwrap(),
+        b"ssh-rsa key\n"
+    );
+    if let Ok(out) = std::process::Command::new("blkid")
+        .args(["-p", "-s", "LABEL", "-o", "value"])
+        .arg(d.dir.join(format!("{v4}/images/disk.2")))
+        .output()
+    {
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "_CLOUD_INIT");
+        }
+    }
+
     // The VM logs show the life cycle and the transfer work.
     let log = vm_log(&d, v0);
     assert!(log.contains("[DiM][I]: New VM state is ACTIVE ("), "{log}");

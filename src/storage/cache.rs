@@ -16,6 +16,7 @@ use super::marketplace::{ManifestEntry, MarketplaceClient};
 use super::{identifier, layout, mib, Reporter, Result, StorageError};
 use crate::config::PolicySettings;
 use serde::{Deserialize, Serialize};
+use sha1::Digest;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -95,84 +96,122 @@ pub struct Copied {
     pub oversized: bool,
 }
 
+/// Fills `buf` as far as the stream allows (so block checks see whole blocks).
+fn fill(source: &mut (dyn Read + Send), buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match source.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 /// Copies `source` into `out` while counting and hashing the bytes; zero blocks become holes.
 /// Stops reading once more than `limit` bytes came (a Marketplace cannot fill the disk).
+/// Reading (network, gunzip) runs on its own thread, hashing and writing on this one, with
+/// buffers handed back and forth so both stages work at once.
 pub fn copy_hashing(
-    source: &mut dyn Read,
+    source: &mut (dyn Read + Send),
     out: &mut std::fs::File,
     limit: Option<u64>,
     what: &str,
     report: Option<&Reporter>,
 ) -> std::io::Result<Copied> {
-    let mut hasher = sha1_smol::Sha1::new();
-    let mut buf = vec![0u8; COPY_BUFFER];
-    let mut total: u64 = 0;
-    let mut pos_hole = false;
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    loop {
-        // Fill the buffer as far as the stream allows, so block checks see whole blocks.
-        let mut filled = 0;
-        while filled < buf.len() {
-            match source.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if filled == 0 {
-            break;
-        }
-        let chunk = &buf[..filled];
-        if let Some(limit) = limit {
-            if total + filled as u64 > limit {
-                return Ok(Copied {
-                    bytes: total + filled as u64,
-                    sha1: hasher.digest().to_string(),
-                    oversized: true,
-                });
-            }
-        }
-        hasher.update(chunk);
-        for block in chunk.chunks(HOLE_BLOCK) {
-            if block.iter().all(|&b| b == 0) {
-                out.seek(SeekFrom::Current(block.len() as i64))?;
-                pos_hole = true;
-            } else {
-                out.write_all(block)?;
-                pos_hole = false;
-            }
-        }
-        total += filled as u64;
-        if let Some(r) = report {
-            if last_report.elapsed() >= PROGRESS_EVERY {
-                last_report = Instant::now();
-                let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                r.info(&format!(
-                    "{what}: {} so far ({}/s)",
-                    mib(total),
-                    mib(rate as u64)
-                ));
-            }
-        }
+    use std::sync::mpsc::sync_channel;
+    const BUFFERS: usize = 3;
+    let (full_tx, full_rx) = sync_channel::<std::io::Result<(Vec<u8>, usize)>>(BUFFERS);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = empty_tx.send(vec![0u8; COPY_BUFFER]);
     }
-    if pos_hole {
-        // A trailing hole needs the length set explicitly.
-        out.set_len(total)?;
-    }
-    Ok(Copied {
-        bytes: total,
-        sha1: hasher.digest().to_string(),
-        oversized: false,
+    // `move`: the consumer's channel ends drop when it returns (even early), which stops the
+    // reader before the scope waits for it.
+    std::thread::scope(move |scope| {
+        scope.spawn(move || {
+            // Ends when the stream ends, fails, or the consumer stops taking buffers.
+            while let Ok(mut buf) = empty_rx.recv() {
+                match fill(source, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if full_tx.send(Ok((buf, n))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        let mut hasher = sha1::Sha1::new();
+        let mut total: u64 = 0;
+        let mut pos_hole = false;
+        let started = Instant::now();
+        let mut last_report = Instant::now();
+        // The reader thread drops its sender at the end of the stream.
+        for item in full_rx.iter() {
+            let (buf, filled) = item?;
+            let chunk = &buf[..filled];
+            if let Some(limit) = limit {
+                if total + filled as u64 > limit {
+                    return Ok(Copied {
+                        bytes: total + filled as u64,
+                        sha1: hex(&hasher.finalize()),
+                        oversized: true,
+                    });
+                }
+            }
+            hasher.update(chunk);
+            for block in chunk.chunks(HOLE_BLOCK) {
+                if block.iter().all(|&b| b == 0) {
+                    out.seek(SeekFrom::Current(block.len() as i64))?;
+                    pos_hole = true;
+                } else {
+                    out.write_all(block)?;
+                    pos_hole = false;
+                }
+            }
+            total += filled as u64;
+            let _ = empty_tx.send(buf);
+            if let Some(r) = report {
+                if last_report.elapsed() >= PROGRESS_EVERY {
+                    last_report = Instant::now();
+                    let rate = total as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                    r.info(&format!(
+                        "{what}: {} so far ({}/s)",
+                        mib(total),
+                        mib(rate as u64)
+                    ));
+                }
+            }
+        }
+        if pos_hole {
+            // A trailing hole needs the length set explicitly.
+            out.set_len(total)?;
+        }
+        Ok(Copied {
+            bytes: total,
+            sha1: hex(&hasher.finalize()),
+            oversized: false,
+        })
     })
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Size and SHA-1 of a file, read once (progress reported for long files).
 pub fn hash_file(path: &Path, report: &Reporter) -> Result<(u64, String)> {
     let mut f = std::fs::File::open(path)
         .map_err(StorageError::io(format!("cannot read {}", path.display())))?;
-    let mut hasher = sha1_smol::Sha1::new();
+    let mut hasher = sha1::Sha1::new();
     let mut buf = vec![0u8; COPY_BUFFER];
     let (mut total, started, mut last) = (0u64, Instant::now(), Instant::now());
     loop {
@@ -194,7 +233,7 @@ pub fn hash_file(path: &Path, report: &Reporter) -> Result<(u64, String)> {
             ));
         }
     }
-    Ok((total, hasher.digest().to_string()))
+    Ok((total, hex(&hasher.finalize())))
 }
 
 /// Format names handed to `qemu-img -F`: plain words only.
@@ -485,6 +524,33 @@ mod tests {
         )
         .unwrap();
         assert!(over.oversized);
+        // A failing stream fails the copy (and does not hang the reader thread).
+        struct Broken;
+        impl Read for Broken {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("connection reset"))
+            }
+        }
+        let err = copy_hashing(
+            &mut Broken,
+            &mut std::fs::File::create(&path).unwrap(),
+            None,
+            "t",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "connection reset");
+        // Many buffers' worth, cut off by the limit: the reader is stopped mid-stream.
+        let big = vec![1u8; 5 * COPY_BUFFER];
+        let cut = copy_hashing(
+            &mut big.as_slice(),
+            &mut std::fs::File::create(&path).unwrap(),
+            Some(COPY_BUFFER as u64),
+            "t",
+            None,
+        )
+        .unwrap();
+        assert!(cut.oversized);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
