@@ -111,6 +111,12 @@ pub struct ServeArgs {
     /// Seconds a terminated VM's disk snapshots stay in quarantine (default 15 min).
     #[arg(long)]
     pub volume_quarantine_period: Option<f64>,
+    /// The site's pdisk service, e.g. https://pdisk.example.org:8445/pdisk (enables pdisk: disks).
+    #[arg(long)]
+    pub pdisk_endpoint: Option<String>,
+    /// File holding `<user>:<password>` of pdisk's super-user (default user `pdisk`).
+    #[arg(long)]
+    pub pdisk_credentials_file: Option<PathBuf>,
     /// Site policy: endorser e-mail to keep (repeatable; whitelistendorsers).
     #[arg(long = "policy-whitelist-endorser")]
     pub whitelist_endorsers: Vec<String>,
@@ -182,6 +188,23 @@ impl ServeArgs {
         }
         if let Some(v) = self.volume_quarantine_period {
             s.storage.volume_quarantine_period = v;
+        }
+        if let Some(v) = &self.pdisk_endpoint {
+            s.storage.pdisk.endpoint = v.clone();
+        }
+        if let Some(path) = &self.pdisk_credentials_file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let line = text.lines().next().unwrap_or("").trim();
+            match line.split_once(':') {
+                Some((user, pass)) => {
+                    s.storage.pdisk.username = user.to_string();
+                    s.storage.pdisk.password = pass.to_string();
+                }
+                None => s.storage.pdisk.password = line.to_string(),
+            }
         }
         let policy = &mut s.storage.policy;
         for (flag, list) in [

@@ -50,6 +50,27 @@ pub struct PolicySettings {
     pub blacklist_images: Vec<String>,
 }
 
+/// The site's pdisk service (`persistent_disk_*` of stratuslab.cfg), for `pdisk:` disks.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct PdiskSettings {
+    /// Internal base URL, e.g. `https://pdisk.example.org:8445/pdisk`; empty: no pdisk.
+    pub endpoint: String,
+    /// `persistent_disk_cloud_service_user` and its password.
+    pub username: String,
+    pub password: String,
+}
+
+impl Default for PdiskSettings {
+    fn default() -> Self {
+        PdiskSettings {
+            endpoint: String::new(),
+            username: "pdisk".into(),
+            password: String::new(),
+        }
+    }
+}
+
 /// Native StratusLab storage (`tm_stratuslab`): Marketplace image cache, quarantine.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -69,6 +90,7 @@ pub struct StorageSettings {
     pub upload_saved_manifests: bool,
     /// Seconds to wait for a Marketplace to connect and answer (not for a whole download).
     pub http_timeout: f64,
+    pub pdisk: PdiskSettings,
 }
 
 impl Default for StorageSettings {
@@ -82,6 +104,7 @@ impl Default for StorageSettings {
             built_image_validity_days: 2,
             upload_saved_manifests: true,
             http_timeout: 30.0,
+            pdisk: PdiskSettings::default(),
         }
     }
 }

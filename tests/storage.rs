@@ -606,3 +606,103 @@ fn wait_until(mut f: impl FnMut() -> bool, secs: u64) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn persistent_disks_are_attached_checked_and_detached() {
+    let mp = Marketplace::start();
+    let origin = image_bytes(1024 * 1024, 6);
+    mp.add_image(
+        ID_A,
+        &origin,
+        false,
+        origin.len() as u64,
+        &sha1_hex(&origin),
+    );
+    let d = Daemon::start("storage-pdisk", &["--pdisk-endpoint", &mp.url()]);
+    let (data, live) = (
+        "48ac4190-9a11-4a06-8bef-03fd97080eba",
+        "95b75092-2a22-4f59-9c3b-2c2b8a6e1c01",
+    );
+    for (uuid, kind, identifier) in [
+        (data, "DATA_IMAGE_RAW_READ_WRITE", ""),
+        (live, "MACHINE_IMAGE_LIVE", "snapshot:0f0e"),
+    ] {
+        let file = d.dir.join(format!("volume-{uuid}"));
+        std::fs::write(&file, image_bytes(256 * 1024, 7)).unwrap();
+        mp.add_volume(uuid, kind, "alice", identifier, &file);
+    }
+    let mut c = d.client();
+    add_host(&mut c, "stratus1", "tm_stratuslab");
+    let pdisk_source = |uuid: &str| format!("pdisk:{}/{uuid}", mp.url());
+
+    // An extra persistent disk: linked to the volume, registered, counted; released at DONE.
+    let extra = format!(
+        "DISK = [ SOURCE = {}, TARGET = vdc, TYPE = block ]\n",
+        pdisk_source(data)
+    );
+    let vid = allocate(
+        &mut c,
+        "alice:pw",
+        &vm_template("stratus1", &mp.source(ID_A), &extra),
+    );
+    let doc = wait_settled(&mut c, vid);
+    assert_eq!(states(&doc), (3, 3), "{}", error_message(&doc));
+    let link = std::fs::read_link(d.dir.join(format!("{vid}/images/disk.2"))).unwrap();
+    assert_eq!(link, d.dir.join(format!("volume-{data}")));
+    assert_eq!(
+        read_file(&d.dir.join(format!("{vid}/pdisk"))).trim(),
+        pdisk_source(data)
+    );
+    assert_eq!(mp.mounts(data), vec![format!("{data}_{vid}")]);
+    assert_eq!(mp.volume(data)["count"], "1");
+    assert!(
+        d.dir.join(format!("{vid}/images/disk.3")).exists(),
+        "context disk"
+    );
+    c.call("one.vm.action", &[s("alice:pw"), s("shutdown"), i(vid)]);
+    wait_state(&mut c, vid, 6);
+    assert_eq!(mp.mounts(data), Vec::<String>::new());
+    assert_eq!(
+        mp.volume(data)["owner"],
+        "alice",
+        "data volumes stay the user's"
+    );
+
+    // Booting a live volume; a snapshot root goes to pdisk's quarantine at the end.
+    let t = vm_template("stratus1", &pdisk_source(live), "");
+    let boot = allocate(&mut c, "alice:pw", &t);
+    assert_eq!(states(&wait_settled(&mut c, boot)), (3, 3));
+    assert!(
+        std::fs::symlink_metadata(d.dir.join(format!("{boot}/images/disk.0")))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    c.call("one.vm.action", &[s("alice:pw"), s("shutdown"), i(boot)]);
+    wait_state(&mut c, boot, 6);
+    let v = mp.volume(live);
+    assert_eq!(v["owner"], "pdisk");
+    assert_ne!(v["quarantine"], "");
+
+    // pdisk's rules, and nobody else's private volume.
+    let prefix = "Error excuting image transfer script: tm_clone_cache.py: ";
+    let bad_boot = allocate(
+        &mut c,
+        "alice:pw",
+        &vm_template("stratus1", &pdisk_source(data), ""),
+    );
+    assert_eq!(
+        error_message(&wait_state(&mut c, bad_boot, 7)),
+        format!("{prefix}Only a live persistent disk can be booted from.")
+    );
+    let theft = allocate(
+        &mut c,
+        "bob:pw",
+        &vm_template("stratus1", &mp.source(ID_A), &extra),
+    );
+    assert_eq!(
+        error_message(&wait_state(&mut c, theft, 7)),
+        format!("{prefix}User bob is not authorized to use persistent disk {data}")
+    );
+    assert_eq!(mp.mounts(data), Vec::<String>::new());
+}

@@ -16,7 +16,7 @@ use crate::storage::layout::{self, DiskKind, DiskRecord, VmPaths};
 use crate::storage::save::{self, CreateImage, SaveRequest};
 use crate::storage::site::StorageSite;
 use crate::storage::source::{self, DiskSource};
-use crate::storage::{cloud_init, cow, mib, volatile, Reporter, StorageError};
+use crate::storage::{cloud_init, cow, mib, pdisk, volatile, Reporter, StorageError};
 use crate::template::vector_get;
 use std::io::Read;
 use std::path::Path;
@@ -109,7 +109,7 @@ impl DiskTm {
         }
     }
 
-    fn prolog(&self, vm: &Vm, report: &Reporter) -> StepResult {
+    fn prolog(&self, vm: &Vm, host: &Host, report: &Reporter) -> StepResult {
         let paths = VmPaths::new(&self.site.vm_dir, vm.id);
         std::fs::create_dir_all(paths.images())
             .map_err(StorageError::io(format!(
@@ -124,7 +124,7 @@ impl DiskTm {
             match dtype.as_str() {
                 "SWAP" => self.make_swap(&paths, index, disk, report)?,
                 "FS" => self.make_fs(&paths, index, disk, report)?,
-                _ => self.clone_disk(vm, &paths, index, disk, report)?,
+                _ => self.clone_disk(vm, host, &paths, index, disk, report)?,
             }
         }
         if let Some(ctx) = vm.template.get_vector("CONTEXT") {
@@ -181,6 +181,7 @@ impl DiskTm {
     fn clone_disk(
         &self,
         vm: &Vm,
+        host: &Host,
         paths: &VmPaths,
         index: usize,
         disk: &[(String, String)],
@@ -203,9 +204,9 @@ impl DiskTm {
             (Flavor::StratusLab, DiskSource::Marketplace { endpoint, id }) => self
                 .clone_marketplace(vm, paths, index, &endpoint, &id, report)
                 .map_err(self.fail(Step::Clone)),
-            (Flavor::StratusLab, DiskSource::Pdisk { uuid }) => {
-                Err(fail(StorageError::PdiskUnavailable(uuid)))
-            }
+            (Flavor::StratusLab, DiskSource::Pdisk { uuid }) => self
+                .attach_pdisk(vm, host, paths, index, source_text, &uuid, report)
+                .map_err(self.fail(Step::Clone)),
             (_, DiskSource::HostFile(_)) => {
                 let path = source::authorize_host_file(vm, disk, source_text).map_err(&fail)?;
                 let target = paths.disk(index);
@@ -270,6 +271,53 @@ impl DiskTm {
             "Created the disk snapshot {} of image {id} in {:.0} ms",
             target.display(),
             started.elapsed().as_secs_f64() * 1000.0
+        ));
+        Ok(())
+    }
+
+    /// hooks §3.4/§3.5: a pdisk volume used directly as disk `index`.
+    #[allow(clippy::too_many_arguments)]
+    fn attach_pdisk(
+        &self,
+        vm: &Vm,
+        host: &Host,
+        paths: &VmPaths,
+        index: usize,
+        source_text: &str,
+        uuid: &str,
+        report: &Reporter,
+    ) -> crate::storage::Result<()> {
+        let Some(client) = self.site.pdisk.as_ref() else {
+            return Err(StorageError::PdiskUnavailable(uuid.to_string()));
+        };
+        let volume = client.volume(uuid)?;
+        pdisk::check_volume(&volume, index, &vm.uname, source::owner_is_privileged(vm))?;
+        let device = pdisk::device_of(&client.turl(uuid)?)?;
+        if !client.mounts(uuid)?.is_empty() {
+            return Err(StorageError::BadValue(format!(
+                "Unable to attach persistent disk {uuid}: it is mounted by another VM"
+            )));
+        }
+        client.register_mount(uuid, &host.name, vm.id)?;
+        let attached = pdisk::register(&paths.home, source_text)
+            .and_then(|_| link_file(&device, &paths.disk(index)))
+            .and_then(|_| client.update(uuid, &[("count", &(volume.user_count() + 1).to_string())]))
+            .and_then(|_| {
+                paths.record_disk(
+                    index,
+                    DiskRecord::plain(DiskKind::Pdisk {
+                        uuid: uuid.to_string(),
+                    }),
+                )
+            });
+        if let Err(e) = attached {
+            let _ = client.unregister_mount(uuid, vm.id);
+            return Err(e);
+        }
+        report.info(&format!(
+            "Attached persistent disk {uuid} ({}) as {}",
+            device.display(),
+            paths.disk(index).display()
         ));
         Ok(())
     }
@@ -472,6 +520,16 @@ impl DiskTm {
         let fail = self.fail(Step::Delete);
         match self.flavor {
             Flavor::StratusLab => {
+                if let Some(client) = self.site.pdisk.as_ref() {
+                    if !pdisk::registered(&paths.home).is_empty() {
+                        let detached =
+                            pdisk::detach_all(client, &paths.home, vm.id, crate::model::now())
+                                .map_err(&fail)?;
+                        for uuid in detached {
+                            report.info(&format!("Detached persistent disk {uuid}"));
+                        }
+                    }
+                }
                 let volumes: Vec<String> = paths
                     .read_record()
                     .disks
@@ -570,13 +628,13 @@ fn link_file(from: &Path, to: &Path) -> crate::storage::Result<()> {
 }
 
 impl Tm for DiskTm {
-    fn execute(&self, op: TmOp, vm: &Vm, _host: &Host) -> Result<(), DriverError> {
+    fn execute(&self, op: TmOp, vm: &Vm, host: &Host) -> Result<(), DriverError> {
         let report = Reporter {
             vid: vm.id,
             log: &self.site.log,
         };
         let result = match op {
-            TmOp::Prolog => self.prolog(vm, &report),
+            TmOp::Prolog => self.prolog(vm, host, &report),
             TmOp::Epilog => self.epilog(vm, &report),
             TmOp::Stop | TmOp::Resume | TmOp::Migrate => {
                 report.info("MV: the VM directory is shared with the front-end, nothing to move");

@@ -23,6 +23,10 @@ pub enum DiskKind {
     Copy,
     /// A link to a registered (persistent) image file.
     Link,
+    /// A link to the device of a pdisk volume.
+    Pdisk {
+        uuid: String,
+    },
     Swap,
     Filesystem,
     ContextIso,

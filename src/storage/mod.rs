@@ -8,6 +8,7 @@
 //! * [`context`] writes context.sh and the context disk ([`iso9660`] or [`cloud_init`]);
 //! * [`volatile`] makes swap and empty file-system disks;
 //! * [`save`] turns a VM's disk into a new Marketplace image ([`identifier`] from its SHA-1);
+//! * [`pdisk`] attaches persistent disks of the pdisk service;
 //! * [`quarantine`] keeps terminated VMs' directories for a while, then purges them;
 //! * [`layout`] is where all of this lives on disk; [`source`] classifies DISK sources and
 //!   decides which host paths a VM may use.
@@ -20,6 +21,7 @@ pub mod identifier;
 pub mod iso9660;
 pub mod layout;
 pub mod marketplace;
+pub mod pdisk;
 pub mod policy;
 pub mod quarantine;
 pub mod save;

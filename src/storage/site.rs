@@ -3,6 +3,7 @@
 
 use super::cache::ImageCache;
 use super::marketplace::MarketplaceClient;
+use super::pdisk::PdiskClient;
 use super::quarantine::Quarantine;
 use crate::config::{Settings, StorageSettings};
 use crate::vmlog::VmLogDir;
@@ -13,6 +14,8 @@ pub struct StorageSite {
     pub vm_dir: PathBuf,
     pub cache: ImageCache,
     pub client: MarketplaceClient,
+    /// `None` when the site has no pdisk service.
+    pub pdisk: Option<PdiskClient>,
     pub log: VmLogDir,
     pub quarantine: Quarantine,
     pub settings: StorageSettings,
@@ -27,6 +30,7 @@ impl StorageSite {
             vm_dir: settings.data_dir.clone(),
             cache,
             client: MarketplaceClient::new(Duration::from_secs_f64(s.http_timeout.max(1.0))),
+            pdisk: PdiskClient::new(&s.pdisk, Duration::from_secs_f64(s.http_timeout.max(1.0))),
             log: VmLogDir::new(settings.vm_log_dir()),
             quarantine: Quarantine::new(
                 settings.quarantine_dir(),

@@ -30,13 +30,10 @@ fn last_component(text: &str) -> &str {
 
 pub fn classify(source: &str, local_marketplace: &str) -> DiskSource {
     let source = source.trim();
-    if let Some(rest) = source.strip_prefix("pdisk:") {
-        let uuid = rest
-            .rsplit(['/', ':'])
-            .find(|c| !c.is_empty())
-            .unwrap_or("")
-            .to_string();
-        return DiskSource::Pdisk { uuid };
+    if source.starts_with("pdisk:") {
+        return DiskSource::Pdisk {
+            uuid: super::pdisk::uuid_of(source),
+        };
     }
     let lower = source.to_ascii_lowercase();
     if lower.starts_with("http://") || lower.starts_with("https://") {

@@ -9,6 +9,10 @@ use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
 struct Content {
+    /// pdisk volumes: uuid → description (string values, as pdisk sends them).
+    volumes: HashMap<String, serde_json::Value>,
+    turls: HashMap<String, String>,
+    mounts: HashMap<String, Vec<String>>,
     manifests: HashMap<String, String>,
     files: HashMap<String, Vec<u8>>,
     requests: Vec<(String, String)>,
@@ -112,7 +116,9 @@ fn handle(mut stream: TcpStream, content: &Mutex<Content>) {
     let (status, answer): (&str, Vec<u8>) = {
         let mut c = content.lock().unwrap();
         c.requests.push((method.clone(), path.clone()));
-        if method == "POST" && path == "/metadata" {
+        if let Some(rest) = path.strip_prefix("/pswd/disks/") {
+            pdisk(&mut c, &method, rest, &String::from_utf8_lossy(&body))
+        } else if method == "POST" && path == "/metadata" {
             c.uploads.push(String::from_utf8_lossy(&body).to_string());
             ("201 Created", b"created".to_vec())
         } else if let Some(id) = path.strip_prefix("/metadata/") {
@@ -137,7 +143,98 @@ fn handle(mut stream: TcpStream, content: &Mutex<Content>) {
     let _ = stream.write_all(&answer);
 }
 
+fn form(body: &str) -> HashMap<String, String> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.replace("%20", " ").replace("%3A", ":")))
+        .collect()
+}
+
+/// The pdisk resources the transfer driver uses.
+fn pdisk(c: &mut Content, method: &str, rest: &str, body: &str) -> (&'static str, Vec<u8>) {
+    let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
+    let uuid = parts[0].to_string();
+    if !c.volumes.contains_key(&uuid) {
+        return (
+            "404 Not Found",
+            format!("{{\"message\": \"Disk {uuid} doesn't exists\", \"code\": 404}}").into_bytes(),
+        );
+    }
+    match (method, &parts[1..]) {
+        ("GET", []) => ("200 OK", c.volumes[&uuid].to_string().into_bytes()),
+        ("PUT", []) => {
+            let v = c.volumes.get_mut(&uuid).unwrap();
+            for (k, val) in form(body) {
+                v[k.as_str()] = serde_json::Value::String(val);
+            }
+            ("200 OK", b"{}".to_vec())
+        }
+        ("GET", ["turl"]) => (
+            "200 OK",
+            serde_json::json!({"uuid": uuid, "turl": c.turls[&uuid]})
+                .to_string()
+                .into_bytes(),
+        ),
+        ("GET", ["mounts"]) => (
+            "200 OK",
+            serde_json::to_vec(c.mounts.get(&uuid).cloned().unwrap_or_default().as_slice())
+                .unwrap(),
+        ),
+        ("POST", ["mounts"]) => {
+            let f = form(body);
+            let id = format!("{uuid}_{}", f.get("vm_id").cloned().unwrap_or_default());
+            c.mounts.entry(uuid).or_default().push(id);
+            ("200 OK", b"{}".to_vec())
+        }
+        ("DELETE", ["mounts", id]) => {
+            let list = c.mounts.entry(uuid).or_default();
+            let before = list.len();
+            list.retain(|m| m != id);
+            if list.len() == before {
+                ("404 Not Found", b"{}".to_vec())
+            } else {
+                ("200 OK", b"{}".to_vec())
+            }
+        }
+        _ => ("404 Not Found", b"{}".to_vec()),
+    }
+}
+
 impl Marketplace {
+    /// A pdisk volume whose content is the file `path` (pdisk's file backend).
+    pub fn add_volume(
+        &self,
+        uuid: &str,
+        kind: &str,
+        owner: &str,
+        identifier: &str,
+        path: &std::path::Path,
+    ) {
+        let mut c = self.content.lock().unwrap();
+        c.volumes.insert(
+            uuid.to_string(),
+            serde_json::json!({"uuid": uuid, "count": "0", "owner": owner, "tag": "",
+                "identifier": identifier, "size": "1", "type": kind, "visibility": "PRIVATE",
+                "quarantine": ""}),
+        );
+        c.turls
+            .insert(uuid.to_string(), format!("file://{}", path.display()));
+    }
+
+    pub fn volume(&self, uuid: &str) -> serde_json::Value {
+        self.content.lock().unwrap().volumes[uuid].clone()
+    }
+
+    pub fn mounts(&self, uuid: &str) -> Vec<String> {
+        self.content
+            .lock()
+            .unwrap()
+            .mounts
+            .get(uuid)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn start() -> Marketplace {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
