@@ -291,25 +291,53 @@ impl DiskTm {
             return Err(StorageError::PdiskUnavailable(uuid.to_string()));
         };
         let volume = client.volume(uuid)?;
-        pdisk::check_volume(&volume, index, &vm.uname, source::owner_is_privileged(vm))?;
+        // A mount of this VM is its own: the prolog ran before a restart, and is redone
+        // without registering or counting the volume twice.
+        let own = format!("{uuid}_{}", vm.id);
+        let mounts = client.mounts(uuid)?;
+        let again = mounts.iter().any(|m| m.to_string().contains(&own));
+        let mut as_before = volume.clone();
+        if again {
+            as_before.count = volume.user_count().saturating_sub(1).to_string();
+        }
+        pdisk::check_volume(
+            &as_before,
+            index,
+            &vm.uname,
+            source::owner_is_privileged(vm),
+        )?;
         let device = pdisk::device_of(&client.turl(uuid)?)?;
-        if !client.mounts(uuid)?.is_empty() {
+        if mounts.iter().any(|m| !m.to_string().contains(&own)) {
             return Err(StorageError::BadValue(format!(
                 "Unable to attach persistent disk {uuid}: it is mounted by another VM"
             )));
         }
-        client.register_mount(uuid, &host.name, vm.id)?;
-        let attached = pdisk::register(&paths.home, source_text)
-            .and_then(|_| link_file(&device, &paths.disk(index)))
-            .and_then(|_| client.update(uuid, &[("count", &(volume.user_count() + 1).to_string())]))
-            .and_then(|_| {
-                paths.record_disk(
-                    index,
-                    DiskRecord::plain(DiskKind::Pdisk {
-                        uuid: uuid.to_string(),
-                    }),
-                )
-            });
+        if !again {
+            client.register_mount(uuid, &host.name, vm.id)?;
+        }
+        let registered = pdisk::registered(&paths.home)
+            .iter()
+            .any(|u| u == source_text);
+        let attached = (if registered {
+            Ok(())
+        } else {
+            pdisk::register(&paths.home, source_text)
+        })
+        .and_then(|_| link_file(&device, &paths.disk(index)))
+        .and_then(|_| {
+            if again {
+                return Ok(());
+            }
+            client.update(uuid, &[("count", &(volume.user_count() + 1).to_string())])
+        })
+        .and_then(|_| {
+            paths.record_disk(
+                index,
+                DiskRecord::plain(DiskKind::Pdisk {
+                    uuid: uuid.to_string(),
+                }),
+            )
+        });
         if let Err(e) = attached {
             let _ = client.unregister_mount(uuid, vm.id);
             return Err(e);

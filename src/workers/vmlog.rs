@@ -84,6 +84,15 @@ pub fn lines_for(vm: &Vm, state: VmState, lcm: LcmState) -> Vec<(Module, Level, 
 }
 
 pub fn spawn(core: Arc<Core>, log: VmLogDir) {
+    // One writer thread: lines reach each file in the order the VM changed state.
+    let (tx, rx) = std::sync::mpsc::channel::<(crate::model::Oid, Vec<(Module, Level, String)>)>();
+    std::thread::spawn(move || {
+        for (id, lines) in rx {
+            for (module, level, text) in lines {
+                log.append(id, module, level, &text);
+            }
+        }
+    });
     let mut events = core.subscribe();
     tokio::spawn(async move {
         loop {
@@ -101,13 +110,9 @@ pub fn spawn(core: Arc<Core>, log: VmLogDir) {
                 let Some(vm) = st.vms.get(&id) else { continue };
                 lines_for(vm, state, lcm)
             };
-            let log = log.clone();
-            // File appends are blocking I/O.
-            tokio::task::spawn_blocking(move || {
-                for (module, level, text) in lines {
-                    log.append(id, module, level, &text);
-                }
-            });
+            if tx.send((id, lines)).is_err() {
+                return;
+            }
         }
     });
 }
