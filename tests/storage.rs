@@ -706,3 +706,37 @@ fn persistent_disks_are_attached_checked_and_detached() {
     );
     assert_eq!(mp.mounts(data), Vec::<String>::new());
 }
+
+#[test]
+fn a_download_cut_by_kill_9_leaves_nothing_and_is_redone_after_restart() {
+    let mp = Marketplace::start();
+    let image = image_bytes(2 * 1024 * 1024, 8);
+    mp.add_image(ID_A, &image, false, image.len() as u64, &sha1_hex(&image));
+    mp.throttle(&format!("{ID_A}.img"), 1024 * 1024);
+    let mut d = Daemon::start("storage-kill", &[]);
+    let mut c = d.client();
+    add_host(&mut c, "stratus1", "tm_stratuslab");
+    let vid = allocate(
+        &mut c,
+        ADMIN,
+        &vm_template("stratus1", &mp.source(ID_A), ""),
+    );
+    let partial = d.dir.join("cache/partial");
+    wait_until(|| !dir_entries(&partial).is_empty(), 15);
+    d.kill9();
+    assert!(!d.dir.join("cache/images").join(ID_A).exists());
+    let dir = d.dir.clone();
+    let d = Daemon::start_in(dir, &[]);
+    let mut c = d.client();
+    let doc = wait_settled(&mut c, vid);
+    assert_eq!(states(&doc), (3, 3), "{}", error_message(&doc));
+    assert_eq!(
+        std::fs::read(d.dir.join("cache/images").join(ID_A)).unwrap(),
+        image
+    );
+    assert_eq!(
+        dir_entries(&d.dir.join("cache/partial")),
+        Vec::<String>::new()
+    );
+    assert_eq!(mp.count(&format!("/images/{ID_A}")), 2);
+}

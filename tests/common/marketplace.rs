@@ -15,6 +15,8 @@ struct Content {
     mounts: HashMap<String, Vec<String>>,
     manifests: HashMap<String, String>,
     files: HashMap<String, Vec<u8>>,
+    /// Files sent slowly: name → bytes per second.
+    throttle: HashMap<String, usize>,
     requests: Vec<(String, String)>,
     uploads: Vec<String>,
 }
@@ -113,8 +115,12 @@ fn handle(mut stream: TcpStream, content: &Mutex<Content>) {
     }
     let mut body = vec![0u8; len];
     let _ = reader.read_exact(&mut body);
+    let mut rate: Option<usize> = None;
     let (status, answer): (&str, Vec<u8>) = {
         let mut c = content.lock().unwrap();
+        if let Some(name) = path.strip_prefix("/images/") {
+            rate = c.throttle.get(name).copied();
+        }
         c.requests.push((method.clone(), path.clone()));
         if let Some(rest) = path.strip_prefix("/pswd/disks/") {
             pdisk(&mut c, &method, rest, &String::from_utf8_lossy(&body))
@@ -140,7 +146,21 @@ fn handle(mut stream: TcpStream, content: &Mutex<Content>) {
         answer.len()
     );
     let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(&answer);
+    match rate {
+        None => {
+            let _ = stream.write_all(&answer);
+        }
+        Some(per_second) => {
+            // Bounded: the whole answer goes out in at most len / per_second seconds.
+            let step = (per_second / 10).max(1);
+            for chunk in answer.chunks(step) {
+                if stream.write_all(chunk).is_err() {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
 }
 
 fn form(body: &str) -> HashMap<String, String> {
@@ -291,6 +311,15 @@ impl Marketplace {
                 endorser: "images@stratuslab.eu",
             }),
         );
+    }
+
+    /// Sends the file `name` at `per_second` bytes per second.
+    pub fn throttle(&self, name: &str, per_second: usize) {
+        self.content
+            .lock()
+            .unwrap()
+            .throttle
+            .insert(name.to_string(), per_second);
     }
 
     /// Requests for paths starting with `prefix`.
