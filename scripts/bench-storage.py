@@ -61,9 +61,12 @@ def main():
         for chunk in iter(lambda: f.read(1 << 22), b""):
             sha1.update(chunk)
     sha1 = sha1.hexdigest()
-    dd = run(f"dd if=/dev/zero of={work}/dd.img bs=4M count={size >> 22} conv=fdatasync 2>&1")
-    print(dd.stdout.strip().splitlines()[-1])
-    os.remove(f"{work}/dd.img")
+    def dd(when):
+        out = run(f"dd if=/dev/zero of={work}/dd.img bs=4M count={size >> 22} conv=fdatasync 2>&1")
+        print(f"dd raw write ({when}):", out.stdout.strip().splitlines()[-1])
+        os.remove(f"{work}/dd.img")
+
+    dd("before")
 
     mp_port, rpc_port = free_port(), free_port()
     http = subprocess.Popen([sys.executable, "-m", "http.server", str(mp_port), "--bind",
@@ -121,6 +124,7 @@ def main():
             ms = re.search(r"in (\d+) ms", snap).group(1)
             print(f"cached start #{n + 1}: allocate -> RUNNING {secs * 1000:.0f} ms "
                   f"(overlay creation {ms} ms)")
+        dd("after")
     finally:
         daemon.terminate()
         http.terminate()
