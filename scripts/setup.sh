@@ -7,7 +7,9 @@ set -euo pipefail
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
 
-apt_pkgs=(pkg-config libvirt-dev)
+# qemu-utils: qemu-img makes the per-VM qcow2 snapshots and flattens disks for saving;
+# e2fsprogs: mkfs for MKIMAGE disks.
+apt_pkgs=(pkg-config libvirt-dev qemu-utils e2fsprogs)
 if [ "$want_test" = 1 ]; then
   # libvirt tests use libvirt's in-process test driver (in libvirt0); tests/dhcp_dnsmasq.rs
   # runs a real, loopback-only dnsmasq on the DHCP host file.
@@ -16,6 +18,9 @@ if [ "$want_test" = 1 ]; then
   # its PKI with the openssl command, runs a real OpenLDAP server (slapd, with slapadd) and
   # checks that Python's ssl module talks to it.
   apt_pkgs+=(openssl slapd python3)
+  # test suites use libvirt's in-process test driver (in libvirt0); isoinfo (genisoimage)
+  # cross-checks the context ISO stratusd writes.
+  apt_pkgs+=(genisoimage)
 fi
 
 missing=()

@@ -63,6 +63,78 @@ pub struct FrontDoorSettings {
     pub ldap_group_dn: Option<String>,
 }
 
+/// StratusLab's site policy (`/etc/stratuslab/policy.cfg`): each list, when non-empty, filters
+/// the Marketplace endorsements of an image before it may be cached.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct PolicySettings {
+    pub whitelist_endorsers: Vec<String>,
+    pub blacklist_endorsers: Vec<String>,
+    pub whitelist_checksums: Vec<String>,
+    pub blacklist_checksums: Vec<String>,
+    pub whitelist_images: Vec<String>,
+    pub blacklist_images: Vec<String>,
+}
+
+/// The site's pdisk service (`persistent_disk_*` of stratuslab.cfg), for `pdisk:` disks.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct PdiskSettings {
+    /// Internal base URL, e.g. `https://pdisk.example.org:8445/pdisk`; empty: no pdisk.
+    pub endpoint: String,
+    /// `persistent_disk_cloud_service_user` and its password.
+    pub username: String,
+    pub password: String,
+}
+
+impl Default for PdiskSettings {
+    fn default() -> Self {
+        PdiskSettings {
+            endpoint: String::new(),
+            username: "pdisk".into(),
+            password: String::new(),
+        }
+    }
+}
+
+/// Native StratusLab storage (`tm_stratuslab`): Marketplace image cache, quarantine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    /// Verified Marketplace images, one per Marketplace id (default `<data_dir>/cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// `marketplace_endpoint_local`: resolves bare image ids and receives saved images.
+    pub marketplace_endpoint_local: String,
+    pub policy: PolicySettings,
+    /// Seconds a terminated VM's directory stays in `<data_dir>/quarantine` (StratusLab: 48 h).
+    pub quarantine_period: f64,
+    /// Seconds a terminated VM's disk snapshots are kept (StratusLab's pdisk: 15 min).
+    pub volume_quarantine_period: f64,
+    /// `built_image_validity_period`: days a saved image's manifest is valid.
+    pub built_image_validity_days: i64,
+    /// Upload the manifest of a saved image to its Marketplace (`POST <mp>/metadata`).
+    pub upload_saved_manifests: bool,
+    /// Seconds to wait for a Marketplace to connect and answer (not for a whole download).
+    pub http_timeout: f64,
+    pub pdisk: PdiskSettings,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        StorageSettings {
+            cache_dir: None,
+            marketplace_endpoint_local: String::new(),
+            policy: PolicySettings::default(),
+            quarantine_period: 48.0 * 3600.0,
+            volume_quarantine_period: 15.0 * 60.0,
+            built_image_validity_days: 2,
+            upload_saved_manifests: true,
+            http_timeout: 30.0,
+            pdisk: PdiskSettings::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -103,6 +175,8 @@ pub struct Settings {
     pub vm_polling_interval: f64,
     /// Test-driver connections kept open for simulated hosts (least recently used are closed).
     pub simulated_host_connections: usize,
+    /// Driver names not to load (e.g. `tm_stratuslab`), as on an oned built without them.
+    pub disabled_drivers: Vec<String>,
     /// `[[vm_hook]]` entries: oned's VM_HOOK.
     pub vm_hook: Vec<crate::hooks::HookConfig>,
     /// Where relative hook commands are looked up (default `<data_dir>/remotes/hooks`).
@@ -112,6 +186,9 @@ pub struct Settings {
     /// Which DHCP server reads `dhcp_hosts_file`.
     pub dhcp_format: DhcpFormat,
     pub frontdoor: FrontDoorSettings,
+    /// Directory of the per-VM logs `<vid>.log` (oned: `/var/log/one`; default `data_dir`).
+    pub vm_log_dir: Option<PathBuf>,
+    pub storage: StorageSettings,
 }
 
 impl Default for Settings {
@@ -138,11 +215,14 @@ impl Default for Settings {
             vm_shutdown_timeout: 120.0,
             vm_polling_interval: 60.0,
             simulated_host_connections: 64,
+            disabled_drivers: Vec::new(),
             vm_hook: Vec::new(),
             hooks_dir: None,
             dhcp_hosts_file: None,
             dhcp_format: DhcpFormat::default(),
             frontdoor: FrontDoorSettings::default(),
+            vm_log_dir: None,
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -190,5 +270,23 @@ impl Settings {
 
     pub fn image_repo_dir(&self) -> PathBuf {
         self.data_dir.join("images")
+    }
+
+    pub fn vm_log_dir(&self) -> PathBuf {
+        self.vm_log_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.storage
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// Where terminated VMs' directories wait before they are purged.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.data_dir.join("quarantine")
     }
 }

@@ -185,6 +185,8 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         crate::workers::poll::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::lcm::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::monitor::spawn(Arc::clone(&core), Arc::clone(&drivers));
+        crate::workers::vmlog::spawn(Arc::clone(&core), drivers.storage().log.clone());
+        crate::workers::storage::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::sched::spawn(Arc::clone(&core));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

@@ -5,6 +5,7 @@
 //! the `workers`, the `driver`s. Nothing below calls back up.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -18,7 +19,9 @@ pub mod net;
 pub mod sched;
 pub mod server;
 pub mod site;
+pub mod storage;
 pub mod store;
 pub mod template;
+pub mod vmlog;
 pub mod workers;
 pub mod xmlrpc;

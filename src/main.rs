@@ -3,20 +3,18 @@ use stratusd::cli::{Cli, Command};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve(args) => match stratusd::daemon::serve(&args) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("stratusd: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        },
-        Command::SiteSetup(args) => match stratusd::site::run(&args) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("stratusd site-setup: {e}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+    let result = match cli.command {
+        Command::Serve(args) => stratusd::daemon::serve(&args).map_err(|e| e.to_string()),
+        Command::SiteSetup(args) => {
+            stratusd::site::run(&args).map_err(|e| format!("site-setup: {e}"))
+        }
+        Command::Quarantine(args) => stratusd::admin::quarantine(&args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stratusd: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -58,6 +58,17 @@ fn bad_input_changes_nothing() {
         ),
         (
             "one.vm.allocate",
+            vec![s("alice:pw"), s("OS = [ KERNEL = /etc/shadow ]")],
+        ),
+        (
+            "one.vm.allocate",
+            vec![
+                s("alice:pw"),
+                s("RAW = [ TYPE = kvm, DATA = \"<devices/>\" ]"),
+            ],
+        ),
+        (
+            "one.vm.allocate",
             vec![s(ADMIN), s("NIC = [ NETWORK_ID = 99 ]")],
         ),
         ("one.vm.action", vec![s(ADMIN), s("frobnicate"), i(0)]),
@@ -107,4 +118,38 @@ fn bad_input_changes_nothing() {
         .call("one.user.info", &[s(ADMIN), i(-1)])
         .contains("<boolean>1</boolean>"));
     assert_eq!(before, fingerprint(&d), "bad input changed the database");
+}
+
+#[test]
+fn host_paths_through_kernel_or_raw_are_refused_to_ordinary_users() {
+    let d = Daemon::start("restricted", &[]);
+    let mut c = d.client();
+    let a = c.call(
+        "one.vm.allocate",
+        &[
+            s("eve:x"),
+            s("OS = [ KERNEL = \"/etc/shadow\" ]\nMEMORY=64"),
+        ],
+    );
+    assert!(a.contains("[VirtualMachineAllocate] Error allocating a new virtual machine. VM Template includes a restricted attribute OS/KERNEL."), "{a}");
+    let a = c.call(
+        "one.vm.allocate",
+        &[
+            s("eve:x"),
+            s("RAW = [ TYPE = kvm, DATA = \"<devices/>\" ]\nMEMORY=64"),
+        ],
+    );
+    assert!(
+        a.contains("VM Template includes a restricted attribute RAW."),
+        "{a}"
+    );
+    // oneadmin (the site's own templates) may.
+    let a = c.call(
+        "one.vm.allocate",
+        &[
+            s(ADMIN),
+            s("RAW = [ TYPE = kvm, DATA = \"<devices/>\" ]\nMEMORY=64"),
+        ],
+    );
+    assert!(a.contains("<boolean>1</boolean>"), "{a}");
 }

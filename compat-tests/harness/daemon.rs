@@ -167,6 +167,10 @@ impl Daemon {
             .arg(addr.to_string())
             .arg("--data-dir")
             .arg(data_dir)
+            // The recorded server had the dummy drivers only: hosts naming other drivers go to
+            // ERROR, VMs on them to FAILED, exactly as recorded.
+            .arg("--disable-driver")
+            .arg("im_kvm,vmm_kvm,kvm,tm_ssh,ssh,tm_shared,shared,tm_stratuslab,stratuslab")
             .arg("--sched-interval")
             .arg(sched_interval_secs.to_string())
             .env("ONE_AUTH", one_auth)

@@ -748,6 +748,9 @@ impl Core {
             }
             tx.put(Change::Image(img));
         }
+        // A transfer driver that quarantined the VM directory left only the saved disks in it;
+        // once they are moved the directory is empty and goes (fails harmlessly otherwise).
+        let _ = std::fs::remove_dir(format!("{}{}", self.settings.vm_dir(), vm.id));
     }
 }
 

@@ -15,7 +15,19 @@ use crate::template::{self, Attribute, Template};
 use base64::Engine;
 
 /// Attributes ordinary users may not set (StratusLab's patch left only this one of 3.2's list).
-const RESTRICTED: &[(&str, &str)] = &[("NIC", "VLAN_ID")];
+/// Attributes ordinary users may not set. StratusLab's patch left only `NIC/VLAN_ID` of 3.2's
+/// list; stratusd adds the ones through which a template could reach the front-end's files
+/// (a kernel or initrd read from a host path, or RAW domain XML that can attach any host file
+/// as a disk). The StratusLab client never sends them.
+const RESTRICTED: &[(&str, &str)] = &[
+    ("NIC", "VLAN_ID"),
+    ("OS", "KERNEL"),
+    ("OS", "INITRD"),
+    ("OS", "BOOTLOADER"),
+];
+
+/// Whole attributes ordinary users may not set.
+const RESTRICTED_TOP: &[&str] = &["RAW"];
 
 fn vector_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
@@ -280,6 +292,13 @@ impl Core {
                 if tmpl.vectors(vector).any(|p| vector_value(p, key).is_some()) {
                     return Err(alloc_err(&format!(
                         "VM Template includes a restricted attribute {vector}/{key}."
+                    )));
+                }
+            }
+            for name in RESTRICTED_TOP {
+                if tmpl.attributes().iter().any(|a| a.name() == *name) {
+                    return Err(alloc_err(&format!(
+                        "VM Template includes a restricted attribute {name}."
                     )));
                 }
             }

@@ -6,6 +6,7 @@ pub mod dummy;
 pub mod hypervisor;
 pub mod libvirt;
 pub mod spec;
+pub mod transfer;
 
 use crate::core::hosts::MonitorResult;
 use crate::model::{Host, Vm};
@@ -86,11 +87,31 @@ pub struct Drivers {
     dummy: dummy::Dummy,
     simulated: hypervisor::Hypervisor,
     kvm: hypervisor::Hypervisor,
+    storage: std::sync::Arc<crate::storage::site::StorageSite>,
+    tm_ssh: transfer::DiskTm,
+    tm_shared: transfer::DiskTm,
+    tm_stratuslab: transfer::DiskTm,
+    /// Driver names this site does not load (`disabled_drivers`): hosts naming them behave as
+    /// on an oned without that driver.
+    disabled: std::collections::HashSet<String>,
 }
 
 impl Drivers {
+    fn enabled(&self, name: &str) -> Result<(), DriverError> {
+        if self.disabled.contains(name) {
+            Err(DriverError::Unknown(name.to_string()))
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn new(settings: &crate::config::Settings) -> Self {
+        let storage = std::sync::Arc::new(crate::storage::site::StorageSite::new(settings));
+        let disk_tm = |flavor| transfer::DiskTm::new(flavor, std::sync::Arc::clone(&storage));
         Drivers {
+            tm_ssh: disk_tm(transfer::Flavor::Ssh),
+            tm_shared: disk_tm(transfer::Flavor::Shared),
+            tm_stratuslab: disk_tm(transfer::Flavor::StratusLab),
             dummy: dummy::Dummy,
             simulated: hypervisor::Hypervisor::new(
                 hypervisor::HostKind::Simulated,
@@ -102,11 +123,19 @@ impl Drivers {
                 settings,
                 &settings.kvm_domain_type,
             ),
+            storage,
+            disabled: settings.disabled_drivers.iter().cloned().collect(),
         }
+    }
+
+    /// The storage shared by the disk-handling transfer drivers (cache, quarantine, VM logs).
+    pub fn storage(&self) -> &std::sync::Arc<crate::storage::site::StorageSite> {
+        &self.storage
     }
 
     /// The libvirt host kind behind a VMM driver name, if any.
     pub fn hypervisor(&self, vmm_name: &str) -> Option<&hypervisor::Hypervisor> {
+        self.enabled(vmm_name).ok()?;
         match vmm_name {
             "vmm_dummy" | "dummy" => Some(&self.simulated),
             "vmm_kvm" | "kvm" => Some(&self.kvm),
@@ -121,6 +150,7 @@ impl Drivers {
     }
 
     pub fn im(&self, name: &str) -> Result<&dyn Im, DriverError> {
+        self.enabled(name)?;
         match name {
             "im_dummy" | "dummy" => Ok(&self.simulated),
             "im_kvm" | "kvm" => Ok(&self.kvm),
@@ -129,8 +159,12 @@ impl Drivers {
     }
 
     pub fn tm(&self, name: &str) -> Result<&dyn Tm, DriverError> {
+        self.enabled(name)?;
         match name {
             "tm_dummy" | "dummy" => Ok(&self.dummy),
+            "tm_ssh" | "ssh" => Ok(&self.tm_ssh),
+            "tm_shared" | "shared" => Ok(&self.tm_shared),
+            "tm_stratuslab" | "stratuslab" => Ok(&self.tm_stratuslab),
             other => Err(DriverError::Unknown(other.to_string())),
         }
     }

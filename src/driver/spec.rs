@@ -1,7 +1,9 @@
 //! A VM's template → the libvirt domain description, as oned 3.2's KVM driver wrote it. Disk
 //! sources always point into the VM's own directory (`<vm_dir>/<vid>/images/disk.<i>`), never at
 //! a template's `SOURCE`: the transfer manager is what puts a disk there, so no template value
-//! can make a host path a guest disk.
+//! can make a host path a guest disk. The format of a disk is the one the transfer manager
+//! recorded for it (a qcow2 snapshot must be declared qcow2), else the template's DRIVER —
+//! never probed from the file, whose content the guest controls.
 
 use super::libvirt::{
     DiskDevice, DiskKind, DiskSpec, DomainSpec, FeaturesSpec, GraphicsSpec, NicSpec, OsSpec,
@@ -54,6 +56,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         root: vector_get(os, "ROOT").map(str::to_string),
         boot: vector_get(os, "BOOT").map(str::to_string),
     };
+    let recorded_formats = crate::storage::layout::disk_formats(vm_dir, vm.id);
     let mut disks = Vec::new();
     for (i, d) in t.vectors("DISK").enumerate() {
         let index = vector_get(d, "DISK_ID")
@@ -75,19 +78,30 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
             },
             target,
             bus: vector_get(d, "BUS").map(str::to_string),
-            driver: vector_get(d, "DRIVER").map(str::to_string),
+            driver: recorded_formats
+                .get(&index)
+                .cloned()
+                .or_else(|| vector_get(d, "DRIVER").map(str::to_string)),
             cache: vector_get(d, "CACHE").map(str::to_string),
             readonly: yes(vector_get(d, "READONLY")).unwrap_or(false) || dtype == "cdrom",
         });
     }
     if let Some(ctx) = t.get_vector("CONTEXT") {
         let n = t.vectors("DISK").count();
+        // StratusLab's cloud-init-context-device.patch: the VFAT config drive is a writable
+        // disk, the ISO a read-only CD-ROM.
+        let cloud_init = vector_get(ctx, "CONTEXT_METHOD") == Some("cloud-init");
         disks.push(DiskSpec {
             source: images.join(format!("disk.{n}")),
             kind: DiskKind::File,
-            device: DiskDevice::Cdrom,
+            device: if cloud_init {
+                DiskDevice::Disk
+            } else {
+                DiskDevice::Cdrom
+            },
             target: vector_get(ctx, "TARGET").unwrap_or("hdb").to_string(),
-            readonly: true,
+            readonly: !cloud_init,
+            driver: cloud_init.then(|| "raw".to_string()),
             ..DiskSpec::default()
         });
     }
@@ -153,6 +167,7 @@ mod tests {
     use super::*;
     use crate::model::vm::{LcmState, VmState};
     use crate::model::Permissions;
+    use crate::storage::layout::{DiskKind as RecordedKind, DiskRecord, VmPaths};
     use crate::template::Template;
 
     fn vm(text: &str) -> Vm {
@@ -227,5 +242,30 @@ mod tests {
         let v = vm("MEMORY=64\nGRAPHICS=[TYPE=vnc,PORT=5901,LISTEN=0.0.0.0]");
         let spec = domain_spec(&v, place(Path::new("/d")));
         assert_eq!(spec.graphics.as_ref().and_then(|g| g.port), Some(5901));
+    }
+
+    #[test]
+    fn recorded_formats_win_over_the_template_driver() {
+        let dir = std::env::temp_dir().join(format!("spec-test-{}", std::process::id()));
+        let v = vm("MEMORY=64\nDISK=[SOURCE=x,TARGET=vda,DRIVER=raw,DISK_ID=0]\nDISK=[TYPE=swap,SIZE=1,TARGET=vdb,DISK_ID=1]\nCONTEXT=[TARGET=hdd,CONTEXT_METHOD=\"cloud-init\"]");
+        VmPaths::new(&dir, 42)
+            .record_disk(
+                0,
+                DiskRecord {
+                    kind: RecordedKind::Snapshot { image: "X".into() },
+                    format: Some("qcow2".into()),
+                },
+            )
+            .unwrap();
+        let spec = domain_spec(&v, place(&dir));
+        assert_eq!(spec.disks[0].driver.as_deref(), Some("qcow2"));
+        assert_eq!(spec.disks[1].driver, None);
+        // The cloud-init config drive is a writable disk.
+        assert_eq!(spec.disks[2].device, DiskDevice::Disk);
+        assert!(!spec.disks[2].readonly);
+        let _ = std::fs::remove_dir_all(&dir);
+        let iso = domain_spec(&vm("MEMORY=64\nCONTEXT=[TARGET=hdd]"), place(&dir));
+        assert_eq!(iso.disks[0].device, DiskDevice::Cdrom);
+        assert!(iso.disks[0].readonly);
     }
 }

@@ -5,6 +5,8 @@ pub mod lcm;
 pub mod monitor;
 pub mod poll;
 pub mod reconcile;
+pub mod storage;
+pub mod vmlog;
 
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! XML-RPC to it over a keep-alive connection.
 #![allow(dead_code)]
 
+pub mod marketplace;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -1,0 +1,71 @@
+//! Per-VM copy-on-write snapshots of cached images: a qcow2 overlay whose backing file is the
+//! cached image (StratusLab's `MACHINE_IMAGE_LIVE` snapshot, hooks §3.2 step 4). Creating one
+//! writes only the qcow2 header, whatever the image size; the guest's writes go to the overlay.
+
+use super::{layout, Result, StorageError};
+use std::path::Path;
+use std::process::Command;
+
+/// The program that makes and converts disk images (Debian's `qemu-utils`).
+pub const QEMU_IMG: &str = "qemu-img";
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let out = cmd
+        .output()
+        .map_err(|e| StorageError::Tool(format!("{what}: cannot run {QEMU_IMG}: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(StorageError::Tool(format!(
+            "{what}: {}",
+            stderr.lines().next().unwrap_or("qemu-img failed").trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates `overlay` as a qcow2 image backed by `backing` (of format `backing_format`). The
+/// overlay appears atomically; the backing path is absolute so the overlay works from anywhere.
+pub fn create_overlay(backing: &Path, backing_format: &str, overlay: &Path) -> Result<()> {
+    if !backing.is_absolute() {
+        return Err(StorageError::BadValue(format!(
+            "backing image {} is not an absolute path",
+            backing.display()
+        )));
+    }
+    if let Some(dir) = overlay.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(StorageError::io(format!("cannot create {}", dir.display())))?;
+    }
+    let tmp = layout::temp_path(overlay);
+    let result = run(
+        Command::new(QEMU_IMG)
+            .args(["create", "-q", "-f", "qcow2", "-b"])
+            .arg(backing)
+            .args(["-F", backing_format])
+            .arg(&tmp),
+        "cannot create the disk snapshot",
+    )
+    .and_then(|_| layout::set_mode(&tmp, 0o660))
+    .and_then(|_| {
+        std::fs::rename(&tmp, overlay).map_err(StorageError::io(format!(
+            "cannot place {}",
+            overlay.display()
+        )))
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes the whole content of a disk (an overlay with its backing chain, or a plain image) as
+/// one raw file.
+pub fn flatten_to_raw(disk: &Path, format: &str, to: &Path) -> Result<()> {
+    run(
+        Command::new(QEMU_IMG)
+            .args(["convert", "-f", format, "-O", "raw"])
+            .arg(disk)
+            .arg(to),
+        "cannot read the disk",
+    )
+}

@@ -1,0 +1,182 @@
+//! Where a VM's storage lives. The layout is oned's and StratusLab's (hooks §0): the VM
+//! directory `<vm_dir>/<vid>/` (oned's `<ldir>`, holding context.sh), its disks
+//! `images/disk.<i>` (`<rdir>`), the context disk `images/disk.<N>`. Next to them stratusd keeps
+//! `disks.json`, its record of what it put at each disk path: the hypervisor reads the disk
+//! format from it (a qcow2 overlay must be declared qcow2, and probing a guest-written raw disk
+//! for a format would let the guest choose), quarantine reads which disks are snapshots.
+
+use super::{Result, StorageError};
+use crate::model::Oid;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a disk path holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DiskKind {
+    /// A private copy-on-write overlay of the cached Marketplace image `image`.
+    Snapshot {
+        image: String,
+    },
+    /// A copy of a registered image file.
+    Copy,
+    /// A link to a registered (persistent) image file.
+    Link,
+    /// A link to the device of a pdisk volume.
+    Pdisk {
+        uuid: String,
+    },
+    Swap,
+    Filesystem,
+    ContextIso,
+    ContextVfat,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskRecord {
+    #[serde(flatten)]
+    pub kind: DiskKind,
+    /// Format to declare to the hypervisor (`qcow2` for overlays); `None`: the template's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+impl DiskRecord {
+    /// A disk whose format is whatever the template says (raw by default).
+    pub fn plain(kind: DiskKind) -> Self {
+        DiskRecord { kind, format: None }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisksRecord {
+    pub disks: BTreeMap<usize, DiskRecord>,
+}
+
+/// Paths of one VM under the VM directory root.
+#[derive(Debug, Clone)]
+pub struct VmPaths {
+    pub home: PathBuf,
+}
+
+impl VmPaths {
+    pub fn new(vm_dir: &Path, vid: Oid) -> Self {
+        VmPaths {
+            home: vm_dir.join(vid.to_string()),
+        }
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.home.join("images")
+    }
+
+    pub fn disk(&self, index: usize) -> PathBuf {
+        self.images().join(format!("disk.{index}"))
+    }
+
+    /// The front-end copy of a disk after MV (`<ldir>/disk.<i>`), picked up by savedisk.
+    pub fn saved_disk(&self, index: usize) -> PathBuf {
+        self.home.join(format!("disk.{index}"))
+    }
+
+    pub fn context_sh(&self) -> PathBuf {
+        self.home.join("context.sh")
+    }
+
+    pub fn record_path(&self) -> PathBuf {
+        self.home.join("disks.json")
+    }
+
+    pub fn read_record(&self) -> DisksRecord {
+        std::fs::read(self.record_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records what disk `index` holds (atomically: written aside, then renamed).
+    pub fn record_disk(&self, index: usize, record: DiskRecord) -> Result<()> {
+        let mut all = self.read_record();
+        all.disks.insert(index, record);
+        let text = serde_json::to_vec_pretty(&all)
+            .map_err(|e| StorageError::BadValue(format!("cannot encode disks.json: {e}")))?;
+        write_atomically(&self.record_path(), &text)
+    }
+}
+
+/// The format stratusd declared for each disk of a VM (absent: the template's DRIVER).
+pub fn disk_formats(vm_dir: &Path, vid: Oid) -> BTreeMap<usize, String> {
+    VmPaths::new(vm_dir, vid)
+        .read_record()
+        .disks
+        .into_iter()
+        .filter_map(|(i, r)| Some((i, r.format?)))
+        .collect()
+}
+
+/// A temporary name next to `path` (same file system, so the final rename is atomic).
+pub fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let n: u32 = rand::random();
+    path.with_file_name(format!(".{name}.{}.{n:08x}.tmp", std::process::id()))
+}
+
+/// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(StorageError::io(format!("cannot create {}", dir.display())))?;
+    }
+    let tmp = temp_path(path);
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(StorageError::io(format!("cannot write {}", path.display())))
+}
+
+/// Sets a file's permission bits (StratusLab removed world access from VM disks).
+pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(StorageError::io(
+        format!("cannot set the permissions of {}", path.display()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_follow_oned() {
+        let p = VmPaths::new(Path::new("/var/lib/one"), 42);
+        assert_eq!(p.disk(0), Path::new("/var/lib/one/42/images/disk.0"));
+        assert_eq!(p.context_sh(), Path::new("/var/lib/one/42/context.sh"));
+        assert_eq!(p.saved_disk(1), Path::new("/var/lib/one/42/disk.1"));
+    }
+
+    #[test]
+    fn record_round_trip() {
+        let dir = std::env::temp_dir().join(format!("layout-test-{}", std::process::id()));
+        let p = VmPaths::new(&dir, 3);
+        p.record_disk(
+            0,
+            DiskRecord {
+                kind: DiskKind::Snapshot { image: "X".into() },
+                format: Some("qcow2".into()),
+            },
+        )
+        .unwrap();
+        p.record_disk(2, DiskRecord::plain(DiskKind::ContextIso))
+            .unwrap();
+        let f = disk_formats(&dir, 3);
+        assert_eq!(f.get(&0).map(String::as_str), Some("qcow2"));
+        assert_eq!(f.get(&2), None);
+        assert_eq!(p.read_record().disks.len(), 2);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

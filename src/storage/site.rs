@@ -1,0 +1,43 @@
+//! Everything the disk-handling transfer drivers share on this front-end: the VM directory
+//! root, the image cache, the Marketplace client, the VM logs, the quarantine and the settings.
+
+use super::cache::ImageCache;
+use super::marketplace::MarketplaceClient;
+use super::pdisk::PdiskClient;
+use super::quarantine::Quarantine;
+use crate::config::{Settings, StorageSettings};
+use crate::vmlog::VmLogDir;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct StorageSite {
+    pub vm_dir: PathBuf,
+    pub cache: ImageCache,
+    pub client: MarketplaceClient,
+    /// `None` when the site has no pdisk service.
+    pub pdisk: Option<PdiskClient>,
+    pub log: VmLogDir,
+    pub quarantine: Quarantine,
+    pub settings: StorageSettings,
+}
+
+impl StorageSite {
+    pub fn new(settings: &Settings) -> Self {
+        let s = &settings.storage;
+        let cache = ImageCache::new(settings.cache_dir());
+        cache.clean_partials();
+        StorageSite {
+            vm_dir: settings.data_dir.clone(),
+            cache,
+            client: MarketplaceClient::new(Duration::from_secs_f64(s.http_timeout.max(1.0))),
+            pdisk: PdiskClient::new(&s.pdisk, Duration::from_secs_f64(s.http_timeout.max(1.0))),
+            log: VmLogDir::new(settings.vm_log_dir()),
+            quarantine: Quarantine::new(
+                settings.quarantine_dir(),
+                s.quarantine_period,
+                s.volume_quarantine_period,
+            ),
+            settings: s.clone(),
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Storage housekeeping: purges the quarantine when its periods run out (StratusLab's cron
+//! jobs, done by the daemon), and runs the transfer DELETE for VMs that reach DONE without one
+//! (finalize of a FAILED, SUSPENDED or STOPPED VM), so their directories are quarantined too.
+
+use crate::core::{Core, Event};
+use crate::driver::{Drivers, TmOp};
+use crate::model::vm::VmState;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
+    let site = Arc::clone(drivers.storage());
+    let interval = Duration::from_secs_f64(site.quarantine.purge_interval());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let site = Arc::clone(&site);
+            let purged = tokio::task::spawn_blocking(move || {
+                site.quarantine.purge(crate::model::now(), false)
+            })
+            .await;
+            if let Err(e) = purged {
+                tracing::error!(error = %e, "quarantine purge panicked");
+            }
+        }
+    });
+    let mut events = core.subscribe();
+    tokio::spawn(async move {
+        loop {
+            let id = match events.recv().await {
+                Ok(Event::VmEntered {
+                    id,
+                    state: VmState::Done,
+                    ..
+                }) => id,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            let job = {
+                let st = core.read();
+                st.vms.get(&id).and_then(|vm| {
+                    let host = st.hosts.get(&vm.last_history()?.hid)?;
+                    Some((vm.clone(), host.clone()))
+                })
+            };
+            let Some((vm, host)) = job else { continue };
+            let home = core.settings.data_dir.join(vm.id.to_string());
+            let drivers = Arc::clone(&drivers);
+            tokio::task::spawn_blocking(move || {
+                // A normal epilog already ran DELETE; only leftovers are cleaned here.
+                if !home.join("images").exists() {
+                    return;
+                }
+                if let Ok(tm) = drivers.tm(&host.tm_mad) {
+                    if let Err(e) = tm.execute(TmOp::Delete, &vm, &host) {
+                        tracing::warn!(vm = vm.id, error = %e, "cleanup of a finished VM failed");
+                    }
+                }
+            });
+        }
+    });
+}
