@@ -50,7 +50,7 @@
 //! therefore matches no host. A `RANK` that does not parse logs [`rank_error_log_line`] (module
 //! `RANK`) per host and gives every host rank 0.
 //!
-//! ```ignore
+//! ```text
 //! // One scheduling cycle for one PENDING VM.
 //! let candidates: Vec<&Host> = match parse_requirements(&vm.requirements) {
 //!     Ok(requirements) => hosts.iter().filter(|h| requirements.matches(&|n| h.attr(n))).collect(),

@@ -11,7 +11,7 @@
 //! libvirt's test driver runs inside the process (no daemon, only `libvirt0`) and starts a host
 //! from a node description of CPUs and memory. To make one host per simulated node:
 //!
-//! ```ignore
+//! ```text
 //! use stratusd::driver::libvirt::{write_test_node, LibvirtHost};
 //! let dir = std::path::Path::new("/var/lib/stratusd/sim"); // absolute
 //! std::fs::create_dir_all(dir)?;
