@@ -126,6 +126,9 @@ pub struct ServeArgs {
     /// Front door: DN of the LDAP group granting cloud-access (uniqueMember or member).
     #[arg(long, value_name = "DN")]
     pub ldap_group_dn: Option<String>,
+    /// Front door: seconds an open connection may wait for its next request (default 30).
+    #[arg(long, value_name = "SECS")]
+    pub frontdoor_idle_timeout: Option<f64>,
 }
 
 impl ServeArgs {
@@ -174,6 +177,9 @@ impl ServeArgs {
         let fd = &mut s.frontdoor;
         if let Some(v) = self.frontdoor_listen {
             fd.listen = Some(v);
+        }
+        if let Some(v) = self.frontdoor_idle_timeout {
+            fd.idle_timeout = Some(v);
         }
         let paths = [
             (&self.tls_cert, &mut fd.tls_cert),
