@@ -386,10 +386,12 @@ async fn serve_connection(
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS)
         .serve_connection(TokioIo::new(tls), service);
-    // Not `conn.await`: that ends the connection (idle timeout, shutdown, errors) by dropping
-    // the TLS stream without a close_notify, which Python 2.7's ssl on OpenSSL 3 reports as an
-    // `SSLError` on the client's next request over its kept-alive connection. Ended cleanly,
-    // the client sees an orderly end of the connection and xmlrpclib resends on a new one.
+    // Not `conn.await`: when the header read times out (an idle keep-alive connection), or on
+    // any other error, hyper returns without shutting the transport down, so the TLS stream
+    // was dropped without a close_notify, which Python 2.7's ssl on OpenSSL 3 reports as an
+    // `SSLError` on the client's next request over its kept-alive connection. Here every end
+    // goes through `shutdown()`: the client sees an orderly close and xmlrpclib resends on a
+    // new connection.
     let ended = tokio::select! {
         res = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => res,
         _ = stop.changed() => {
