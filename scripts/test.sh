@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up and runs every test suite: unit tests, integration tests, and the compatibility
-# replay of the recorded oned 3.2 sessions, and the real StratusLab clients against stratusd
-# (compat-tests/client). The same command runs in CI (.ci/run).
+# replay of the recorded oned 3.2 sessions, and the real StratusLab clients against stratusd,
+# over plain HTTP and through the HTTPS front door (compat-tests/client). The same command runs
+# in CI (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test

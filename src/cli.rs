@@ -207,6 +207,9 @@ pub struct ServeArgs {
     /// Site policy: Marketplace id to refuse (repeatable; blacklistimages).
     #[arg(long = "policy-blacklist-image")]
     pub blacklist_images: Vec<String>,
+    /// Front door: seconds an open connection may wait for its next request (default 30).
+    #[arg(long, value_name = "SECS")]
+    pub frontdoor_idle_timeout: Option<f64>,
 }
 
 impl ServeArgs {
@@ -258,6 +261,9 @@ impl ServeArgs {
         let fd = &mut s.frontdoor;
         if let Some(v) = self.frontdoor_listen {
             fd.listen = Some(v);
+        }
+        if let Some(v) = self.frontdoor_idle_timeout {
+            fd.idle_timeout = Some(v);
         }
         let paths = [
             (&self.tls_cert, &mut fd.tls_cert),

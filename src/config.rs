@@ -61,6 +61,9 @@ pub struct FrontDoorSettings {
     pub ldap_user_dn: Option<String>,
     /// DN of the group (groupOfUniqueNames or groupOfNames) that grants `cloud-access`.
     pub ldap_group_dn: Option<String>,
+    /// Seconds a connection may wait for its next request (or for the rest of its headers)
+    /// before it is closed; default 30, like a Jetty connector's idle timeout.
+    pub idle_timeout: Option<f64>,
 }
 
 /// StratusLab's site policy (`/etc/stratuslab/policy.cfg`): each list, when non-empty, filters

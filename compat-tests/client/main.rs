@@ -5,50 +5,41 @@
 //!
 //! `cargo test --test client`; the clients are installed by `scripts/setup.sh --test`.
 
+mod clients;
 #[allow(dead_code)]
 #[path = "../harness/mod.rs"]
 mod harness;
 mod marketplace;
 mod normalise;
+mod oneadmin;
 mod proxy;
 mod recording;
 mod unrecorded;
 
+use clients::{run_process, CLIENT_RELEASES};
 use harness::compare;
 use harness::daemon::{self, Daemon};
 use harness::http::{HttpClient, HttpResponse};
 use harness::selftest::Checks;
 use harness::session::{self, ExpectedAnswer};
-use harness::xmlrpc::{self, Response, Value};
+use harness::xmlrpc::{self, Value};
 use harness::xmltree;
 use marketplace::Marketplace;
 use normalise::Locations;
+use oneadmin::Param;
 use proxy::Proxy;
 use recording::{Command, RecordedCall, Scenario, Step, XmlRpcRange};
 use std::collections::HashMap;
 use std::env;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
-/// The client releases of the recording, installed side by side under the venv directory.
-const CLIENT_RELEASES: &[&str] = &["14.6.0", "13.5.1"];
 /// Where the recorded run had them (`/opt/stratuslab-client-14.6.0/bin/…`).
 const RECORDED_INSTALL_PREFIX: &str = "/opt/stratuslab-client-";
-/// The session string of the harness's own calls (the recorded server's oneadmin).
-const ONEADMIN_SESSION: &str = "oneadmin:password";
-/// The recorded client environment (README §2): an empty HOME, this PATH, this LANG.
-const CLIENT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-const CLIENT_LANG: &str = "C.UTF-8";
-/// The files of the recorded HOME (README §3). The public key is the recording's own
-/// throw-away key: the VM templates, and so the `-vvv` listings, show it.
-const HOME_ID_RSA_PUB: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC8ltBqJjUdAppWNfmgM3nPj0OwiYpnThmBffbRvwLJdSnRAftyxVzjGz5EK4pL+Ku3jiAGjr8ceDM4xSpxmT7HMAknf4sBxO4DQ92600jwHoHsaV/NXsDHzPkZ2GYwoN45dR+MYkXF7UVBCN4t1y8MrEHw6OeXZIauanrFlJQsLw== tester@stratuslab-client\n";
-const HOME_CTX_TXT: &str = "FOO=bar\nHELLO=world with spaces\n";
-const HOME_RUN_SH: &str = "#!/bin/sh\necho hello from cloud-init\n";
 /// 3.2 host states.
 const HOST_MONITORED: i64 = 2;
 const HOST_DISABLED: i64 = 4;
@@ -97,10 +88,7 @@ impl Settings {
                 daemon_binary.display()
             ));
         }
-        let venvs_dir = match env::var_os("STRATUSLAB_CLIENT_VENVS") {
-            Some(dir) => PathBuf::from(dir),
-            None => default_venvs_dir()?,
-        };
+        let venvs_dir = clients::venvs_dir()?;
         Ok(Settings {
             daemon_binary,
             venvs_dir,
@@ -112,43 +100,8 @@ impl Settings {
     }
 
     fn client_bin(&self, release: &str) -> PathBuf {
-        self.venvs_dir
-            .join(format!("stratuslab-client-{release}"))
-            .join("bin")
+        clients::client_bin(&self.venvs_dir, release)
     }
-}
-
-/// `<target dir>/py27`, where `scripts/setup.sh` puts the virtualenvs: the test binary is
-/// `<target dir>/<profile>/deps/client-<hash>`.
-fn default_venvs_dir() -> Result<PathBuf, String> {
-    let exe = env::current_exe().map_err(|e| format!("cannot locate the test binary: {e}"))?;
-    exe.ancestors()
-        .nth(3)
-        .map(|target| target.join("py27"))
-        .ok_or_else(|| format!("cannot derive the target directory from {}", exe.display()))
-}
-
-/// Every client release must be installed; a missing one fails the suite with what to do.
-fn check_clients(settings: &Settings) -> Result<(), String> {
-    for release in CLIENT_RELEASES {
-        let bin = settings.client_bin(release);
-        for program in [
-            "python",
-            "stratus-run-instance",
-            "stratus-describe-instance",
-        ] {
-            if !bin.join(program).is_file() {
-                return Err(format!(
-                    "the StratusLab client {release} is not installed ({} is missing): run \
-                     scripts/setup.sh --test, which needs CPython 2.7.18 (e.g. `pyenv install \
-                     2.7.18`) and PyPI; or set STRATUSLAB_CLIENT_VENVS to a directory holding \
-                     stratuslab-client-14.6.0/ and stratuslab-client-13.5.1/ virtualenvs",
-                    bin.join(program).display()
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -197,7 +150,7 @@ fn run() -> Result<bool, String> {
 
     let started = Instant::now();
     let settings = Settings::from_env()?;
-    check_clients(&settings)?;
+    clients::check_installed(&settings.venvs_dir)?;
     normalise::set_decoder_python(settings.client_bin(CLIENT_RELEASES[0]).join("python"));
     let mut checks = Checks::default();
     recording::self_checks(&mut checks);
@@ -219,16 +172,7 @@ fn run() -> Result<bool, String> {
 
     let work_dir = env::temp_dir().join(format!("stratusd-client-{}", std::process::id()));
     let _ = fs::remove_dir_all(&work_dir);
-    let home = work_dir.join("home");
-    fs::create_dir_all(&home).map_err(|e| format!("cannot create {}: {e}", home.display()))?;
-    for (name, content) in [
-        ("id_rsa.pub", HOME_ID_RSA_PUB),
-        ("ctx.txt", HOME_CTX_TXT),
-        ("run.sh", HOME_RUN_SH),
-    ] {
-        fs::write(home.join(name), content)
-            .map_err(|e| format!("cannot write {}: {e}", home.join(name).display()))?;
-    }
+    let home = clients::make_home(&work_dir)?;
 
     // The scheduler places VMs at once; the suite decides when placement may happen by
     // keeping the hosts disabled in between (see README, "When VMs are placed").
@@ -316,13 +260,6 @@ fn run() -> Result<bool, String> {
     println!("client suite: {:.1} s", started.elapsed().as_secs_f64());
     println!("{passed} passed, {failed} failed");
     Ok(failed == 0)
-}
-
-/// A parameter of the harness's own XML-RPC calls.
-enum Param<'a> {
-    Text(&'a str),
-    Int(i64),
-    Bool(bool),
 }
 
 struct Suite<'a> {
@@ -470,76 +407,21 @@ impl Suite<'_> {
 
     /// One call as oneadmin on `/RPC2`; the values after the success flag.
     fn call(&mut self, method: &str, params: &[Param]) -> Result<Vec<Value>, String> {
-        let mut body = format!(
-            "<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName><params>\
-             <param><value><string>{ONEADMIN_SESSION}</string></value></param>"
-        );
-        for param in params {
-            body.push_str("<param><value>");
-            match param {
-                Param::Text(text) => body.push_str(&format!("<string>{text}</string>")),
-                Param::Int(n) => body.push_str(&format!("<int>{n}</int>")),
-                Param::Bool(b) => body.push_str(&format!("<boolean>{}</boolean>", u8::from(*b))),
-            }
-            body.push_str("</value></param>");
-        }
-        body.push_str("</params></methodCall>");
-        let answer = self
-            .rpc
-            .post("/RPC2", "text/xml", body.as_bytes())
-            .map_err(|e| format!("{method}: {e}"))?;
-        let text = String::from_utf8_lossy(&answer.body);
-        let decoded = xmlrpc::decode_response(&text).map_err(|e| format!("{method}: {e}"))?;
-        let Response::Params(values) = decoded else {
-            return Err(format!("{method}: fault {text}"));
-        };
-        match values.as_slice() {
-            [Value::Array(items)] => match items.first() {
-                Some(Value::Boolean(true)) => Ok(items[1..].to_vec()),
-                _ => Err(format!("{method} failed: {:?}", items.get(1))),
-            },
-            _ => Err(format!("{method}: unexpected answer {text}")),
-        }
+        oneadmin::call(&mut self.rpc, method, params)
     }
 
     /// An `.info` document.
     fn document(&mut self, method: &str, params: &[Param]) -> Result<xmltree::Element, String> {
-        let values = self.call(method, params)?;
-        match values.first() {
-            Some(Value::String { text, .. }) => {
-                xmltree::parse_document(text).map_err(|e| format!("{method}: {e}"))
-            }
-            other => Err(format!("{method}: no document but {other:?}")),
-        }
+        oneadmin::document(&mut self.rpc, method, params)
     }
 
     /// Host id → STATE.
     fn host_states(&mut self) -> Result<HashMap<i64, i64>, String> {
-        let pool = self.document("one.hostpool.info", &[])?;
-        let number = |host: &xmltree::Element, name: &str| {
-            host.child_text(name)
-                .and_then(|t| t.trim().parse::<i64>().ok())
-        };
-        pool.children
-            .iter()
-            .filter(|c| c.name == "HOST")
-            .map(|host| {
-                number(host, "ID")
-                    .zip(number(host, "STATE"))
-                    .ok_or_else(|| "a HOST without ID or STATE".to_string())
-            })
-            .collect()
+        oneadmin::host_states(&mut self.rpc)
     }
 
     fn vm_state(&mut self, vm: i64) -> Result<(i64, i64), String> {
-        let doc = self.document("one.vm.info", &[Param::Int(vm)])?;
-        let number = |name: &str| {
-            doc.child_text(name)
-                .and_then(|t| t.trim().parse::<i64>().ok())
-        };
-        number("STATE")
-            .zip(number("LCM_STATE"))
-            .ok_or_else(|| format!("VM {vm}: no STATE/LCM_STATE"))
+        oneadmin::vm_state(&mut self.rpc, vm)
     }
 
     /// Disables every host: VMs allocated now stay PENDING until [`Suite::release_hosts`].
@@ -611,7 +493,14 @@ impl Suite<'_> {
             .map(|a| self.locations.to_ours(a))
             .collect();
         let started = Instant::now();
-        let outcome = run_process(&bin, &args, &self.home, self.settings.command_timeout, None);
+        let outcome = run_process(
+            &bin,
+            &args,
+            &self.home,
+            self.settings.command_timeout,
+            None,
+            &[],
+        );
         let seconds = started.elapsed().as_secs_f64();
         let (code, stdout, stderr) = match outcome {
             Ok(output) => output,
@@ -959,74 +848,4 @@ fn plural(n: usize) -> &'static str {
     } else {
         "s"
     }
-}
-
-/// Runs one client command in the recorded environment; exit code, stdout, stderr.
-/// `path_first`: a directory put before the recorded PATH.
-fn run_process(
-    program: &Path,
-    args: &[String],
-    home: &Path,
-    timeout: Duration,
-    path_first: Option<&Path>,
-) -> Result<(i32, Vec<u8>, Vec<u8>), String> {
-    let path = match path_first {
-        Some(dir) => format!("{}:{CLIENT_PATH}", dir.display()),
-        None => CLIENT_PATH.to_string(),
-    };
-    let mut child = std::process::Command::new(program)
-        .args(args)
-        .env_clear()
-        .env("HOME", home)
-        .env("PATH", path)
-        .env("LANG", CLIENT_LANG)
-        .current_dir(home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
-    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = read_all(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = read_all(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let started = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < timeout => sleep(Duration::from_millis(20)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "did not finish within {:.0} s (killed)",
-                    timeout.as_secs_f64()
-                ));
-            }
-            Err(e) => return Err(format!("cannot wait for the command: {e}")),
-        }
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    let code = status
-        .code()
-        .ok_or_else(|| format!("ended by a signal ({})", daemon::describe_status(status)))?;
-    Ok((code, stdout, stderr))
 }

@@ -315,6 +315,7 @@ impl Suite<'_> {
             &self.home,
             self.settings.command_timeout,
             stubs.dir.as_deref(),
+            &[],
         );
         let traffic = self.proxy.take_log();
         let _ = self.marketplace.take_log();

@@ -107,6 +107,18 @@ impl Daemon {
         start_timeout: Duration,
         sched_interval_secs: f64,
     ) -> Result<Daemon, (DaemonError, PathBuf)> {
+        Self::start_with_args(binary, work_dir, start_timeout, sched_interval_secs, &[])
+    }
+
+    /// [`Daemon::start_with_sched_interval`] with more `stratusd serve` arguments (the
+    /// front-door flags, a log level).
+    pub fn start_with_args(
+        binary: &Path,
+        work_dir: &Path,
+        start_timeout: Duration,
+        sched_interval_secs: f64,
+        extra_args: &[String],
+    ) -> Result<Daemon, (DaemonError, PathBuf)> {
         let log_path = work_dir.join("daemon.log");
         let setup =
             |what: String, error: io::Error| (DaemonError::Setup { what, error }, log_path.clone());
@@ -116,6 +128,11 @@ impl Daemon {
         let one_auth = work_dir.join("one_auth");
         fs::write(&one_auth, ONE_AUTH_CONTENT)
             .map_err(|e| setup(format!("write {}", one_auth.display()), e))?;
+        let mut serve_args = vec![
+            "--sched-interval".to_string(),
+            sched_interval_secs.to_string(),
+        ];
+        serve_args.extend_from_slice(extra_args);
 
         let mut attempt = 1;
         loop {
@@ -130,7 +147,7 @@ impl Daemon {
                 &data_dir,
                 &one_auth,
                 port,
-                sched_interval_secs,
+                &serve_args,
                 log,
                 &log_path,
             )
@@ -152,7 +169,7 @@ impl Daemon {
         data_dir: &Path,
         one_auth: &Path,
         port: u16,
-        sched_interval_secs: f64,
+        serve_args: &[String],
         log: File,
         log_path: &Path,
     ) -> Result<Daemon, DaemonError> {
@@ -171,8 +188,7 @@ impl Daemon {
             // ERROR, VMs on them to FAILED, exactly as recorded.
             .arg("--disable-driver")
             .arg("im_kvm,vmm_kvm,kvm,tm_ssh,ssh,tm_shared,shared,tm_stratuslab,stratuslab")
-            .arg("--sched-interval")
-            .arg(sched_interval_secs.to_string())
+            .args(serve_args)
             .env("ONE_AUTH", one_auth)
             .stdin(Stdio::null())
             .stdout(stdout_log)

@@ -41,6 +41,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -52,8 +53,12 @@ pub const PASSWORD_REALM: &str = "StratusLab Password Realm";
 
 /// A client that opens a connection must finish its TLS handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// ... and send each request's headers within this time.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// ... and send its next request's headers within this time (`idle_timeout`), counted from
+/// the end of the handshake or of the previous answer: hyper's header read timer also runs
+/// while a keep-alive connection is idle.
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long ending a connection (TLS close_notify, then FIN) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Request line and headers must fit in this buffer, or hyper answers 431. XML-RPC requests
 /// carry a handful of short headers; Jetty's default limit was 8 KiB. The body streams
 /// through the buffer and is limited separately (`max_body_bytes`).
@@ -76,6 +81,8 @@ pub enum FrontDoorError {
     LdapIncomplete,
     #[error("--ldap-group-dn needs --ldap-url and --ldap-user-dn")]
     LdapGroupWithoutLdap,
+    #[error("--frontdoor-idle-timeout must be a positive number of seconds, not {0}")]
+    BadIdleTimeout(f64),
     #[error(transparent)]
     Tls(#[from] tls::TlsSetupError),
     #[error(transparent)]
@@ -108,6 +115,7 @@ pub struct FrontDoor {
     passwords: PasswordAuthority,
     certs: Option<CertAuthority>,
     max_body: usize,
+    idle_timeout: Duration,
 }
 
 impl FrontDoor {
@@ -125,6 +133,13 @@ impl FrontDoor {
         if s.allowed_dn_file.is_some() && s.ca_dir.is_none() {
             return Err(FrontDoorError::AllowedDnWithoutCaDir);
         }
+        let idle_timeout = match s.idle_timeout {
+            None => DEFAULT_IDLE_TIMEOUT,
+            Some(secs) => Duration::try_from_secs_f64(secs)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or(FrontDoorError::BadIdleTimeout(secs))?,
+        };
         let ldap = match (&s.ldap_url, &s.ldap_user_dn) {
             (Some(url), Some(template)) => Some(ldap::LdapDirectory::new(
                 url,
@@ -191,6 +206,7 @@ impl FrontDoor {
             passwords,
             certs,
             max_body,
+            idle_timeout,
         }))
     }
 
@@ -353,32 +369,42 @@ async fn serve_connection(
         .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
         .unwrap_or_default();
     let peer = Arc::new(Peer { addr, certificates });
+    let idle_timeout = front.idle_timeout;
     let service = service_fn(move |req| {
-        route(
+        // Boxed: `poll_without_shutdown` needs an Unpin response future.
+        Box::pin(route(
             Arc::clone(&front),
             Arc::clone(&core),
             Arc::clone(&peer),
             req,
-        )
+        ))
     });
-    let conn = http1::Builder::new()
+    let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(idle_timeout)
         .keep_alive(true)
         .max_buf_size(MAX_HEADER_BYTES)
         .max_headers(MAX_HEADERS)
         .serve_connection(TokioIo::new(tls), service);
-    tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
-            }
-        }
+    // Not `conn.await`: when the header read times out (an idle keep-alive connection), or on
+    // any other error, hyper returns without shutting the transport down, so the TLS stream
+    // was dropped without a close_notify, which Python 2.7's ssl on OpenSSL 3 reports as an
+    // `SSLError` on the client's next request over its kept-alive connection. Here every end
+    // goes through `shutdown()`: the client sees an orderly close and xmlrpclib resends on a
+    // new connection.
+    let ended = tokio::select! {
+        res = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => res,
         _ = stop.changed() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
+            std::pin::Pin::new(&mut conn).graceful_shutdown();
+            std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
         }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+    }
+    let mut tls = conn.into_parts().io.into_inner();
+    if let Ok(Err(e)) = tokio::time::timeout(CLOSE_TIMEOUT, tls.shutdown()).await {
+        tracing::debug!(peer = %addr, error = %e, "TLS close_notify not sent");
     }
 }
 

@@ -129,6 +129,23 @@ impl Https {
         Ok(())
     }
 
+    /// Waits at most `timeout` for the server to end the connection: `Ok` when it sent a TLS
+    /// close_notify before closing, `Err` with what happened otherwise (rustls reports a close
+    /// without close_notify as an unexpected end of file).
+    pub fn read_end(&mut self, timeout: Duration) -> Result<(), String> {
+        self.stream
+            .get_mut()
+            .sock
+            .set_read_timeout(Some(timeout))
+            .map_err(|e| e.to_string())?;
+        let mut byte = [0u8; 1];
+        match self.stream.read(&mut byte) {
+            Ok(0) => Ok(()),
+            Ok(_) => Err("the server sent data instead of ending the connection".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Sends one request; `Err` carries the TLS or I/O error (a refused certificate shows up
     /// here, as the alert the server sent).
     pub fn request(

@@ -507,6 +507,61 @@ fn ldap_directory_checks_passwords_and_the_access_group() {
     assert_eq!(answer.status, 503);
 }
 
+/// Idle connections are closed after `--frontdoor-idle-timeout`, and at shutdown, with a TLS
+/// close_notify first: Python 2.7's xmlrpclib keeps its connection alive between calls and
+/// resends a request when the server ended that connection in order, but a close without
+/// close_notify is an `ssl.SSLError` there (OpenSSL 3: "unexpected eof while reading").
+#[test]
+fn idle_and_shut_down_connections_end_with_close_notify() {
+    let mut door = FrontDoor::start("fd-idle", &["--frontdoor-idle-timeout", "1"]);
+    let alice = basic("alice", "s3cret");
+    let mut conn = door.connect(None);
+    let answer = whoami(
+        &mut conn,
+        "/pswd/xmlrpc",
+        &[("Authorization", &alice)],
+        "x:y",
+    );
+    assert_eq!(name_of(&answer), "alice");
+    let started = Instant::now();
+    assert_eq!(
+        conn.read_end(Duration::from_secs(10)),
+        Ok(()),
+        "after a request"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(800) && waited < Duration::from_secs(5),
+        "closed after {waited:?}, the idle timeout is 1 s"
+    );
+    // A connection that never sends a request is ended the same way.
+    let mut silent = door.connect(None);
+    assert_eq!(
+        silent.read_end(Duration::from_secs(10)),
+        Ok(()),
+        "no request"
+    );
+    // A busy connection is not idle: requests 0.5 s apart keep it open past the timeout.
+    let mut busy = door.connect(None);
+    for _ in 0..4 {
+        let answer = whoami(
+            &mut busy,
+            "/pswd/xmlrpc",
+            &[("Authorization", &alice)],
+            "x:y",
+        );
+        assert_eq!(name_of(&answer), "alice");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Shutting down ends open connections in order too.
+    door.daemon.stop();
+    assert_eq!(
+        busy.read_end(Duration::from_secs(10)),
+        Ok(()),
+        "at shutdown"
+    );
+}
+
 /// The StratusLab client is Python: its ssl module must agree with the front door on
 /// TLS 1.2 (the highest Python 2.7 sites had) and on TLS 1.3.
 #[test]
@@ -589,8 +644,21 @@ fn bad_front_door_configuration_stops_the_start() {
     let key = pki.server_key.display().to_string();
     let port = free_port().to_string();
     let listen = format!("127.0.0.1:{port}");
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&["--frontdoor-listen", &listen], "--tls-cert"),
+        (
+            &[
+                "--frontdoor-listen",
+                &listen,
+                "--tls-cert",
+                &cert,
+                "--tls-key",
+                &key,
+                "--frontdoor-idle-timeout",
+                "0",
+            ],
+            "--frontdoor-idle-timeout",
+        ),
         (
             &[
                 "--frontdoor-listen",

@@ -46,7 +46,9 @@ extendedKeyUsage = clientAuth
 basicConstraints = critical,CA:false
 keyUsage = critical,digitalSignature,keyEncipherment
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost,IP:127.0.0.1
+# Python 2.7's ssl.match_hostname knows no IP addresses: it matches an endpoint such as
+# https://127.0.0.1:2634/ against the DNS names only, so the address is one of them too.
+subjectAltName = DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1
 [ rfc_proxy ]
 basicConstraints = critical,CA:false
 keyUsage = critical,digitalSignature,keyEncipherment
