@@ -165,6 +165,11 @@ fn reply_to_value(reply: Reply) -> Result<Value, Fault> {
             Value::String(s),
             Value::Int(0),
         ])),
+        Reply::Ok(Payload::Escaped(doc)) => Ok(Value::Array(vec![
+            Value::Bool(true),
+            Value::String(doc.to_text()),
+            Value::Int(0),
+        ])),
         Reply::Err(m, c) => Ok(Value::Array(vec![
             Value::Bool(false),
             Value::String(m),

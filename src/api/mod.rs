@@ -16,13 +16,15 @@ pub mod vnet;
 pub use dispatch::{dispatch, Reply};
 pub use error::ApiError;
 
-use crate::xmlrpc::{param_bool, param_int, param_string, Value};
+use crate::xmlrpc::{param_bool, param_int, param_string, EscapedText, Value};
 
 /// Successful result of an oned method.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
     Int(i32),
     Doc(String),
+    /// A document already escaped for the answer's `<string>` (VM documents, from the cache).
+    Escaped(EscapedText),
 }
 
 pub type HandlerResult = Result<Payload, ApiError>;

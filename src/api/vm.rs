@@ -34,7 +34,7 @@ pub fn savedisk(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult 
 }
 
 pub fn info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
-    Ok(Payload::Doc(core.vm_info(caller, p.int(1)?)?))
+    Ok(Payload::Escaped(core.vm_info(caller, p.int(1)?)?))
 }
 
 pub fn chown(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
@@ -49,7 +49,7 @@ pub fn chmod(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
 
 pub fn pool_info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (flag, start, end, state) = (p.int(1)?, p.int(2)?, p.int(3)?, p.int(4)?);
-    Ok(Payload::Doc(
+    Ok(Payload::Escaped(
         core.vmpool_info(caller, flag, start, end, state)?,
     ))
 }

@@ -18,6 +18,7 @@ pub mod owned;
 pub mod state;
 pub mod templates;
 pub mod users;
+pub mod vm_documents;
 pub mod vms;
 pub mod vnets;
 

@@ -1,5 +1,6 @@
 //! The in-memory pools and their indexes.
 
+use super::vm_documents::VmDocuments;
 use super::{Change, Result, Tx};
 use crate::model::group::{ONEADMIN_GID, USERS_GID};
 use crate::model::user::{sha1_hex, ONEADMIN_UID, SERVERADMIN_UID};
@@ -22,6 +23,8 @@ pub struct State {
     group_members: HashMap<Oid, BTreeSet<Oid>>,
     /// Last id handed out per pool (-1 = none yet).
     last_oid: HashMap<Kind, Oid>,
+    /// The rendered documents of `vms`, kept in step with them.
+    vm_documents: VmDocuments,
 }
 
 impl State {
@@ -51,6 +54,10 @@ impl State {
             .get(&gid)
             .into_iter()
             .flat_map(|s| s.iter().copied())
+    }
+
+    pub fn vm_documents(&self) -> &VmDocuments {
+        &self.vm_documents
     }
 
     pub fn group_name(&self, gid: Oid) -> String {
@@ -92,6 +99,7 @@ impl State {
             }
             Change::Vm(v) => {
                 self.raise_counter(Kind::Vm, v.id);
+                self.vm_documents.update(&v);
                 self.vms.insert(v.id, v);
             }
             Change::Host(h) => {
@@ -122,6 +130,7 @@ impl State {
                     self.templates.remove(&id);
                 }
                 Kind::Vm => {
+                    self.vm_documents.remove(id);
                     self.vms.remove(&id);
                 }
                 Kind::Host => {

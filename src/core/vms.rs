@@ -12,7 +12,14 @@ use crate::model::vnet::{ip_to_string, parse_ip};
 use crate::model::{now, Image, Kind, Oid, Permissions, VNet, Vm};
 use crate::template::vars::{substitute, VarResolver};
 use crate::template::{self, Attribute, Template};
+use crate::xmlrpc::{EscapedFragment, EscapedText};
 use base64::Engine;
+use std::sync::LazyLock;
+
+static POOL_OPEN: LazyLock<EscapedFragment> =
+    LazyLock::new(|| EscapedFragment::escape("<VM_POOL>"));
+static POOL_CLOSE: LazyLock<EscapedFragment> =
+    LazyLock::new(|| EscapedFragment::escape("</VM_POOL>"));
 
 /// Attributes ordinary users may not set (StratusLab's patch left only this one of 3.2's list).
 /// Attributes ordinary users may not set. StratusLab's patch left only `NIC/VLAN_ID` of 3.2's
@@ -324,15 +331,25 @@ impl Core {
         Ok(id)
     }
 
-    pub fn vm_info(&self, caller: &Caller, id: Oid) -> Result<String> {
+    /// The VM's document, escaped for the answer (the cached pool entry when it is the same).
+    pub fn vm_info(&self, caller: &Caller, id: Oid) -> Result<EscapedText> {
         let state = self.read();
         let vm = get_authorized::<Vm>(&state, caller, id, Op::Use)?;
-        let mut out = String::with_capacity(4096);
-        vm.write_xml(&mut out, true);
-        Ok(out)
+        let mut doc = EscapedText::with_capacity(1);
+        match state.vm_documents().info_document(vm) {
+            Some(cached) => doc.push(cached),
+            None => {
+                let mut out = String::with_capacity(4096);
+                vm.write_xml(&mut out, true);
+                doc.push_text(&out);
+            }
+        }
+        Ok(doc)
     }
 
     /// `one.vmpool.info(flag, start, end, state)`; state -2 all, -1 all but DONE, 0..7 exact.
+    /// The document is put together from the VMs' cached entries, shared, not copied: the
+    /// read lock is held only while they are picked.
     pub fn vmpool_info(
         &self,
         caller: &Caller,
@@ -340,26 +357,33 @@ impl Core {
         start: i32,
         end: i32,
         vm_state: i32,
-    ) -> Result<String> {
+    ) -> Result<EscapedText> {
         if !(-2..=7).contains(&vm_state) {
             return Err(Error::BadParameter("Incorrect filter_flag, state".into()));
         }
         let state = self.read();
         let vms = owned::filter::<Vm>(&state, caller, flag, start, end)?;
-        let mut out = String::with_capacity(64 + state.vms.len() * 2048);
-        out.push_str("<VM_POOL>");
+        let documents = state.vm_documents();
+        let mut doc = EscapedText::with_capacity(2 + state.vms.len());
+        doc.push(&POOL_OPEN);
         for vm in vms {
             let keep = match vm_state {
                 -2 => true,
                 -1 => vm.state != VmState::Done,
                 s => vm.state as i32 == s,
             };
-            if keep {
-                vm.write_xml(&mut out, false);
+            if !keep {
+                continue;
+            }
+            match documents.pool_entry(vm.id) {
+                Some(entry) => doc.push(entry),
+                // Unreachable while every change goes through `State::apply`; rendering keeps
+                // the answer right even so.
+                None => doc.push(&super::vm_documents::render_pool_entry(vm)),
             }
         }
-        out.push_str("</VM_POOL>");
-        Ok(out)
+        doc.push(&POOL_CLOSE);
+        Ok(doc)
     }
 }
 

@@ -25,11 +25,11 @@ pub mod verifier;
 
 use crate::config::FrontDoorSettings;
 use crate::core::Core;
-use crate::server::{read_call_body, respond};
+use crate::server::{read_call_body, respond, respond_answer, CallResponse};
 use basic::{parse_authorization, BasicCredentials, BasicVerdict, PasswordAuthority};
 use bytes::Bytes;
 use cert::{CertAuthority, CertVerdict};
-use http_body_util::Full;
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -317,31 +317,31 @@ async fn route(
     core: Arc<Core>,
     peer: Arc<Peer>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<CallResponse, Infallible> {
     let path = req.uri().path().to_string();
     let Some(door) = door_of(&path) else {
         discard_small_body(req.into_body()).await;
-        return Ok(error_page(StatusCode::NOT_FOUND, &path));
+        return Ok(error_page(StatusCode::NOT_FOUND, &path).map(Either::Left));
     };
     // Authentication comes before the body is read: strangers cannot make us buffer.
     let identity = match authenticate(&front, door, &peer, &req).await {
         Ok(identity) => identity,
         Err(answer) => {
             discard_small_body(req.into_body()).await;
-            return Ok(answer);
+            return Ok(answer.map(Either::Left));
         }
     };
     if req.method() != Method::POST {
         discard_small_body(req.into_body()).await;
-        return Ok(error_page(StatusCode::METHOD_NOT_ALLOWED, &path));
+        return Ok(error_page(StatusCode::METHOD_NOT_ALLOWED, &path).map(Either::Left));
     }
     let body = match read_call_body(req.into_body(), front.max_body).await {
         Ok(body) => body,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(answer.map(Either::Left)),
     };
     tracing::debug!(peer = %peer.addr, "forwarding request from {}", identity.session_for_log());
-    let answer = crate::server::handle_xmlrpc_as(core, body, identity.session()).await;
-    Ok(respond(StatusCode::OK, "text/xml", answer))
+    let answer = crate::server::answer_xmlrpc_as(core, body, identity.session()).await;
+    Ok(respond_answer(answer))
 }
 
 async fn serve_connection(

@@ -1,11 +1,15 @@
 //! The XML-RPC front end: HTTP/1.1 with keep-alive on hyper, `POST /RPC2`, body limits, and
 //! oned's transport answers (HTTP 400 page for an empty body, faults for broken calls).
 
+mod body;
+
+pub use body::AnswerBody;
+
 use crate::api::{self, Payload, Reply};
 use crate::core::Core;
 use crate::xmlrpc;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -35,7 +39,27 @@ pub(crate) fn respond(
 
 /// Encodes a dispatcher reply as oned's (xmlrpc-c's) response body.
 pub fn encode_reply(reply: Reply) -> String {
+    String::from_utf8_lossy(&encode_answer(reply).into_bytes()).into_owned()
+}
+
+/// [`encode_reply`] as an HTTP body: a document already escaped in pieces (VM documents) is
+/// framed by the head and tail of the answer and sent piece by piece, never joined.
+pub fn encode_answer(reply: Reply) -> AnswerBody {
+    if let Reply::Ok(Payload::Escaped(doc)) = reply {
+        let mut pieces = Vec::with_capacity(doc.parts().len() + 2);
+        pieces.push(Bytes::from_static(xmlrpc::ONED_DOC_HEAD.as_bytes()));
+        pieces.extend(doc.into_parts());
+        pieces.push(Bytes::from_static(xmlrpc::ONED_DOC_TAIL.as_bytes()));
+        return AnswerBody::from_pieces(pieces);
+    }
+    AnswerBody::whole(encode_whole_reply(reply))
+}
+
+fn encode_whole_reply(reply: Reply) -> String {
     match reply {
+        Reply::Ok(Payload::Escaped(doc)) => {
+            xmlrpc::encode_oned_result(true, xmlrpc::Payload::Str(&doc.to_text()), 0)
+        }
         Reply::Ok(Payload::Int(i)) => xmlrpc::encode_oned_result(true, xmlrpc::Payload::Int(i), 0),
         Reply::Ok(Payload::Doc(doc)) => {
             xmlrpc::encode_oned_result(true, xmlrpc::Payload::Str(&doc), 0)
@@ -48,38 +72,68 @@ pub fn encode_reply(reply: Reply) -> String {
     }
 }
 
-/// Decodes, dispatches and encodes one XML-RPC body. Writes run on the blocking pool because
-/// they commit to SQLite; reads are served inline from memory.
+/// Decodes, dispatches and encodes one XML-RPC body, as one string.
 pub async fn handle_xmlrpc(core: Arc<Core>, body: Bytes) -> String {
-    handle_xmlrpc_with(core, body, None).await
+    answer_string(answer_xmlrpc_with(core, body, None).await)
 }
 
 /// [`handle_xmlrpc`] for a caller the HTTP layer has already authenticated: every call runs
 /// with `session` as its session string (see [`api::dispatch::dispatch_as`]).
 pub async fn handle_xmlrpc_as(core: Arc<Core>, body: Bytes, session: String) -> String {
-    handle_xmlrpc_with(core, body, Some(session)).await
+    answer_string(answer_xmlrpc_with(core, body, Some(session)).await)
 }
 
-async fn handle_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String>) -> String {
+/// [`handle_xmlrpc`] as an HTTP body (pool listings are not joined into one string).
+pub async fn answer_xmlrpc(core: Arc<Core>, body: Bytes) -> AnswerBody {
+    answer_xmlrpc_with(core, body, None).await
+}
+
+/// [`handle_xmlrpc_as`] as an HTTP body.
+pub async fn answer_xmlrpc_as(core: Arc<Core>, body: Bytes, session: String) -> AnswerBody {
+    answer_xmlrpc_with(core, body, Some(session)).await
+}
+
+fn answer_string(answer: AnswerBody) -> String {
+    String::from_utf8_lossy(&answer.into_bytes()).into_owned()
+}
+
+/// Decodes, dispatches and encodes one XML-RPC body. Writes run on the blocking pool because
+/// they commit to SQLite; reads are served inline from memory.
+async fn answer_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String>) -> AnswerBody {
     let call = match xmlrpc::parse_method_call(&body) {
         Ok(c) => c,
-        Err(fault) => return xmlrpc::encode_fault(&fault),
+        Err(fault) => return AnswerBody::whole(xmlrpc::encode_fault(&fault)),
     };
     let run = move |core: &Arc<Core>, call: &xmlrpc::MethodCall| match &session {
         Some(session) => api::dispatch::dispatch_as(core, call, session),
         None => api::dispatch(core, call),
     };
     if api::dispatch::is_read_only(&call.method) {
-        return encode_reply(run(&core, &call));
+        return encode_answer(run(&core, &call));
     }
     let method = call.method.clone();
-    match tokio::task::spawn_blocking(move || encode_reply(run(&core, &call))).await {
+    match tokio::task::spawn_blocking(move || encode_answer(run(&core, &call))).await {
         Ok(body) => body,
         Err(e) => {
             tracing::error!(%method, error = %e, "request handler panicked");
-            xmlrpc::encode_fault(&xmlrpc::Fault::new(-500, "Internal error"))
+            AnswerBody::whole(xmlrpc::encode_fault(&xmlrpc::Fault::new(
+                -500,
+                "Internal error",
+            )))
         }
     }
+}
+
+/// An XML-RPC answer as the listener sends it: a page or fault made whole, or an answer body.
+pub(crate) type CallResponse = Response<Either<Full<Bytes>, AnswerBody>>;
+
+/// The answer of a call: `200 text/xml` with the body streamed from its pieces.
+pub(crate) fn respond_answer(answer: AnswerBody) -> CallResponse {
+    let mut resp = Response::new(Either::Right(answer));
+    if let Ok(v) = "text/xml".parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
 }
 
 /// `/RPC2` as oned; also the paths the StratusLab client's password connector posts to when
@@ -137,19 +191,18 @@ async fn route(
     core: Arc<Core>,
     max_body: usize,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<CallResponse, Infallible> {
     if !is_xmlrpc_path(req.uri().path()) {
-        return Ok(respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()));
+        return Ok(respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()).map(Either::Left));
     }
     if req.method() != Method::POST {
-        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/html", "<HTML><HEAD><TITLE>Error 405</TITLE></HEAD><BODY><H1>Error 405</H1><P>XML-RPC calls are POST requests.</P></BODY></HTML>".into()));
+        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/html", "<HTML><HEAD><TITLE>Error 405</TITLE></HEAD><BODY><H1>Error 405</H1><P>XML-RPC calls are POST requests.</P></BODY></HTML>".into()).map(Either::Left));
     }
     let body = match read_call_body(req.into_body(), max_body).await {
         Ok(body) => body,
-        Err(answer) => return Ok(answer),
+        Err(answer) => return Ok(answer.map(Either::Left)),
     };
-    let answer = handle_xmlrpc(core, body).await;
-    Ok(respond(StatusCode::OK, "text/xml", answer))
+    Ok(respond_answer(answer_xmlrpc(core, body).await))
 }
 
 /// Serves XML-RPC on `listener` until `shutdown` turns true; then lets open requests finish.

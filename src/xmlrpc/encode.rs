@@ -38,7 +38,7 @@ fn escape_of(b: u8) -> Option<&'static str> {
 }
 
 /// Length of `text` once escaped.
-fn escaped_len(text: &str) -> usize {
+pub(super) fn escaped_len(text: &str) -> usize {
     text.bytes().map(|b| escape_of(b).map_or(1, str::len)).sum()
 }
 
@@ -55,6 +55,36 @@ fn push_escaped(out: &mut String, text: &str) {
         }
     }
     out.push_str(&text[run_start..]);
+}
+
+/// [`push_escaped`] for the escaped pieces of [`super::escaped`].
+pub(super) fn escape_into(out: &mut String, text: &str) {
+    push_escaped(out, text);
+}
+
+/// The inverse of [`push_escaped`] on its output (the four entities it writes).
+pub(super) fn unescape(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    let mut rest = escaped;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let (c, len) = if rest.starts_with("&lt;") {
+            ('<', 4)
+        } else if rest.starts_with("&gt;") {
+            ('>', 4)
+        } else if rest.starts_with("&amp;") {
+            ('&', 5)
+        } else if rest.starts_with("&#x0d;") {
+            ('\r', 6)
+        } else {
+            ('&', 1)
+        };
+        out.push(c);
+        rest = &rest[len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// xmlrpc-c writes doubles as plain decimals without exponent and with no
@@ -207,6 +237,17 @@ pub fn encode_oned_result(ok: bool, payload: Payload<'_>, code: i32) -> String {
     out
 }
 
+/// What comes before the escaped document in `[true, document, 0]`, the answer of every
+/// successful `*.info`: `encode_oned_result(true, Payload::Str(doc), 0)` is
+/// `ONED_DOC_HEAD`, the escaped `doc`, `ONED_DOC_TAIL`.
+pub const ONED_DOC_HEAD: &str =
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n<methodResponse>\r\n\
+                                 <params>\r\n<param><value><array><data>\r\n\
+                                 <value><boolean>1</boolean></value>\r\n<value><string>";
+/// What follows the escaped document (see [`ONED_DOC_HEAD`]).
+pub const ONED_DOC_TAIL: &str = "</string></value>\r\n<value><i4>0</i4></value>\r\n\
+                                 </data></array></value></param>\r\n</params>\r\n</methodResponse>\r\n";
+
 /// A `<methodCall>` in xmlrpc-c's client layout (for tests and for calling
 /// other XML-RPC servers).
 pub fn encode_call(call: &MethodCall) -> String {
@@ -264,6 +305,26 @@ mod tests {
                 fast.capacity() <= fast.len() + 32,
                 "reservation close to exact"
             );
+        }
+    }
+
+    #[test]
+    fn document_head_and_tail_frame_the_escaped_document() {
+        let doc = "<VM><NAME>a&b\r</NAME></VM>";
+        let mut escaped = String::new();
+        push_escaped(&mut escaped, doc);
+        assert_eq!(
+            format!("{ONED_DOC_HEAD}{escaped}{ONED_DOC_TAIL}"),
+            encode_oned_result(true, Payload::Str(doc), 0)
+        );
+    }
+
+    #[test]
+    fn unescape_inverts_the_escaper() {
+        for text in ["", "plain", "a<b>&c\"d'é\re", "&lt; stays text", "&&;&#x0d"] {
+            let mut escaped = String::new();
+            push_escaped(&mut escaped, text);
+            assert_eq!(unescape(&escaped), text);
         }
     }
 

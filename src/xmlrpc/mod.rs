@@ -21,6 +21,7 @@
 mod decode;
 mod document_encoding;
 mod encode;
+mod escaped;
 mod fault;
 mod methods;
 mod params;
@@ -41,7 +42,9 @@ mod recorded_tests;
 pub use decode::{parse_method_call, MethodCall, MAX_VALUE_NESTING};
 pub use encode::{
     encode_call, encode_fault, encode_oned_result, encode_response, write_value, Payload,
+    ONED_DOC_HEAD, ONED_DOC_TAIL,
 };
+pub use escaped::{EscapedFragment, EscapedText};
 pub use fault::{fault_code, Fault};
 pub use methods::{lookup, MethodInfo, METHODS};
 pub use params::{param, param_bool, param_int, param_string};

@@ -1,0 +1,133 @@
+//! The HTTP body of an answer: a sequence of shared byte pieces with an exact length (so
+//! hyper sends `Content-Length` as for any whole body), written out in chunks of at most
+//! [`CHUNK`] bytes. A 10,000-VM pool answer (11 MB) is thus never one contiguous buffer:
+//! it is the VMs' cached entries, copied chunk by chunk as the socket takes them.
+
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Body, Frame, SizeHint};
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Small pieces are gathered into frames of up to this size: one write per chunk, not per VM.
+const CHUNK: usize = 128 * 1024;
+
+#[derive(Debug)]
+pub struct AnswerBody {
+    pieces: std::vec::IntoIter<Bytes>,
+    remaining: u64,
+}
+
+impl AnswerBody {
+    pub fn from_pieces(pieces: Vec<Bytes>) -> AnswerBody {
+        let remaining = pieces.iter().map(|p| p.len() as u64).sum();
+        AnswerBody {
+            pieces: pieces.into_iter(),
+            remaining,
+        }
+    }
+
+    pub fn whole(bytes: impl Into<Bytes>) -> AnswerBody {
+        AnswerBody::from_pieces(vec![bytes.into()])
+    }
+
+    /// All of it in one buffer (for callers that want the answer as a string).
+    pub fn into_bytes(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.remaining as usize);
+        for p in self.pieces {
+            out.extend_from_slice(&p);
+        }
+        out
+    }
+
+    fn next_frame(&mut self) -> Option<Bytes> {
+        let first = self.pieces.next()?;
+        // A large piece, or the last one, goes out as it is, without a copy.
+        let frame = if first.len() >= CHUNK || self.pieces.as_slice().is_empty() {
+            first
+        } else {
+            let mut buf = BytesMut::with_capacity(CHUNK);
+            buf.extend_from_slice(&first);
+            while let Some(next) = self.pieces.as_slice().first() {
+                if buf.len() + next.len() > CHUNK {
+                    break;
+                }
+                buf.extend_from_slice(next);
+                self.pieces.next();
+            }
+            buf.freeze()
+        };
+        self.remaining -= frame.len() as u64;
+        Some(frame)
+    }
+}
+
+impl Body for AnswerBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        loop {
+            match this.next_frame() {
+                None => return Poll::Ready(None),
+                // Empty pieces are skipped: an empty data frame would mean nothing.
+                Some(frame) if frame.is_empty() => continue,
+                Some(frame) => return Poll::Ready(Some(Ok(Frame::data(frame)))),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(mut body: AnswerBody) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        while let Some(f) = body.next_frame() {
+            out.push(f);
+        }
+        assert_eq!(body.remaining, 0);
+        out
+    }
+
+    #[test]
+    fn small_pieces_are_gathered_large_ones_pass_as_they_are() {
+        let small = Bytes::from(vec![b'a'; 1000]);
+        let large = Bytes::from(vec![b'b'; CHUNK + 1]);
+        let mut pieces = vec![small.clone(); 300];
+        pieces.push(large.clone());
+        pieces.push(small.clone());
+        let body = AnswerBody::from_pieces(pieces.clone());
+        assert_eq!(
+            body.size_hint().exact(),
+            Some(300 * 1000 + CHUNK as u64 + 1 + 1000)
+        );
+        let out = frames(body);
+        assert!(out.iter().all(|f| f.len() <= CHUNK + 1));
+        let joined: Vec<u8> = out.iter().flat_map(|f| f.iter().copied()).collect();
+        let expected: Vec<u8> = pieces.iter().flat_map(|f| f.iter().copied()).collect();
+        assert_eq!(joined, expected);
+        // 300 KB of small pieces fill three chunks at most, then the large one, then the last.
+        assert!(out.len() <= 5, "{} frames", out.len());
+    }
+
+    #[test]
+    fn a_whole_body_is_one_frame() {
+        let out = frames(AnswerBody::whole("<x/>"));
+        assert_eq!(out, vec![Bytes::from_static(b"<x/>")]);
+        assert!(AnswerBody::whole("").is_end_stream());
+    }
+}
