@@ -10,9 +10,10 @@ use crate::model::acl::Op;
 use crate::model::host::HostState;
 use crate::model::vm::VmState;
 use crate::model::{Host, Kind, Oid, Vm};
-use std::collections::HashMap;
+use crate::workers::changes::ChangeFeed;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// mm_sched's default policy ("striping").
 pub const DEFAULT_RANK: &str = "- RUNNING_VMS";
@@ -47,8 +48,18 @@ fn free(host: &Host, planned: &(i64, i64)) -> (i64, i64) {
     )
 }
 
-/// One scheduling pass over a read view; returns the placements to make.
+/// One scheduling pass over a read view, for every PENDING VM; returns the placements to make.
 pub fn plan(state: &State, limits: Limits) -> Vec<(Oid, Oid)> {
+    plan_for(state, state.vms.values(), limits)
+}
+
+/// One scheduling pass for the PENDING VMs among `candidates` (in id order, as mm_sched takes
+/// them); returns the placements to make.
+pub fn plan_for<'a>(
+    state: &'a State,
+    candidates: impl Iterator<Item = &'a Vm>,
+    limits: Limits,
+) -> Vec<(Oid, Oid)> {
     let hosts: Vec<&Host> = state
         .hosts
         .values()
@@ -65,9 +76,7 @@ pub fn plan(state: &State, limits: Limits) -> Vec<(Oid, Oid)> {
     let mut planned: HashMap<Oid, (i64, i64)> = HashMap::new();
     let mut per_host: HashMap<Oid, usize> = HashMap::new();
     let mut out = Vec::new();
-    let pending = state
-        .vms
-        .values()
+    let pending = candidates
         .filter(|v| v.state == VmState::Pending)
         .take(limits.max_vm);
     for vm in pending {
@@ -155,43 +164,107 @@ fn choose_host(
     best.map(|(_, id)| id)
 }
 
+/// In immediate mode, how often VMs still waiting for room are tried again when hosts change
+/// (every placement changes a host; retrying a long queue on each would be quadratic).
+const WAITING_RETRY: Duration = Duration::from_secs(1);
+
 /// Runs the scheduler: every `interval` seconds like mm_sched, or (interval 0) whenever a VM
 /// or host changes.
 pub fn spawn(core: Arc<Core>) {
     let interval = core.settings.sched_interval;
-    let mut events = core.subscribe();
-    tokio::spawn(async move {
-        loop {
-            let limits = if interval > 0.0 {
+    if interval > 0.0 {
+        tokio::spawn(async move {
+            loop {
                 tokio::time::sleep(Duration::from_secs_f64(interval)).await;
-                Limits::ONED
-            } else {
-                tokio::select! {
-                    ev = events.recv() => {
-                        if let Err(tokio::sync::broadcast::error::RecvError::Closed) = ev {
-                            return;
-                        }
-                    }
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                Limits::IMMEDIATE
-            };
-            let placements = plan(&core.read(), limits);
-            if placements.is_empty() {
-                continue;
+                let placements = plan(&core.read(), Limits::ONED);
+                deploy(&core, placements).await;
             }
-            let core = Arc::clone(&core);
-            let done = tokio::task::spawn_blocking(move || {
-                for (vid, hid) in placements {
-                    if let Err(e) = core.sched_deploy(vid, hid) {
-                        tracing::warn!(vm = vid, host = hid, error = %e, "scheduler could not deploy");
-                    }
-                }
+        });
+    } else {
+        tokio::spawn(immediate(core));
+    }
+}
+
+/// Immediate mode: a VM that becomes PENDING is placed in the next pass; VMs that did not fit
+/// wait until a host changes (at most one retry per [`WAITING_RETRY`]).
+async fn immediate(core: Arc<Core>) {
+    let mut feed = ChangeFeed::subscribe(&core);
+    let mut waiting: BTreeSet<Oid> = BTreeSet::new();
+    let mut hosts_changed = false;
+    let mut last_retry: Option<Instant> = None;
+    loop {
+        let retry_in = |last: Option<Instant>| {
+            last.map_or(Duration::ZERO, |t| {
+                WAITING_RETRY.saturating_sub(t.elapsed())
             })
-            .await;
-            if let Err(e) = done {
-                tracing::error!(error = %e, "scheduler pass panicked");
+        };
+        let timeout = (hosts_changed && !waiting.is_empty()).then(|| retry_in(last_retry));
+        let Some(changes) = feed.next(timeout).await else {
+            return;
+        };
+        hosts_changed |= changes.hosts;
+        let mut candidates: BTreeSet<Oid> = changes.vms;
+        let retry_due = retry_in(last_retry).is_zero();
+        if hosts_changed && !waiting.is_empty() && !retry_due && !changes.everything {
+            // Room may have appeared for VMs that wait; they come first (id order), so new
+            // ones wait with them until the retry.
+            waiting.extend(candidates);
+            continue;
+        }
+        let retry = changes.everything || (hosts_changed && !waiting.is_empty());
+        if retry {
+            candidates.extend(waiting.iter().copied());
+            hosts_changed = false;
+            last_retry = Some(Instant::now());
+        }
+        let placements = {
+            let state = core.read();
+            if changes.everything {
+                candidates.extend(
+                    state
+                        .vms
+                        .values()
+                        .filter(|v| v.state == VmState::Pending)
+                        .map(|v| v.id),
+                );
+            }
+            plan_for(
+                &state,
+                candidates.iter().filter_map(|id| state.vms.get(id)),
+                Limits::IMMEDIATE,
+            )
+        };
+        deploy(&core, placements).await;
+        // What is still PENDING after this pass waits for room.
+        let state = core.read();
+        for id in candidates {
+            if state
+                .vms
+                .get(&id)
+                .is_some_and(|v| v.state == VmState::Pending)
+            {
+                waiting.insert(id);
+            } else {
+                waiting.remove(&id);
             }
         }
-    });
+    }
+}
+
+async fn deploy(core: &Arc<Core>, placements: Vec<(Oid, Oid)>) {
+    if placements.is_empty() {
+        return;
+    }
+    let core = Arc::clone(core);
+    let done = tokio::task::spawn_blocking(move || {
+        for (vid, hid) in placements {
+            if let Err(e) = core.sched_deploy(vid, hid) {
+                tracing::warn!(vm = vid, host = hid, error = %e, "scheduler could not deploy");
+            }
+        }
+    })
+    .await;
+    if let Err(e) = done {
+        tracing::error!(error = %e, "scheduler pass panicked");
+    }
 }

@@ -1,13 +1,15 @@
 //! Runs the driver step of every VM in a transitional state (PROLOG, BOOT, SHUTDOWN, ...) and
 //! reports the outcome to the core, like oned's LifeCycle/Dispatch managers and their MADs.
 
+use super::changes::{ChangeFeed, Changes};
 use crate::core::lifecycle::StepOutcome;
-use crate::core::{Core, Event};
+use crate::core::Core;
 use crate::driver::{DriverError, Drivers, TmOp, VmmOp};
 use crate::model::vm::{LcmState, Reason, VmState};
 use crate::model::{Host, Oid, Vm};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 enum Step {
     Tm(TmOp),
@@ -81,31 +83,52 @@ fn run_step(
     }
 }
 
-/// Starts the worker on the tokio runtime; driver calls run on the blocking pool.
+/// How long the worker waits for change events before it looks again at the VMs whose step
+/// result could not be recorded (their step then runs again).
+const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// VMs to look at again although no change event names them.
+#[derive(Default)]
+struct Recheck {
+    /// A step finished: the VM may have a next step that was held back while it ran.
+    finished: Mutex<BTreeSet<Oid>>,
+    /// The outcome could not be committed: tried again on the next wake-up, not at once.
+    failed: Mutex<BTreeSet<Oid>>,
+    wake: Notify,
+}
+
+/// Starts the worker on the tokio runtime; driver calls run on the blocking pool. It looks at
+/// the VMs that change events name (every VM at start and after missed events) and at those
+/// whose step just finished, never at the whole pool on each event.
 pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
     // One driver step per VM at a time: a step for a newer state waits until the step in
     // progress (e.g. a reboot when a shutdown comes) has finished.
     let in_flight: Arc<Mutex<HashSet<Oid>>> = Arc::default();
-    let mut events = core.subscribe();
+    let recheck: Arc<Recheck> = Arc::default();
+    let mut feed = ChangeFeed::subscribe(&core);
     tokio::spawn(async move {
         loop {
-            tokio::select! {
-                ev = events.recv() => {
-                    if let Err(tokio::sync::broadcast::error::RecvError::Closed) = ev {
-                        return;
-                    }
-                    if !matches!(ev, Ok(Event::VmChanged(_)) | Err(_)) {
-                        continue;
-                    }
+            let mut changes = tokio::select! {
+                changes = feed.next(Some(RETRY)) => match changes {
+                    Some(c) => c,
+                    None => return,
+                },
+                _ = recheck.wake.notified() => Changes::default(),
+            };
+            for set in [&recheck.finished, &recheck.failed] {
+                if let Ok(mut ids) = set.lock() {
+                    changes.vms.append(&mut ids);
                 }
-                _ = tokio::time::sleep(super::TICK) => {}
             }
             let jobs: Vec<(Vm, Host, Option<Host>, Step)> = {
                 let state = core.read();
                 let busy = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
-                state
-                    .vms
-                    .values()
+                let candidates: Box<dyn Iterator<Item = &Vm>> = if changes.everything {
+                    Box::new(state.vms.values())
+                } else {
+                    Box::new(changes.vms.iter().filter_map(|id| state.vms.get(id)))
+                };
+                candidates
                     .filter(|vm| !busy.contains(&vm.id))
                     .filter_map(|vm| {
                         let step = step_for(vm)?;
@@ -123,18 +146,32 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                 if let Ok(mut s) = in_flight.lock() {
                     s.insert(key);
                 }
-                let (core, drivers, in_flight) = (
+                let (core, drivers, in_flight, recheck) = (
                     Arc::clone(&core),
                     Arc::clone(&drivers),
                     Arc::clone(&in_flight),
+                    Arc::clone(&recheck),
                 );
                 tokio::task::spawn_blocking(move || {
                     let outcome = run_step(&drivers, &step, &vm, &host, prev.as_ref());
-                    if let Err(e) = core.step_done(vm.id, (vm.state, vm.lcm_state), outcome) {
-                        tracing::error!(vm = vm.id, error = %e, "could not record a life-cycle step");
-                    }
+                    let recorded = core.step_done(vm.id, (vm.state, vm.lcm_state), outcome);
+                    // No longer busy before it is queued again, or it would be skipped.
                     if let Ok(mut s) = in_flight.lock() {
                         s.remove(&key);
+                    }
+                    match recorded {
+                        Ok(()) => {
+                            if let Ok(mut ids) = recheck.finished.lock() {
+                                ids.insert(key);
+                            }
+                            recheck.wake.notify_one();
+                        }
+                        Err(e) => {
+                            tracing::error!(vm = vm.id, error = %e, "could not record a life-cycle step");
+                            if let Ok(mut ids) = recheck.failed.lock() {
+                                ids.insert(key);
+                            }
+                        }
                     }
                 });
             }

@@ -1,6 +1,7 @@
 //! Background workers of the daemon: the life-cycle driver runner, the host monitor and the
 //! scheduler. Each reads the core's state and reports results through core operations.
 
+pub mod changes;
 pub mod lcm;
 pub mod monitor;
 pub mod poll;
