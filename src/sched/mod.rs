@@ -268,3 +268,84 @@ async fn deploy(core: &Arc<Core>, placements: Vec<(Oid, Oid)>) {
         tracing::error!(error = %e, "scheduler pass panicked");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Settings;
+    use crate::core::auth::Caller;
+    use crate::core::Core;
+    use crate::driver::Im;
+    use crate::model::vm::VmState;
+    use crate::model::Oid;
+    use crate::store::Store;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    fn admin() -> Caller {
+        Caller {
+            uid: 0,
+            gid: 0,
+            name: "oneadmin".into(),
+        }
+    }
+
+    /// A host monitored by the dummy driver: 800 CPU shares, room for 8 VMs of CPU = 1.
+    fn monitored_host(core: &Core, name: &str) -> Oid {
+        let id = core
+            .host_allocate(&admin(), name, "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .unwrap();
+        let host = core.read().hosts[&id].clone();
+        core.host_monitored(id, crate::driver::dummy::Dummy.monitor(&host))
+            .unwrap();
+        id
+    }
+
+    async fn placed_within(core: &Core, ids: &[Oid], limit: Duration) -> Vec<Option<Oid>> {
+        let start = Instant::now();
+        loop {
+            let hosts: Vec<Option<Oid>> = {
+                let state = core.read();
+                ids.iter()
+                    .map(|id| {
+                        let vm = &state.vms[id];
+                        (vm.state == VmState::Active)
+                            .then(|| vm.last_history().map(|h| h.hid))
+                            .flatten()
+                    })
+                    .collect()
+            };
+            if hosts.iter().all(Option::is_some) || start.elapsed() > limit {
+                return hosts;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn immediate_mode_places_new_vms_and_later_the_waiting_ones() {
+        let core = Arc::new(
+            Core::open(
+                Store::open_in_memory().unwrap(),
+                Settings::default(),
+                "password",
+            )
+            .unwrap(),
+        );
+        let first = monitored_host(&core, "h0");
+        super::spawn(Arc::clone(&core));
+        let ids: Vec<Oid> = (0..10)
+            .map(|_| {
+                core.vm_allocate(&admin(), "CPU = 1\nMEMORY = 64\n")
+                    .unwrap()
+            })
+            .collect();
+        let placed = placed_within(&core, &ids[..8], Duration::from_secs(20)).await;
+        assert_eq!(placed, vec![Some(first); 8]);
+        // No room for the last two until another host appears; then they go there.
+        let waiting = placed_within(&core, &ids[8..], Duration::from_millis(300)).await;
+        assert_eq!(waiting, vec![None, None]);
+        let second = monitored_host(&core, "h1");
+        let placed = placed_within(&core, &ids[8..], Duration::from_secs(20)).await;
+        assert_eq!(placed, vec![Some(second); 2]);
+    }
+}

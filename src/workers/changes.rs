@@ -77,3 +77,70 @@ impl ChangeFeed {
         Some(std::mem::take(&mut self.pending))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ChangeFeed;
+    use crate::config::Settings;
+    use crate::core::auth::Caller;
+    use crate::core::Core;
+    use crate::store::Store;
+
+    fn admin() -> Caller {
+        Caller {
+            uid: 0,
+            gid: 0,
+            name: "oneadmin".into(),
+        }
+    }
+
+    fn core() -> Core {
+        Core::open(
+            Store::open_in_memory().unwrap(),
+            Settings::default(),
+            "password",
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_writes_is_one_set_of_changes() {
+        let core = core();
+        let mut feed = ChangeFeed::subscribe(&core);
+        // The first look is at everything.
+        let first = feed.next(None).await.unwrap();
+        assert!(first.everything);
+
+        let ids: Vec<i32> = (0..5)
+            .map(|_| core.vm_allocate(&admin(), "CPU = 1\n").unwrap())
+            .collect();
+        core.vm_action(&admin(), "hold", ids[0]).unwrap();
+        let host = core
+            .host_allocate(&admin(), "h", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .unwrap();
+        let changes = feed.next(None).await.unwrap();
+        assert!(!changes.everything);
+        assert!(changes.hosts, "host {host} changed");
+        assert_eq!(changes.vms.into_iter().collect::<Vec<_>>(), ids);
+
+        // Nothing new: the wait times out with nothing to do.
+        let quiet = feed
+            .next(Some(std::time::Duration::from_millis(10)))
+            .await
+            .unwrap();
+        assert!(quiet.is_empty());
+    }
+
+    #[tokio::test]
+    async fn missed_events_mean_look_at_everything() {
+        let core = core();
+        let mut feed = ChangeFeed::subscribe(&core);
+        let _ = feed.next(None).await;
+        // More writes than the event channel holds, while the worker is not looking.
+        for _ in 0..4200 {
+            core.vm_allocate(&admin(), "CPU = 1\n").unwrap();
+        }
+        let changes = feed.next(None).await.unwrap();
+        assert!(changes.everything);
+    }
+}
