@@ -63,7 +63,7 @@ mod tests {
     use crate::core::lifecycle::StepOutcome;
     use crate::core::{Change, Core, State};
     use crate::model::vm::{LcmState, VmState};
-    use crate::model::Kind;
+    use crate::model::{Kind, Vm};
     use crate::store::Store;
 
     fn admin() -> Caller {
@@ -127,12 +127,12 @@ mod tests {
         assert_documents_current(&core);
 
         core.vm_action(&admin(), "hold", plain).unwrap();
-        core.vm_chmod(&admin(), odd, [1, 1, 1, 1, -1, -1, 1, -1, -1])
+        core.chmod::<Vm>(&admin(), odd, [1, 1, 1, 1, -1, -1, 1, -1, -1])
             .unwrap();
         let uid = core
             .user_allocate(&admin(), "bob", "secret", "core")
             .unwrap();
-        core.vm_chown(&admin(), odd, uid, 1).unwrap();
+        core.chown::<Vm>(&admin(), odd, uid, 1).unwrap();
         assert_documents_current(&core);
 
         let h0 = core

@@ -273,8 +273,8 @@ async fn deploy(core: &Arc<Core>, placements: Vec<(Oid, Oid)>) {
 mod tests {
     use crate::config::Settings;
     use crate::core::auth::Caller;
+    use crate::core::hosts::MonitorResult;
     use crate::core::Core;
-    use crate::driver::Im;
     use crate::model::vm::VmState;
     use crate::model::Oid;
     use crate::store::Store;
@@ -289,14 +289,20 @@ mod tests {
         }
     }
 
-    /// A host monitored by the dummy driver: 800 CPU shares, room for 8 VMs of CPU = 1.
+    /// A host monitored as oned's dummy IM driver reports: 800 CPU shares, room for 8 VMs of
+    /// CPU = 1.
     fn monitored_host(core: &Core, name: &str) -> Oid {
         let id = core
             .host_allocate(&admin(), name, "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
             .unwrap();
-        let host = core.read().hosts[&id].clone();
-        core.host_monitored(id, crate::driver::dummy::Dummy.monitor(&host))
-            .unwrap();
+        let values = [
+            ("TOTALCPU", "800"),
+            ("FREECPU", "800"),
+            ("TOTALMEMORY", "16777216"),
+            ("FREEMEMORY", "16777216"),
+        ];
+        let values = values.map(|(k, v)| (k.to_string(), v.to_string())).to_vec();
+        core.host_monitored(id, MonitorResult::Ok(values)).unwrap();
         id
     }
 
