@@ -79,6 +79,8 @@ const ADMIN: &str = "oneadmin:password";
 /// An ordinary StratusLab user, unknown to the daemon until its first call.
 const USER: &str = "alice:s3cret";
 const SMALL_POOL: usize = 1_000;
+/// How long an idle measurement waits for the blocking pool to shrink (tokio: 10 s keep-alive).
+const SETTLE: Duration = Duration::from_secs(20);
 
 fn template() -> &'static str {
     "NAME = \"perf-vm\"\nCPU = 1\nVCPU = 1\nMEMORY = 256\n"
@@ -180,12 +182,25 @@ impl Bench {
         Ok(())
     }
 
-    fn rss(&mut self, what: &str, oned: Option<u64>) -> Result<(), BenchError> {
-        let kib = process::rss_kib(self.daemon.pid)?;
-        progress(&format!("{what}: {kib} KiB"));
+    /// RSS once the daemon is idle: blocking-pool threads left from a burst of work (tokio
+    /// keeps them 10 s) are waited for, up to `settle`.
+    fn rss(&mut self, what: &str, oned: Option<u64>, settle: Duration) -> Result<(), BenchError> {
+        let deadline = Instant::now() + settle;
+        let mut m = process::memory(self.daemon.pid)?;
+        // The main thread, one runtime worker per CPU, and one more.
+        let idle_threads = 2 + std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        while m.threads > idle_threads && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(500));
+            m = process::memory(self.daemon.pid)?;
+        }
+        let what = format!(
+            "{what} (anon {} + file {} KiB, {} threads)",
+            m.anon_kib, m.file_kib, m.threads
+        );
+        progress(&format!("{what}: {} KiB", m.rss_kib));
         self.figures.push(FigureRow {
-            what: what.to_string(),
-            value: kib as f64,
+            what,
+            value: m.rss_kib as f64,
             unit: "KiB",
             oned: oned.map(|o| o as f64),
             lower_is_better: true,
@@ -271,6 +286,7 @@ impl Bench {
         self.rss(
             "RSS idle, fresh database",
             Some(baseline::ONED_RSS_IDLE_KIB),
+            SETTLE,
         )?;
 
         // The ordinary user comes into being on its first call (StratusLab default driver).
@@ -291,6 +307,7 @@ impl Bench {
         self.rss(
             &format!("RSS, {SMALL_POOL} held VMs"),
             Some(baseline::ONED_RSS_1000_VMS_KIB),
+            SETTLE,
         )?;
         self.measure(
             &[Call::VmInfoAdmin, Call::UserInfoAdmin, Call::VmPoolAll],
@@ -319,11 +336,11 @@ impl Bench {
             rate,
             Some(baseline::ONED_HOLD_1000_10000),
         );
-        std::thread::sleep(Duration::from_secs(2));
         let large = self.args.large_pool;
         self.rss(
             &format!("RSS, {large} held VMs"),
             Some(baseline::ONED_RSS_10000_VMS_KIB),
+            SETTLE,
         )?;
         self.measure(&[Call::VmPoolAll], large)?;
         self.peak_during_listings(large)?;
@@ -353,13 +370,13 @@ impl Bench {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        std::thread::sleep(Duration::from_secs(3));
         self.rss(
             &format!(
                 "RSS idle, {large} held VMs + {} monitored hosts",
                 self.args.hosts
             ),
             Some(baseline::ONED_RSS_10000_VMS_KIB),
+            SETTLE,
         )?;
         self.allocate_to_running(&mut client)?;
         Ok(())

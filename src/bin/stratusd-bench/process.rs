@@ -16,6 +16,24 @@ fn status_kib(pid: u32, field: &str) -> Result<u64, BenchError> {
         .ok_or_else(|| BenchError::Protocol(format!("{path} has no {field}")))
 }
 
+/// Resident memory now, KiB, and the thread count: the whole RSS, its anonymous part (the
+/// daemon's heap and stacks) and its file-backed part (mapped binaries and shared libraries).
+pub struct Memory {
+    pub rss_kib: u64,
+    pub anon_kib: u64,
+    pub file_kib: u64,
+    pub threads: u64,
+}
+
+pub fn memory(pid: u32) -> Result<Memory, BenchError> {
+    Ok(Memory {
+        rss_kib: status_kib(pid, "VmRSS")?,
+        anon_kib: status_kib(pid, "RssAnon")?,
+        file_kib: status_kib(pid, "RssFile")?,
+        threads: status_kib(pid, "Threads")?,
+    })
+}
+
 /// Resident set size now, KiB.
 pub fn rss_kib(pid: u32) -> Result<u64, BenchError> {
     status_kib(pid, "VmRSS")
