@@ -33,6 +33,7 @@ echo "bench: machine: $(nproc) CPUs; uptime before: $(uptime)"
 "$target/release/stratusd-bench" \
   --stratusd "$target/release/stratusd" \
   --script bench/xmlrpc-post.lua \
+  --status-script bench/xmlrpc-post-status.lua \
   --bodies bench/bodies \
   "${extra[@]}" "$@"
 echo "bench: uptime after: $(uptime)"

@@ -75,7 +75,8 @@ impl Client {
         Ok(answer)
     }
 
-    fn post(&mut self, body: &[u8]) -> Result<Answer, BenchError> {
+    /// Posts a request body as it is (a body file of bench/bodies).
+    pub fn post(&mut self, body: &[u8]) -> Result<Answer, BenchError> {
         let head = format!(
             "POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
             body.len()

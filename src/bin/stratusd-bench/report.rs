@@ -18,6 +18,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// One wrk measurement point over several runs.
 pub struct LoadRow {
     pub call: &'static str,
+    /// How wrk checked the answers.
+    pub check: &'static str,
     pub vms: usize,
     pub connections: u32,
     pub runs: Vec<WrkRun>,
@@ -42,8 +44,8 @@ fn ratio(ours: f64, theirs: Option<f64>) -> String {
 }
 
 pub fn load_header() -> String {
-    "| call | VMs | conc | runs | req/s median (min–max) | mean ms | p50 ms | p99 ms | stratusd CPU % | failures | oned req/s | ratio |\n\
-     |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    "| call | answers checked | VMs | conc | runs | req/s median (min–max) | mean ms | p50 ms | p99 ms | stratusd CPU % | failures | oned req/s | ratio |\n\
+     |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         .to_string()
 }
 
@@ -60,8 +62,9 @@ impl LoadRow {
         let col = |f: fn(&WrkRun) -> f64| median(self.runs.iter().map(f).collect());
         let failures: u64 = self.runs.iter().map(|r| r.failures).sum();
         format!(
-            "| {} | {} | {} | {} | {} ({}–{}) | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} ({}–{}) | {:.2} | {:.2} | {:.2} | {:.0} | {} | {} | {} |",
             self.call,
+            self.check,
             self.vms,
             self.connections,
             self.runs.len(),
