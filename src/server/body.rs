@@ -7,23 +7,56 @@ use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 /// Small pieces are gathered into frames of up to this size: one write per chunk, not per VM.
 const CHUNK: usize = 128 * 1024;
 
+/// Answers of at least this size count as large (see [`LargeAnswers`]).
+const LARGE: u64 = 1 << 20;
+
+/// Large answers being sent now. Their piece lists and chunk buffers come and go in bursts
+/// (64 concurrent 10,000-VM listings use some 30 MB at once); glibc keeps what is freed in the
+/// middle of its heaps, so when the last large answer of a burst is done the free memory is
+/// handed back to the system.
+static LARGE_ANSWERS: AtomicUsize = AtomicUsize::new(0);
+
+fn large_answer_done() {
+    if LARGE_ANSWERS.fetch_sub(1, Ordering::AcqRel) == 1 {
+        give_back_free_memory();
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn give_back_free_memory() {
+    // SAFETY: malloc_trim has no preconditions; it only releases free heap pages.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_back_free_memory() {}
+
 #[derive(Debug)]
 pub struct AnswerBody {
     pieces: std::vec::IntoIter<Bytes>,
     remaining: u64,
+    large: bool,
 }
 
 impl AnswerBody {
     pub fn from_pieces(pieces: Vec<Bytes>) -> AnswerBody {
-        let remaining = pieces.iter().map(|p| p.len() as u64).sum();
+        let remaining: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+        let large = remaining >= LARGE;
+        if large {
+            LARGE_ANSWERS.fetch_add(1, Ordering::AcqRel);
+        }
         AnswerBody {
             pieces: pieces.into_iter(),
             remaining,
+            large,
         }
     }
 
@@ -32,9 +65,9 @@ impl AnswerBody {
     }
 
     /// All of it in one buffer (for callers that want the answer as a string).
-    pub fn into_bytes(self) -> Vec<u8> {
+    pub fn into_bytes(mut self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.remaining as usize);
-        for p in self.pieces {
+        for p in self.pieces.by_ref() {
             out.extend_from_slice(&p);
         }
         out
@@ -59,6 +92,16 @@ impl AnswerBody {
         };
         self.remaining -= frame.len() as u64;
         Some(frame)
+    }
+}
+
+impl Drop for AnswerBody {
+    fn drop(&mut self) {
+        if self.large {
+            // The pieces go first, so that their memory is free when it is given back.
+            self.pieces = Vec::new().into_iter();
+            large_answer_done();
+        }
     }
 }
 
@@ -122,6 +165,17 @@ mod tests {
         assert_eq!(joined, expected);
         // 300 KB of small pieces fill three chunks at most, then the large one, then the last.
         assert!(out.len() <= 5, "{} frames", out.len());
+    }
+
+    #[test]
+    fn a_large_answer_is_counted_until_it_is_dropped() {
+        let before = LARGE_ANSWERS.load(Ordering::Acquire);
+        let body = AnswerBody::from_pieces(vec![Bytes::from(vec![b'x'; LARGE as usize])]);
+        assert_eq!(LARGE_ANSWERS.load(Ordering::Acquire), before + 1);
+        assert_eq!(frames(body).len(), 1);
+        assert_eq!(LARGE_ANSWERS.load(Ordering::Acquire), before);
+        drop(AnswerBody::whole("small"));
+        assert_eq!(LARGE_ANSWERS.load(Ordering::Acquire), before);
     }
 
     #[test]
