@@ -106,8 +106,11 @@ impl FigureRow {
             }
         };
         let ratio = match self.oned {
-            Some(o) if self.lower_is_better && self.value > 0.0 => {
+            Some(o) if self.lower_is_better && self.value > 0.0 && o >= self.value => {
                 format!("{:.2}× less", o / self.value)
+            }
+            Some(o) if self.lower_is_better && o > 0.0 => {
+                format!("{:.2}× more", self.value / o)
             }
             Some(o) if o > 0.0 => format!("{:.1}×", self.value / o),
             _ => "—".into(),
