@@ -3,7 +3,11 @@
 #   * QEMU from bookworm-backports (the machine's qemu-utils is the backports 10.0 one; the
 #     bookworm qemu-system-x86 would remove it), libvirt's QEMU driver, the libvirt-qemu user;
 #   * a tiny test guest in target/test-guest/ (vmlinuz + initrd.gz) built from Debian's cloud
-#     kernel and busybox-static, with scripts/test-guest/init as its PID 1.
+#     kernel and busybox-static, with scripts/test-guest/init as its PID 1 and the kernel modules
+#     it needs to read its disks (virtio-blk root disk, IDE CD-ROM context ISO);
+#   * the test Marketplace image of tests/qemu_storage.rs: root.img, a raw disk holding an ext2
+#     file system (e2fsprogs' mke2fs -d, no mount needed) with the marker file
+#     /etc/stratusd-image-marker, whose text is also in root.marker.
 # See shared/notes/libvirt-qemu-on-debian12.md for why each step is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,9 +83,15 @@ guest_dir=target/test-guest
 # Rebuilt when the guest's scripts or this recipe change (any cloud kernel boots it, so a newer
 # kernel in the archive is no reason to rebuild).
 recipe=$(cat scripts/test-guest/init scripts/test-guest/power-button scripts/setup-qemu.sh | sha256sum | cut -d' ' -f1)
-if [ -s "$guest_dir/vmlinuz" ] && [ -s "$guest_dir/initrd.gz" ] &&
+if [ -s "$guest_dir/vmlinuz" ] && [ -s "$guest_dir/initrd.gz" ] && [ -s "$guest_dir/root.img" ] &&
+  [ -s "$guest_dir/root.marker" ] &&
   [ "$(cat "$guest_dir/recipe" 2>/dev/null)" = "$recipe" ]; then
   exit 0
+fi
+# mke2fs -d (e2fsprogs, required priority, normally there) builds the image without mounting.
+if ! command -v mke2fs >/dev/null; then
+  echo "setup-qemu: installing e2fsprogs"
+  install_without_removals e2fsprogs
 fi
 kernel_pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
   awk '$1 == "Depends:" && $2 ~ /^linux-image-/ { print $2; exit }')
@@ -106,14 +116,40 @@ root="$work/root"
 mkdir -p "$root"/{bin,dev,proc,sys,tmp,lib/modules,etc/acpi/PWRF}
 cp "$busybox" "$root/bin/busybox"
 cp "$modules/drivers/input/evdev.ko" "$modules/drivers/acpi/button.ko" "$root/lib/modules/"
+# The disk drivers, in load order (each after what it depends on; the cloud kernel has ext4,
+# which mounts ext2, built in): virtio-blk for the root disk, the PIIX IDE controller and the
+# SCSI CD-ROM driver for the context ISO (target hdd), and ISO 9660.
+storage_modules="virtio/virtio_ring virtio/virtio virtio/virtio_pci_modern_dev
+  virtio/virtio_pci_legacy_dev virtio/virtio_pci block/virtio_blk scsi/scsi_common scsi/scsi_mod
+  ata/libata ata/ata_piix cdrom/cdrom scsi/sr_mod"
+mkdir -p "$root/lib/modules/disks"
+: >"$root/lib/modules/disks/order"
+for module in $storage_modules; do
+  cp "$modules/drivers/$module.ko" "$root/lib/modules/disks/"
+  echo "${module#*/}" >>"$root/lib/modules/disks/order"
+done
+cp "$modules/fs/isofs/isofs.ko" "$root/lib/modules/disks/"
+echo isofs >>"$root/lib/modules/disks/order"
 install -m 0755 scripts/test-guest/init "$root/init"
 install -m 0755 scripts/test-guest/power-button "$root/etc/acpi/PWRF/00000080"
 
 mkdir -p "$guest_dir"
 cp "$work"/kernel/boot/vmlinuz-* "$guest_dir/vmlinuz.new"
 (cd "$root" && find . | "$busybox" cpio -o -H newc 2>/dev/null | gzip -9) >"$guest_dir/initrd.gz.new"
+
+# The Marketplace image: a raw disk that is one ext2 file system (no partition table).
+image="$work/image"
+mkdir -p "$image/etc"
+marker="STRATUSD-MARKETPLACE-IMAGE-$(echo "$recipe" | cut -c1-12)"
+echo "$marker" >"$image/etc/stratusd-image-marker"
+echo "The root disk of tests/qemu_storage.rs, built by scripts/setup-qemu.sh." >"$image/README"
+rm -f "$guest_dir/root.img.new"
+truncate -s 8M "$guest_dir/root.img.new"
+mke2fs -q -F -t ext2 -L stratusd-root -d "$image" "$guest_dir/root.img.new"
 mv "$guest_dir/vmlinuz.new" "$guest_dir/vmlinuz"
+mv "$guest_dir/root.img.new" "$guest_dir/root.img"
+echo "$marker" >"$guest_dir/root.marker"
 mv "$guest_dir/initrd.gz.new" "$guest_dir/initrd.gz"
 echo "$kernel_pkg" >"$guest_dir/kernel-package"
 echo "$recipe" >"$guest_dir/recipe"
-echo "setup-qemu: test guest ready: $guest_dir/vmlinuz, $guest_dir/initrd.gz"
+echo "setup-qemu: test guest ready: $guest_dir/vmlinuz, $guest_dir/initrd.gz, $guest_dir/root.img"
