@@ -89,7 +89,8 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
     if let Some(ctx) = t.get_vector("CONTEXT") {
         let n = t.vectors("DISK").count();
         // StratusLab's cloud-init-context-device.patch: the VFAT config drive is a writable
-        // disk, the ISO a read-only CD-ROM.
+        // disk, the ISO a read-only CD-ROM. Both are raw files stratusd wrote (3.2 declared the
+        // ISO `raw` too).
         let cloud_init = vector_get(ctx, "CONTEXT_METHOD") == Some("cloud-init");
         disks.push(DiskSpec {
             source: images.join(format!("disk.{n}")),
@@ -101,7 +102,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
             },
             target: vector_get(ctx, "TARGET").unwrap_or("hdb").to_string(),
             readonly: !cloud_init,
-            driver: cloud_init.then(|| "raw".to_string()),
+            driver: Some("raw".to_string()),
             ..DiskSpec::default()
         });
     }
@@ -263,9 +264,19 @@ mod tests {
         // The cloud-init config drive is a writable disk.
         assert_eq!(spec.disks[2].device, DiskDevice::Disk);
         assert!(!spec.disks[2].readonly);
+        // A swap file stratusd made is raw, whatever DRIVER the template gives it.
+        let swap = vm("MEMORY=64\nDISK=[TYPE=swap,SIZE=1,TARGET=vdb,DRIVER=qcow2,DISK_ID=0]");
+        VmPaths::new(&dir, 42)
+            .record_disk(0, DiskRecord::raw(RecordedKind::Swap))
+            .unwrap();
+        assert_eq!(
+            domain_spec(&swap, place(&dir)).disks[0].driver.as_deref(),
+            Some("raw")
+        );
         let _ = std::fs::remove_dir_all(&dir);
         let iso = domain_spec(&vm("MEMORY=64\nCONTEXT=[TARGET=hdd]"), place(&dir));
         assert_eq!(iso.disks[0].device, DiskDevice::Cdrom);
         assert!(iso.disks[0].readonly);
+        assert_eq!(iso.disks[0].driver.as_deref(), Some("raw"));
     }
 }

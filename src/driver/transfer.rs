@@ -150,7 +150,7 @@ impl DiskTm {
         report.info(&format!("MKSWAP {size} {}", paths.disk(index).display()));
         volatile::make_swap(&paths.disk(index), size).map_err(&fail)?;
         paths
-            .record_disk(index, DiskRecord::plain(DiskKind::Swap))
+            .record_disk(index, DiskRecord::raw(DiskKind::Swap))
             .map_err(&fail)
     }
 
@@ -174,7 +174,7 @@ impl DiskTm {
         ));
         volatile::make_filesystem(&paths.disk(index), size, format).map_err(&fail)?;
         paths
-            .record_disk(index, DiskRecord::plain(DiskKind::Filesystem))
+            .record_disk(index, DiskRecord::raw(DiskKind::Filesystem))
             .map_err(&fail)
     }
 

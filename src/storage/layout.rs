@@ -47,6 +47,15 @@ impl DiskRecord {
     pub fn plain(kind: DiskKind) -> Self {
         DiskRecord { kind, format: None }
     }
+
+    /// A raw file stratusd made itself (swap, a fresh file system): declared raw whatever the
+    /// template's DRIVER says, as the guest writes it.
+    pub fn raw(kind: DiskKind) -> Self {
+        DiskRecord {
+            kind,
+            format: Some("raw".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
