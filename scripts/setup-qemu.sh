@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the real-guest test (tests/qemu_guest.rs) needs on Debian 12, idempotently:
+# Installs what the real-guest tests (tests/qemu_guest.rs, tests/qemu_storage.rs) need on
+# Debian 12, idempotently:
 #   * QEMU from bookworm-backports (the machine's qemu-utils is the backports 10.0 one; the
 #     bookworm qemu-system-x86 would remove it), libvirt's QEMU driver, the libvirt-qemu user;
 #   * a tiny test guest in target/test-guest/ (vmlinuz + initrd.gz) built from Debian's cloud
@@ -76,6 +77,12 @@ fi
 if ! getent passwd libvirt-qemu >/dev/null; then
   echo "setup-qemu: adding the libvirt-qemu system user"
   $SUDO useradd --system --no-create-home --user-group libvirt-qemu
+fi
+
+# tests/qemu_storage.rs puts its VMs' NIC on a bridge it creates with `ip`.
+if ! command -v ip >/dev/null; then
+  echo "setup-qemu: installing iproute2"
+  install_without_removals iproute2
 fi
 
 # --- the test guest ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-# QEMU, libvirt's QEMU driver and the tiny guest that tests/qemu_guest.rs boots.
+# QEMU, libvirt's QEMU driver, the tiny guest that tests/qemu_guest.rs and tests/qemu_storage.rs
+# boot and the Marketplace image of the latter.
 scripts/setup-qemu.sh
 # The recorded sessions register this file as an image (see fixtures/oned-3.2/README.md).
 if [ ! -s /srv/cloud/images/ttylinux.img ]; then

@@ -243,7 +243,11 @@ fn marketplace_images_boot_cached_and_saved_in_real_guests() {
         &marker,
         Some("192.168.77.1"),
     );
-    assert_eq!(mp.count(&format!("/metadata/{id}")), 1, "one manifest fetch");
+    assert_eq!(
+        mp.count(&format!("/metadata/{id}")),
+        1,
+        "one manifest fetch"
+    );
     assert_eq!(mp.count("/images/"), 1, "one image download");
     let cached = dir.join("cache/images").join(&id);
     assert_eq!(sha1_of(&cached), sha1, "the cache holds the verified image");
@@ -271,7 +275,11 @@ fn marketplace_images_boot_cached_and_saved_in_real_guests() {
         1,
         "no manifest fetch on a cache hit"
     );
-    assert_eq!(mp.count("/images/"), 1, "the image was not downloaded again");
+    assert_eq!(
+        mp.count("/images/"),
+        1,
+        "the image was not downloaded again"
+    );
     assert_qemu_uses_the_overlay(&embed_root, &dir, vm2.vm);
     let shutdown2 = shut_down(&mut client, vm2.vm);
 
@@ -313,7 +321,12 @@ fn marketplace_images_boot_cached_and_saved_in_real_guests() {
     let line = vm_log
         .lines()
         .find(|l| l.contains("[TM][I]: MARKETPLACE_AND_IMAGEID"))
-        .unwrap_or_else(|| panic!("no MARKETPLACE_AND_IMAGEID in VM {}'s log:\n{vm_log}", vm3.vm));
+        .unwrap_or_else(|| {
+            panic!(
+                "no MARKETPLACE_AND_IMAGEID in VM {}'s log:\n{vm_log}",
+                vm3.vm
+            )
+        });
     let tokens: Vec<&str> = line.split_whitespace().collect();
     let new_id = tokens[tokens.len() - 1].to_string();
     assert_eq!(tokens[tokens.len() - 2], mp.url(), "{line}");

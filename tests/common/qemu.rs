@@ -198,9 +198,14 @@ pub fn vm_states(doc: &str) -> (String, String) {
 }
 
 pub fn wait_running(client: &mut Client, vm: i32) -> String {
-    wait_for(client, "one.vm.info", vm, RUNNING_WITHIN, "RUNNING", |doc| {
-        vm_states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into())
-    })
+    wait_for(
+        client,
+        "one.vm.info",
+        vm,
+        RUNNING_WITHIN,
+        "RUNNING",
+        |doc| vm_states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into()),
+    )
 }
 
 pub fn wait_done(client: &mut Client, vm: i32) -> String {
