@@ -284,11 +284,12 @@ impl Core {
         end: i32,
     ) -> Result<String> {
         let state = self.read();
-        let mut out = String::from("<IMAGE_POOL>");
-        for img in owned::filter::<Image>(&state, caller, flag, start, end)? {
-            img.write_xml(&mut out);
-        }
-        out.push_str("</IMAGE_POOL>");
-        Ok(out)
+        owned::pool_document::<Image>(
+            &state,
+            caller,
+            (flag, start, end),
+            "IMAGE_POOL",
+            |img, out| img.write_xml(out),
+        )
     }
 }

@@ -185,6 +185,25 @@ pub fn chmod<T: Owned>(
     Ok(changed)
 }
 
+/// A pool answer (`<IMAGE_POOL>…</IMAGE_POOL>` and the like): the objects [`filter`] lets the
+/// caller see, each rendered by `render`, between the pool's root tags.
+pub fn pool_document<T: Owned>(
+    state: &State,
+    caller: &Caller,
+    (flag, start, end): (i32, i32, i32),
+    root: &str,
+    render: impl Fn(&T, &mut String),
+) -> Result<String> {
+    let mut out = format!("<{root}>");
+    for obj in filter::<T>(state, caller, flag, start, end)? {
+        render(obj, &mut out);
+    }
+    out.push_str("</");
+    out.push_str(root);
+    out.push('>');
+    Ok(out)
+}
+
 /// Objects of a pool the caller may see with a 3.2 pool filter (§3 of the spec):
 /// -3 mine, -2 all I may USE, -1 mine and my group's, >= 0 that user's; plus an id range.
 pub fn filter<'a, T: Owned>(

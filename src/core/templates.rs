@@ -91,12 +91,13 @@ impl Core {
         end: i32,
     ) -> Result<String> {
         let state = self.read();
-        let mut out = String::from("<VMTEMPLATE_POOL>");
-        for t in owned::filter::<VmTemplate>(&state, caller, flag, start, end)? {
-            t.write_xml(&mut out);
-        }
-        out.push_str("</VMTEMPLATE_POOL>");
-        Ok(out)
+        owned::pool_document::<VmTemplate>(
+            &state,
+            caller,
+            (flag, start, end),
+            "VMTEMPLATE_POOL",
+            |t, out| t.write_xml(out),
+        )
     }
 
     /// `one.template.instantiate`: a new VM from the template, named `name` when given.

@@ -245,12 +245,13 @@ impl Core {
 
     pub fn vnpool_info(&self, caller: &Caller, flag: i32, start: i32, end: i32) -> Result<String> {
         let state = self.read();
-        let mut out = String::from("<VNET_POOL>");
-        for net in owned::filter::<VNet>(&state, caller, flag, start, end)? {
-            net.write_xml(&mut out, false);
-        }
-        out.push_str("</VNET_POOL>");
-        Ok(out)
+        owned::pool_document::<VNet>(
+            &state,
+            caller,
+            (flag, start, end),
+            "VNET_POOL",
+            |net, out| net.write_xml(out, false),
+        )
     }
 
     /// addleases / rmleases / hold / release share their shape: a LEASES template applied to
