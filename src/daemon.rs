@@ -88,9 +88,13 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 pub fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    // Colour codes only for a terminal: redirected to a file (systemd, init scripts, the
+    // tests) the log stays plain text that grep and log rotation handle.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

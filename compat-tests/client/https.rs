@@ -369,7 +369,7 @@ fn run() -> Result<bool, String> {
                 daemon.log_path().display()
             );
             for line in daemon::log_tail(daemon.log_path(), LOG_TAIL_LINES).lines() {
-                println!("| {}", strip_ansi(line));
+                println!("| {line}");
             }
         }
     } else {
@@ -650,24 +650,6 @@ fn wait_for_port(port: u16) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes the colour escapes tracing puts in the log.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// One call the front door forwarded: the session it ran with and the client's address.
 #[derive(Debug, Clone, PartialEq)]
 struct Forwarded {
@@ -678,7 +660,7 @@ struct Forwarded {
 /// Every `forwarding request from <session>` line of the daemon log, in order.
 fn forwarded_calls(log: &Path) -> Vec<Forwarded> {
     let text = fs::read(log)
-        .map(|b| strip_ansi(&String::from_utf8_lossy(&b)))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
     text.lines()
         .filter_map(|line| {

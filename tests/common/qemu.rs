@@ -242,24 +242,9 @@ pub fn console_value(console_text: &str, key: &str) -> Option<String> {
     console_lines(console_text).find_map(|line| line.strip_prefix(&prefix).map(str::to_string))
 }
 
-/// The daemon's log without the terminal colour codes tracing puts around field names.
+/// The daemon's log (plain text: the daemon writes colour codes only to a terminal).
 pub fn plain_log(dir: &Path) -> String {
-    let text = read_file(&dir.join("daemon.log"));
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI: ESC [ parameters final-byte
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
+    read_file(&dir.join("daemon.log"))
 }
 
 /// A `Duration` as its `Debug` form prints it (`512.3ms`, `1.2s`, `870µs`).
