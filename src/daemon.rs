@@ -99,6 +99,8 @@ pub fn init_logging(filter: &str) {
 }
 
 pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
+    // Before any thread starts, so that every thread's heap obeys it.
+    crate::memory::limit_arenas();
     let settings = args.settings()?;
     init_logging(&settings.log_level);
     std::fs::create_dir_all(&settings.data_dir).map_err(|source| StartError::DataDir {

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod driver;
 pub mod frontdoor;
 pub mod hooks;
+pub mod memory;
 pub mod model;
 pub mod net;
 pub mod sched;

@@ -24,20 +24,9 @@ static LARGE_ANSWERS: AtomicUsize = AtomicUsize::new(0);
 
 fn large_answer_done() {
     if LARGE_ANSWERS.fetch_sub(1, Ordering::AcqRel) == 1 {
-        give_back_free_memory();
+        crate::memory::give_back_free_memory();
     }
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn give_back_free_memory() {
-    // SAFETY: malloc_trim has no preconditions; it only releases free heap pages.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn give_back_free_memory() {}
 
 #[derive(Debug)]
 pub struct AnswerBody {
