@@ -140,11 +140,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     }
     let core = Arc::new(core);
     if let (true, Some(name)) = (fresh, default_host) {
-        let admin = crate::core::auth::Caller {
-            uid: 0,
-            gid: 0,
-            name: "oneadmin".into(),
-        };
+        let admin = crate::core::auth::Caller::oneadmin();
         let id = core.host_allocate(&admin, &name, "im_dummy", "vmm_dummy", "dummy", "tm_dummy")?;
         tracing::info!(host = %name, id, "registered the default simulated host");
     }

@@ -16,6 +16,15 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// oneadmin itself (user 0 of group 0): what the daemon acts as on its own behalf.
+    pub fn oneadmin() -> Caller {
+        Caller {
+            uid: crate::model::user::ONEADMIN_UID,
+            gid: crate::model::group::ONEADMIN_GID,
+            name: "oneadmin".into(),
+        }
+    }
+
     /// oneadmin, or a member of the oneadmin group: every check passes.
     pub fn is_privileged(&self) -> bool {
         self.uid == 0 || self.gid == 0

@@ -66,14 +66,6 @@ mod tests {
     use crate::model::{Kind, Vm};
     use crate::store::Store;
 
-    fn admin() -> Caller {
-        Caller {
-            uid: 0,
-            gid: 0,
-            name: "oneadmin".into(),
-        }
-    }
-
     fn core() -> Core {
         let settings = Settings {
             data_dir: std::env::temp_dir().join("stratusd-vm-documents-test"),
@@ -100,18 +92,23 @@ mod tests {
         pool.push_str("</VM_POOL>");
         let ids: Vec<i32> = state.vms.keys().copied().collect();
         drop(state);
-        let listed = core.vmpool_info(&admin(), -2, -1, -1, -2).unwrap();
+        let listed = core
+            .vmpool_info(&Caller::oneadmin(), -2, -1, -1, -2)
+            .unwrap();
         assert_eq!(listed.to_text(), pool);
         for id in ids {
             let mut full = String::new();
             core.read().vms[&id].write_xml(&mut full, true);
-            assert_eq!(core.vm_info(&admin(), id).unwrap().to_text(), full);
+            assert_eq!(
+                core.vm_info(&Caller::oneadmin(), id).unwrap().to_text(),
+                full
+            );
         }
     }
 
     fn allocate(core: &Core, name: &str) -> i32 {
         core.vm_allocate(
-            &admin(),
+            &Caller::oneadmin(),
             &format!("NAME = \"{name}\"\nCPU = 1\nMEMORY = 256\n"),
         )
         .unwrap()
@@ -126,36 +123,54 @@ mod tests {
         let moved = allocate(&core, "moved");
         assert_documents_current(&core);
 
-        core.vm_action(&admin(), "hold", plain).unwrap();
-        core.chmod::<Vm>(&admin(), odd, [1, 1, 1, 1, -1, -1, 1, -1, -1])
+        core.vm_action(&Caller::oneadmin(), "hold", plain).unwrap();
+        core.chmod::<Vm>(&Caller::oneadmin(), odd, [1, 1, 1, 1, -1, -1, 1, -1, -1])
             .unwrap();
         let uid = core
-            .user_allocate(&admin(), "bob", "secret", "core")
+            .user_allocate(&Caller::oneadmin(), "bob", "secret", "core")
             .unwrap();
-        core.chown::<Vm>(&admin(), odd, uid, 1).unwrap();
+        core.chown::<Vm>(&Caller::oneadmin(), odd, uid, 1).unwrap();
         assert_documents_current(&core);
 
         let h0 = core
-            .host_allocate(&admin(), "h0", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .host_allocate(
+                &Caller::oneadmin(),
+                "h0",
+                "im_dummy",
+                "vmm_dummy",
+                "dummy",
+                "tm_dummy",
+            )
             .unwrap();
         let h1 = core
-            .host_allocate(&admin(), "h1", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .host_allocate(
+                &Caller::oneadmin(),
+                "h1",
+                "im_dummy",
+                "vmm_dummy",
+                "dummy",
+                "tm_dummy",
+            )
             .unwrap();
-        core.vm_deploy(&admin(), moved, h0).unwrap();
+        core.vm_deploy(&Caller::oneadmin(), moved, h0).unwrap();
         for from in [LcmState::Prolog, LcmState::Boot] {
             let ok = StepOutcome::Ok { deploy_id: None };
             core.step_done(moved, (VmState::Active, from), ok).unwrap();
         }
         assert_documents_current(&core);
         // Two history records: one.vm.info lists both, the pool only the last.
-        core.vm_migrate(&admin(), moved, h1, true).unwrap();
+        core.vm_migrate(&Caller::oneadmin(), moved, h1, true)
+            .unwrap();
         assert_documents_current(&core);
-        let pool = core.vmpool_info(&admin(), -2, moved, moved, -2).unwrap();
+        let pool = core
+            .vmpool_info(&Caller::oneadmin(), -2, moved, moved, -2)
+            .unwrap();
         assert_eq!(pool.to_text().matches("<HISTORY>").count(), 1);
-        let info = core.vm_info(&admin(), moved).unwrap();
+        let info = core.vm_info(&Caller::oneadmin(), moved).unwrap();
         assert_eq!(info.to_text().matches("<HISTORY>").count(), 2);
 
-        core.vm_action(&admin(), "finalize", plain).unwrap();
+        core.vm_action(&Caller::oneadmin(), "finalize", plain)
+            .unwrap();
         assert_documents_current(&core);
     }
 
@@ -172,7 +187,7 @@ mod tests {
         let first = Core::open(Store::open(&db).unwrap(), settings.clone(), "password").unwrap();
         let a = allocate(&first, "a");
         let b = allocate(&first, "b");
-        first.vm_action(&admin(), "hold", b).unwrap();
+        first.vm_action(&Caller::oneadmin(), "hold", b).unwrap();
         drop(first);
 
         let reopened = Core::open(Store::open(&db).unwrap(), settings, "password").unwrap();

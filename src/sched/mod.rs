@@ -281,19 +281,18 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    fn admin() -> Caller {
-        Caller {
-            uid: 0,
-            gid: 0,
-            name: "oneadmin".into(),
-        }
-    }
-
     /// A host monitored as oned's dummy IM driver reports: 800 CPU shares, room for 8 VMs of
     /// CPU = 1.
     fn monitored_host(core: &Core, name: &str) -> Oid {
         let id = core
-            .host_allocate(&admin(), name, "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .host_allocate(
+                &Caller::oneadmin(),
+                name,
+                "im_dummy",
+                "vmm_dummy",
+                "dummy",
+                "tm_dummy",
+            )
             .unwrap();
         let values = [
             ("TOTALCPU", "800"),
@@ -341,7 +340,7 @@ mod tests {
         super::spawn(Arc::clone(&core));
         let ids: Vec<Oid> = (0..10)
             .map(|_| {
-                core.vm_allocate(&admin(), "CPU = 1\nMEMORY = 64\n")
+                core.vm_allocate(&Caller::oneadmin(), "CPU = 1\nMEMORY = 64\n")
                     .unwrap()
             })
             .collect();

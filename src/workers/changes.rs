@@ -86,14 +86,6 @@ mod tests {
     use crate::core::Core;
     use crate::store::Store;
 
-    fn admin() -> Caller {
-        Caller {
-            uid: 0,
-            gid: 0,
-            name: "oneadmin".into(),
-        }
-    }
-
     fn core() -> Core {
         Core::open(
             Store::open_in_memory().unwrap(),
@@ -112,11 +104,18 @@ mod tests {
         assert!(first.everything);
 
         let ids: Vec<i32> = (0..5)
-            .map(|_| core.vm_allocate(&admin(), "CPU = 1\n").unwrap())
+            .map(|_| core.vm_allocate(&Caller::oneadmin(), "CPU = 1\n").unwrap())
             .collect();
-        core.vm_action(&admin(), "hold", ids[0]).unwrap();
+        core.vm_action(&Caller::oneadmin(), "hold", ids[0]).unwrap();
         let host = core
-            .host_allocate(&admin(), "h", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .host_allocate(
+                &Caller::oneadmin(),
+                "h",
+                "im_dummy",
+                "vmm_dummy",
+                "dummy",
+                "tm_dummy",
+            )
             .unwrap();
         let changes = feed.next(None).await.unwrap();
         assert!(!changes.everything);
@@ -138,7 +137,7 @@ mod tests {
         let _ = feed.next(None).await;
         // More writes than the event channel holds, while the worker is not looking.
         for _ in 0..4200 {
-            core.vm_allocate(&admin(), "CPU = 1\n").unwrap();
+            core.vm_allocate(&Caller::oneadmin(), "CPU = 1\n").unwrap();
         }
         let changes = feed.next(None).await.unwrap();
         assert!(changes.everything);
