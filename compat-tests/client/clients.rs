@@ -1,14 +1,14 @@
 //! The installed StratusLab clients: where `scripts/setup-stratuslab-client.sh` put the
-//! virtualenvs, whether they are complete, and how one client command is run in the recorded
-//! client environment. Shared by the recorded-run suite (`main.rs`) and the front-door suite
-//! (`https.rs`).
+//! virtualenvs, whether they are complete, how one client command is run in the recorded
+//! client environment, and the `main` of a client suite. Shared by the recorded-run suite
+//! (`main.rs`) and the front-door suite (`https.rs`).
 
 use std::env;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitCode, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -156,4 +156,49 @@ pub fn run_process(
         )
     })?;
     Ok((code, stdout, stderr))
+}
+
+/// The `main` of a client suite (a `harness = false` test target that is one continuous run
+/// on one daemon, so it cannot be cut into parts): answers `--list`, runs `run` when the
+/// arguments select `suite` (`cargo test NAME` passes NAME to every target; other flags of
+/// libtest are ignored), and prints the summary line `scripts/test.sh` shows when it fails.
+pub fn run_suite(
+    target: &str,
+    suite: &str,
+    run: impl FnOnce() -> Result<bool, String>,
+) -> ExitCode {
+    let mut filters = Vec::new();
+    let mut list = false;
+    let mut args = env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--list" => list = true,
+            "--skip" | "--test-threads" | "--format" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            filter => filters.push(filter.to_string()),
+        }
+    }
+    let selected = filters.is_empty() || filters.iter().any(|f| suite.contains(f.as_str()));
+    if list {
+        if selected {
+            println!("{suite}: test");
+        }
+        return ExitCode::SUCCESS;
+    }
+    if !selected {
+        println!("{target}: {filters:?} does not select the {suite} suite; nothing run");
+        println!("0 passed, 0 failed");
+        return ExitCode::SUCCESS;
+    }
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            println!("{target}: error: {message}");
+            println!("0 passed, 1 failed");
+            ExitCode::FAILURE
+        }
+    }
 }

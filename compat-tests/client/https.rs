@@ -223,44 +223,10 @@ impl Trust {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(message) => {
-            println!("client_https: error: {message}");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-    }
+    clients::run_suite("client_https", SUITE_NAME, run)
 }
 
 fn run() -> Result<bool, String> {
-    let mut filters = Vec::new();
-    let mut list = false;
-    let mut args = env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--list" => list = true,
-            "--skip" | "--test-threads" | "--format" => {
-                args.next();
-            }
-            flag if flag.starts_with('-') => {}
-            filter => filters.push(filter.to_string()),
-        }
-    }
-    // One run on one daemon; `cargo test NAME` passes NAME to every target.
-    let selected = filters.is_empty() || filters.iter().any(|f| SUITE_NAME.contains(f.as_str()));
-    if list {
-        if selected {
-            println!("{SUITE_NAME}: test");
-        }
-        return Ok(true);
-    }
-    if !selected {
-        println!("client_https: {filters:?} does not select this suite; nothing run");
-        println!("0 passed, 0 failed");
-        return Ok(true);
-    }
     let started = Instant::now();
     let daemon_binary = env::var_os("STRATUSD_BIN")
         .map(PathBuf::from)

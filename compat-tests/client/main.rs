@@ -105,49 +105,10 @@ impl Settings {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(message) => {
-            println!("client: error: {message}");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-    }
+    clients::run_suite("client", "stratuslab-client", run)
 }
 
 fn run() -> Result<bool, String> {
-    let mut filters = Vec::new();
-    let mut list = false;
-    let mut args = env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--list" => list = true,
-            "--skip" | "--test-threads" | "--format" => {
-                args.next();
-            }
-            flag if flag.starts_with('-') => {}
-            filter => filters.push(filter.to_string()),
-        }
-    }
-    // One continuous run: it cannot be cut into parts. `cargo test NAME` passes NAME to
-    // every target; a name that does not select this suite runs nothing here.
-    let selected = filters.is_empty()
-        || filters
-            .iter()
-            .any(|f| "stratuslab-client".contains(f.as_str()));
-    if list {
-        if selected {
-            println!("stratuslab-client: test");
-        }
-        return Ok(true);
-    }
-    if !selected {
-        println!("client: {filters:?} does not select the StratusLab client suite; nothing run");
-        println!("0 passed, 0 failed");
-        return Ok(true);
-    }
-
     let started = Instant::now();
     let settings = Settings::from_env()?;
     clients::check_installed(&settings.venvs_dir)?;
