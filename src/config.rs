@@ -66,6 +66,41 @@ pub struct FrontDoorSettings {
     pub idle_timeout: Option<f64>,
 }
 
+/// Limits of every HTTP listener (`[connections]`; enforced by `src/server/guard.rs`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectionSettings {
+    /// Open connections per listener; at the cap the one that has waited longest for its
+    /// client is closed to admit a new one.
+    pub max_connections: usize,
+    /// Seconds from the first byte of a request to the end of its header (also the time a
+    /// TLS handshake may take).
+    pub header_timeout: f64,
+    /// Seconds a connection may wait for its next request (the front door's own
+    /// `idle_timeout` overrides this for it).
+    pub idle_timeout: f64,
+    /// Bytes per second a request body or an answer must move once `rate_grace` seconds of
+    /// waiting are used up.
+    pub min_rate: u64,
+    pub rate_grace: f64,
+    /// Bytes of large request bodies held at once (read, parsed, answered) by all listeners
+    /// together; never less than `max_body_bytes`.
+    pub body_memory: usize,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            max_connections: 1024,
+            header_timeout: 10.0,
+            idle_timeout: 30.0,
+            min_rate: 1024,
+            rate_grace: 10.0,
+            body_memory: 64 * 1024 * 1024,
+        }
+    }
+}
+
 /// StratusLab's site policy (`/etc/stratuslab/policy.cfg`): each list, when non-empty, filters
 /// the Marketplace endorsements of an image before it may be cached.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -192,6 +227,7 @@ pub struct Settings {
     /// Directory of the per-VM logs `<vid>.log` (oned: `/var/log/one`; default `data_dir`).
     pub vm_log_dir: Option<PathBuf>,
     pub storage: StorageSettings,
+    pub connections: ConnectionSettings,
 }
 
 impl Default for Settings {
@@ -226,6 +262,7 @@ impl Default for Settings {
             frontdoor: FrontDoorSettings::default(),
             vm_log_dir: None,
             storage: StorageSettings::default(),
+            connections: ConnectionSettings::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use crate::cli::ServeArgs;
 use crate::core::Core;
 use crate::driver::Drivers;
 use crate::net::dhcp::DhcpHostsFile;
+use crate::server::guard::{Guard, Limits};
 use crate::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -118,9 +119,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     let listen = settings.listen;
     let default_host = settings.default_host.clone();
     // Built before anything runs: a bad certificate, key or file stops the start.
-    let front_door =
-        crate::frontdoor::FrontDoor::from_settings(&settings.frontdoor, settings.max_body_bytes)?
-            .map(Arc::new);
+    let front_door = crate::frontdoor::FrontDoor::from_settings(&settings.frontdoor)?.map(Arc::new);
     if front_door.is_some() && settings.auth != crate::config::AuthMode::Stratuslab {
         tracing::warn!("the front door forwards one-proxy sessions, which only --auth stratuslab accepts for users other than oneadmin");
     }
@@ -198,15 +197,18 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         });
         let front_task = front_listener.map(|(l, front)| {
             tracing::info!(listen = %front.listen_addr(), "front door (HTTPS) ready");
+            let guard = front.guard(Limits::for_listener(&core.settings));
             tokio::spawn(crate::frontdoor::serve(
                 l,
+                guard,
                 front,
                 Arc::clone(&core),
                 stop_rx.clone(),
             ))
         });
-        tracing::info!(%listen, "stratusd ready");
-        crate::server::serve(listener, core, stop_rx).await;
+        let guard = Guard::new("xmlrpc", Limits::for_listener(&core.settings));
+        tracing::info!(%listen, max_connections = guard.limits().max_connections, "stratusd ready");
+        crate::server::serve(listener, guard, core, stop_rx).await;
         if let Some(task) = front_task {
             let _ = task.await;
         }

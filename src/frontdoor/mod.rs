@@ -25,25 +25,21 @@ pub mod verifier;
 
 use crate::config::FrontDoorSettings;
 use crate::core::Core;
-use crate::server::{read_call_body, respond, respond_answer, CallResponse};
+use crate::server::guard::{self, Guard, Limits, RequestBody};
+use crate::server::{read_call_body, respond, respond_answer, too_large_fault, CallResponse};
 use basic::{parse_authorization, BasicCredentials, BasicVerdict, PasswordAuthority};
 use bytes::Bytes;
 use cert::{CertAuthority, CertVerdict};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::pki_types::CertificateDer;
 use session::Identity;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 /// The role one-proxy's web application required (`<auth-constraint>` of its web.xml).
@@ -51,14 +47,9 @@ pub const CLOUD_ACCESS_ROLE: &str = "cloud-access";
 /// The realm of one-proxy's `/pswd` context, named in the Basic challenge.
 pub const PASSWORD_REALM: &str = "StratusLab Password Realm";
 
-/// A client that opens a connection must finish its TLS handshake within this time.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// ... and send its next request's headers within this time (`idle_timeout`), counted from
-/// the end of the handshake or of the previous answer: hyper's header read timer also runs
-/// while a keep-alive connection is idle.
+/// A connection may wait this long for its next request (counted from the end of the TLS
+/// handshake or of the previous answer) unless `idle_timeout` says otherwise.
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long ending a connection (TLS close_notify, then FIN) may take.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Request line and headers must fit in this buffer, or hyper answers 431. XML-RPC requests
 /// carry a handful of short headers; Jetty's default limit was 8 KiB. The body streams
 /// through the buffer and is limited separately (`max_body_bytes`).
@@ -114,16 +105,12 @@ pub struct FrontDoor {
     acceptor: TlsAcceptor,
     passwords: PasswordAuthority,
     certs: Option<CertAuthority>,
-    max_body: usize,
     idle_timeout: Duration,
 }
 
 impl FrontDoor {
     /// The front door the settings describe; `None` when no listen address is configured.
-    pub fn from_settings(
-        s: &FrontDoorSettings,
-        max_body: usize,
-    ) -> Result<Option<FrontDoor>, FrontDoorError> {
+    pub fn from_settings(s: &FrontDoorSettings) -> Result<Option<FrontDoor>, FrontDoorError> {
         let Some(listen) = s.listen else {
             return Ok(None);
         };
@@ -205,13 +192,21 @@ impl FrontDoor {
             acceptor: TlsAcceptor::from(Arc::new(config)),
             passwords,
             certs,
-            max_body,
             idle_timeout,
         }))
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The guard of the front door's listener: the daemon's `limits` with the front door's
+    /// idle timeout and Jetty-sized header limits.
+    pub fn guard(&self, mut limits: Limits) -> Guard {
+        limits.idle_timeout = self.idle_timeout;
+        limits.max_header_bytes = MAX_HEADER_BYTES;
+        limits.max_headers = MAX_HEADERS;
+        Guard::new("frontdoor", limits)
     }
 }
 
@@ -251,7 +246,7 @@ async fn authenticate(
     front: &FrontDoor,
     door: Door,
     peer: &Peer,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
 ) -> Result<Identity, Response<Full<Bytes>>> {
     let path = req.uri().path();
     match door {
@@ -305,7 +300,7 @@ async fn authenticate(
 /// Reads and drops a refused request's body when it is small, so that the keep-alive
 /// connection stays usable (hyper closes a connection whose request body was left unread);
 /// a larger one is left, and the connection closes after the answer.
-async fn discard_small_body(body: Incoming) {
+async fn discard_small_body(body: RequestBody) {
     use http_body_util::BodyExt;
     let _ = http_body_util::Limited::new(body, REFUSED_BODY_DRAIN)
         .collect()
@@ -316,133 +311,99 @@ async fn route(
     front: Arc<FrontDoor>,
     core: Arc<Core>,
     peer: Arc<Peer>,
-    req: Request<Incoming>,
-) -> Result<CallResponse, Infallible> {
+    req: Request<RequestBody>,
+) -> CallResponse {
     let path = req.uri().path().to_string();
     let Some(door) = door_of(&path) else {
         discard_small_body(req.into_body()).await;
-        return Ok(error_page(StatusCode::NOT_FOUND, &path).map(Either::Left));
+        return error_page(StatusCode::NOT_FOUND, &path).map(Either::Left);
     };
     // Authentication comes before the body is read: strangers cannot make us buffer.
     let identity = match authenticate(&front, door, &peer, &req).await {
         Ok(identity) => identity,
         Err(answer) => {
             discard_small_body(req.into_body()).await;
-            return Ok(answer.map(Either::Left));
+            return answer.map(Either::Left);
         }
     };
     if req.method() != Method::POST {
         discard_small_body(req.into_body()).await;
-        return Ok(error_page(StatusCode::METHOD_NOT_ALLOWED, &path).map(Either::Left));
+        return error_page(StatusCode::METHOD_NOT_ALLOWED, &path).map(Either::Left);
     }
-    let body = match read_call_body(req.into_body(), front.max_body).await {
+    let body = match read_call_body(req.into_body()).await {
         Ok(body) => body,
-        Err(answer) => return Ok(answer.map(Either::Left)),
+        Err(answer) => return answer.map(Either::Left),
     };
     tracing::debug!(peer = %peer.addr, "forwarding request from {}", identity.session_for_log());
-    let answer = crate::server::answer_xmlrpc_as(core, body, identity.session()).await;
-    Ok(respond_answer(answer))
+    let answer =
+        crate::server::answer_xmlrpc_as(core, body.bytes().clone(), identity.session()).await;
+    drop(body);
+    respond_answer(answer)
 }
 
-async fn serve_connection(
+/// TLS, with the client's certificate chain kept for `/cert`.
+struct TlsTransport {
+    acceptor: TlsAcceptor,
+}
+
+impl guard::Transport for TlsTransport {
+    type Io = TlsStream<TcpStream>;
+    type Peer = Peer;
+
+    async fn establish(
+        &self,
+        stream: TcpStream,
+        addr: SocketAddr,
+    ) -> std::io::Result<(TlsStream<TcpStream>, Peer)> {
+        let tls = self.acceptor.accept(stream).await?;
+        let certificates = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        Ok((tls, Peer { addr, certificates }))
+    }
+}
+
+struct FrontDoorHandler {
     front: Arc<FrontDoor>,
     core: Arc<Core>,
-    stream: tokio::net::TcpStream,
-    addr: SocketAddr,
-    mut stop: watch::Receiver<bool>,
-) {
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, front.acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
-            tracing::debug!(peer = %addr, error = %e, "TLS handshake failed");
-            return;
-        }
-        Err(_) => {
-            tracing::debug!(peer = %addr, "TLS handshake timed out");
-            return;
-        }
-    };
-    let certificates = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .map(|certs| certs.iter().map(|c| c.clone().into_owned()).collect())
-        .unwrap_or_default();
-    let peer = Arc::new(Peer { addr, certificates });
-    let idle_timeout = front.idle_timeout;
-    let service = service_fn(move |req| {
-        // Boxed: `poll_without_shutdown` needs an Unpin response future.
-        Box::pin(route(
-            Arc::clone(&front),
-            Arc::clone(&core),
-            Arc::clone(&peer),
-            req,
-        ))
-    });
-    let mut conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(idle_timeout)
-        .keep_alive(true)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .max_headers(MAX_HEADERS)
-        .serve_connection(TokioIo::new(tls), service);
-    // Not `conn.await`: when the header read times out (an idle keep-alive connection), or on
-    // any other error, hyper returns without shutting the transport down, so the TLS stream
-    // was dropped without a close_notify, which Python 2.7's ssl on OpenSSL 3 reports as an
-    // `SSLError` on the client's next request over its kept-alive connection. Here every end
-    // goes through `shutdown()`: the client sees an orderly close and xmlrpclib resends on a
-    // new connection.
-    let ended = tokio::select! {
-        res = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => res,
-        _ = stop.changed() => {
-            std::pin::Pin::new(&mut conn).graceful_shutdown();
-            std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
-        }
-    };
-    if let Err(e) = ended {
-        tracing::debug!(peer = %addr, error = %e, "connection ended with an error");
+}
+
+impl guard::Handler<Peer> for FrontDoorHandler {
+    type Body = Either<Full<Bytes>, crate::server::AnswerBody>;
+
+    async fn call(self: Arc<Self>, peer: Arc<Peer>, req: Request<RequestBody>) -> CallResponse {
+        route(Arc::clone(&self.front), Arc::clone(&self.core), peer, req).await
     }
-    let mut tls = conn.into_parts().io.into_inner();
-    if let Ok(Err(e)) = tokio::time::timeout(CLOSE_TIMEOUT, tls.shutdown()).await {
-        tracing::debug!(peer = %addr, error = %e, "TLS close_notify not sent");
+
+    /// The fault the body would get at `/RPC2` (xmlrpclib reads a fault, not a 413 page).
+    fn too_large(&self, _req: &hyper::http::request::Parts, limit: u64) -> CallResponse {
+        too_large_fault(limit).map(Either::Left)
     }
 }
 
-/// Serves the front door on `listener` until `shutdown` turns true; then lets open requests
-/// finish.
+/// Serves the front door on `listener` through `guard` (see [`FrontDoor::guard`]) until
+/// `shutdown` turns true; then lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
+    guard: Guard,
     front: Arc<FrontDoor>,
     core: Arc<Core>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, addr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "front door accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                conns.spawn(serve_connection(
-                    Arc::clone(&front),
-                    Arc::clone(&core),
-                    stream,
-                    addr,
-                    shutdown.clone(),
-                ));
-            }
-            _ = shutdown.changed() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
-    }
-    let drain = async { while conns.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+    let transport = TlsTransport {
+        acceptor: front.acceptor.clone(),
+    };
+    guard
+        .serve(
+            listener,
+            transport,
+            FrontDoorHandler { front, core },
+            shutdown,
+        )
+        .await;
 }
 
 #[cfg(test)]

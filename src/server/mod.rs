@@ -2,6 +2,7 @@
 //! oned's transport answers (HTTP 400 page for an empty body, faults for broken calls).
 
 mod body;
+pub mod guard;
 
 pub use body::AnswerBody;
 
@@ -9,13 +10,8 @@ use crate::api::{self, Payload, Reply};
 use crate::core::Core;
 use crate::xmlrpc;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full, Limited};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use http_body_util::{Either, Full};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -150,26 +146,26 @@ fn is_xmlrpc_path(path: &str) -> bool {
     }
 }
 
-/// Reads an XML-RPC request body up to `max_body` bytes. Past the limit (or on a broken
-/// connection) the answer is a fault; an empty body gets Abyss's 400 page, as oned answered.
+/// The fault of a request whose body exceeds the limit (xmlrpc-c's limit-exceeded code).
+pub(crate) fn too_large_fault(limit: u64) -> Response<Full<Bytes>> {
+    let message = format!("XML-RPC request too large: the limit is {limit} bytes");
+    tracing::warn!("{message}");
+    let fault = xmlrpc::Fault::new(-509, message);
+    respond(StatusCode::OK, "text/xml", xmlrpc::encode_fault(&fault))
+}
+
+/// Reads an XML-RPC request body (the guard applies the size limit, the minimum rate and the
+/// body budget). Past the limit (or on a broken connection) the answer is a fault; an empty
+/// body gets Abyss's 400 page, as oned answered.
 pub(crate) async fn read_call_body(
-    body: Incoming,
-    max_body: usize,
-) -> Result<Bytes, Response<Full<Bytes>>> {
-    let body = match Limited::new(body, max_body).collect().await {
-        Ok(b) => b.to_bytes(),
+    body: guard::RequestBody,
+) -> Result<guard::Collected, Response<Full<Bytes>>> {
+    let body = match body.collect().await {
+        Ok(b) => b,
+        Err(guard::BodyError::TooLarge { limit }) => return Err(too_large_fault(limit)),
         Err(e) => {
-            // Either the limit or a broken connection: answer clearly instead of buffering on.
-            let too_large = e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some();
-            let message = if too_large {
-                format!("XML-RPC request too large: the limit is {max_body} bytes")
-            } else {
-                format!("could not read the request body: {e}")
-            };
-            tracing::warn!("{message}");
-            let fault = xmlrpc::Fault::new(-509, message);
+            tracing::warn!("{e}");
+            let fault = xmlrpc::Fault::new(-509, e.to_string());
             return Err(respond(
                 StatusCode::OK,
                 "text/xml",
@@ -177,7 +173,7 @@ pub(crate) async fn read_call_body(
             ));
         }
     };
-    if body.is_empty() {
+    if body.bytes().is_empty() {
         return Err(respond(
             StatusCode::BAD_REQUEST,
             "text/html",
@@ -187,69 +183,55 @@ pub(crate) async fn read_call_body(
     Ok(body)
 }
 
-async fn route(
+/// The plain XML-RPC listener's requests.
+struct XmlRpcHandler {
     core: Arc<Core>,
-    max_body: usize,
-    req: Request<Incoming>,
-) -> Result<CallResponse, Infallible> {
-    if !is_xmlrpc_path(req.uri().path()) {
-        return Ok(respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()).map(Either::Left));
-    }
-    if req.method() != Method::POST {
-        return Ok(respond(StatusCode::METHOD_NOT_ALLOWED, "text/html", "<HTML><HEAD><TITLE>Error 405</TITLE></HEAD><BODY><H1>Error 405</H1><P>XML-RPC calls are POST requests.</P></BODY></HTML>".into()).map(Either::Left));
-    }
-    let body = match read_call_body(req.into_body(), max_body).await {
-        Ok(body) => body,
-        Err(answer) => return Ok(answer.map(Either::Left)),
-    };
-    Ok(respond_answer(answer_xmlrpc(core, body).await))
 }
 
-/// Serves XML-RPC on `listener` until `shutdown` turns true; then lets open requests finish.
-pub async fn serve(listener: TcpListener, core: Arc<Core>, mut shutdown: watch::Receiver<bool>) {
-    let max_body = core.settings.max_body_bytes;
-    let mut conns = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer): (_, SocketAddr) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let core = Arc::clone(&core);
-                let mut stop = shutdown.clone();
-                conns.spawn(async move {
-                    let service = service_fn(move |req| route(Arc::clone(&core), max_body, req));
-                    let conn = http1::Builder::new()
-                        .keep_alive(true)
-                        .max_buf_size(64 * 1024)
-                        .serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        res = conn.as_mut() => {
-                            if let Err(e) = res {
-                                tracing::debug!(%peer, error = %e, "connection ended with an error");
-                            }
-                        }
-                        _ = stop.changed() => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
-                });
-            }
-            _ = shutdown.changed() => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-        }
+impl guard::Handler<SocketAddr> for XmlRpcHandler {
+    type Body = Either<Full<Bytes>, AnswerBody>;
+
+    async fn call(
+        self: Arc<Self>,
+        _peer: Arc<SocketAddr>,
+        req: Request<guard::RequestBody>,
+    ) -> Response<Self::Body> {
+        route(Arc::clone(&self.core), req).await
     }
-    let drain = async { while conns.join_next().await.is_some() {} };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+
+    fn too_large(&self, _req: &hyper::http::request::Parts, limit: u64) -> Response<Self::Body> {
+        too_large_fault(limit).map(Either::Left)
+    }
+}
+
+async fn route(core: Arc<Core>, req: Request<guard::RequestBody>) -> CallResponse {
+    if !is_xmlrpc_path(req.uri().path()) {
+        return respond(StatusCode::NOT_FOUND, "text/html", "<HTML><HEAD><TITLE>Error 404</TITLE></HEAD><BODY><H1>Error 404</H1><P>No such resource.</P></BODY></HTML>".into()).map(Either::Left);
+    }
+    if req.method() != Method::POST {
+        return respond(StatusCode::METHOD_NOT_ALLOWED, "text/html", "<HTML><HEAD><TITLE>Error 405</TITLE></HEAD><BODY><H1>Error 405</H1><P>XML-RPC calls are POST requests.</P></BODY></HTML>".into()).map(Either::Left);
+    }
+    let body = match read_call_body(req.into_body()).await {
+        Ok(body) => body,
+        Err(answer) => return answer.map(Either::Left),
+    };
+    // The body (and its place in the body budget) is held until the answer is built.
+    let answer = answer_xmlrpc(core, body.bytes().clone()).await;
+    drop(body);
+    respond_answer(answer)
+}
+
+/// Serves XML-RPC on `listener` through `guard` until `shutdown` turns true; then lets open
+/// requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    guard: guard::Guard,
+    core: Arc<Core>,
+    shutdown: watch::Receiver<bool>,
+) {
+    guard
+        .serve(listener, guard::Plain, XmlRpcHandler { core }, shutdown)
+        .await;
 }
 
 #[cfg(test)]

@@ -125,7 +125,11 @@ impl Drop for Daemon {
 }
 
 pub struct Client {
+    addr: SocketAddr,
     stream: BufReader<TcpStream>,
+    /// The connection has carried an answer: the server may have closed it since for
+    /// idleness, and a call that gets nothing back is sent again on a new one (as xmlrpclib).
+    used: bool,
 }
 
 pub struct HttpAnswer {
@@ -139,14 +143,20 @@ impl Client {
     }
 
     pub fn try_connect(addr: SocketAddr) -> std::io::Result<Client> {
+        Ok(Client {
+            addr,
+            stream: Self::open(addr)?,
+            used: false,
+        })
+    }
+
+    fn open(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
         let s = TcpStream::connect(addr)?;
         // Head and body go out as separate writes: without this, Nagle's algorithm and the
         // server's delayed ACK hold each request back ~40 ms.
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        Ok(Client {
-            stream: BufReader::new(s),
-        })
+        Ok(BufReader::new(s))
     }
 
     pub fn post_raw(&mut self, body: &[u8]) -> HttpAnswer {
@@ -155,21 +165,39 @@ impl Client {
 
     /// Like `post_raw`, but a broken connection (a killed daemon) is an error, not a panic.
     pub fn try_post_raw(&mut self, body: &[u8]) -> std::io::Result<HttpAnswer> {
+        match self.exchange(body) {
+            Err((e, false)) if self.used => {
+                // Closed since the last answer (idle timeout): once more on a new connection.
+                let _ = e;
+                self.stream = Self::open(self.addr)?;
+                self.exchange(body).map_err(|(e, _)| e)
+            }
+            other => other.map_err(|(e, _)| e),
+        }
+    }
+
+    /// One request and its answer; an error says whether any of the answer arrived.
+    fn exchange(&mut self, body: &[u8]) -> Result<HttpAnswer, (std::io::Error, bool)> {
         let head = format!(
             "POST /RPC2 HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
         let s = self.stream.get_mut();
-        s.write_all(head.as_bytes())?;
-        s.write_all(body)?;
-        self.read_answer()
+        s.write_all(head.as_bytes())
+            .and_then(|()| s.write_all(body))
+            .map_err(|e| (e, false))?;
+        let mut line = String::new();
+        match self.stream.read_line(&mut line) {
+            Ok(0) => return Err((std::io::ErrorKind::UnexpectedEof.into(), false)),
+            Err(e) => return Err((e, false)),
+            Ok(_) => {}
+        }
+        let answer = self.read_answer(line).map_err(|e| (e, true))?;
+        self.used = true;
+        Ok(answer)
     }
 
-    fn read_answer(&mut self) -> std::io::Result<HttpAnswer> {
-        let mut line = String::new();
-        if self.stream.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
+    fn read_answer(&mut self, line: String) -> std::io::Result<HttpAnswer> {
         let status: u16 = line
             .split_whitespace()
             .nth(1)
