@@ -1,5 +1,7 @@
 //! Host monitoring: a new (or re-enabled) host is monitored after a short delay, then every
-//! HOST_MONITORING_INTERVAL; disabled hosts never are, as in oned.
+//! HOST_MONITORING_INTERVAL; disabled hosts never are, as in oned. After a restart (or an import
+//! from oned) a host is next monitored when its stored LAST_MON_TIME says it is due, as oned's
+//! monitor picked hosts by `last_mon_time`.
 
 use crate::core::{Core, Event};
 use crate::driver::Drivers;
@@ -48,9 +50,10 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                             now.duration_since(since) >= first_delay
                         }
                         HostState::Monitored | HostState::Error | HostState::Monitoring => {
-                            last_done
-                                .get(&h.id)
-                                .is_none_or(|t| now.duration_since(*t) >= interval)
+                            match last_done.get(&h.id) {
+                                Some(t) => now.duration_since(*t) >= interval,
+                                None => stored_time_due(h.last_mon_time, interval),
+                            }
                         }
                         HostState::Disabled => false,
                     })
@@ -87,4 +90,11 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
             }
         }
     });
+}
+
+/// Whether something last done at `stamp` (epoch seconds, as stored) is due again after
+/// `interval`; a stamp in the future (clock moved back) counts as due.
+pub fn stored_time_due(stamp: i64, interval: Duration) -> bool {
+    let now = crate::model::now();
+    stamp > now || (now - stamp) as f64 >= interval.as_secs_f64()
 }
