@@ -124,7 +124,8 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| Error::Internal(e.to_string()))
 }
 
-fn store_op(change: &Change) -> Result<StoreOp> {
+/// The row a change writes (the JSON body of the object), as the import also writes them.
+pub fn store_op(change: &Change) -> Result<StoreOp> {
     let put = |kind, oid, name: &str, uid, gid, body| StoreOp::Put {
         kind,
         oid,
@@ -204,6 +205,11 @@ impl Core {
         }
         for (kind, last) in snap.counters {
             state.set_counter(kind, last);
+        }
+        for body in &snap.user_quotas {
+            let q: crate::model::quota::UserQuota = serde_json::from_str(body)
+                .map_err(|e| Error::Internal(format!("corrupt user_quota row: {e}")))?;
+            state.user_quotas.insert(q.uid, q);
         }
         *self.write_state() = state;
         Ok(())

@@ -3,6 +3,7 @@
 use super::vm_documents::VmDocuments;
 use super::{Change, Result, Tx};
 use crate::model::group::{ONEADMIN_GID, USERS_GID};
+use crate::model::quota::UserQuota;
 use crate::model::user::{sha1_hex, ONEADMIN_UID, SERVERADMIN_UID};
 use crate::model::{AclRule, Group, Host, Image, Kind, Oid, User, VNet, Vm, VmTemplate};
 use crate::template::Template;
@@ -25,6 +26,8 @@ pub struct State {
     last_oid: HashMap<Kind, Oid>,
     /// The rendered documents of `vms`, kept in step with them.
     vm_documents: VmDocuments,
+    /// Users' own quota limits (imported from oned); the others get the site's.
+    pub user_quotas: HashMap<Oid, UserQuota>,
 }
 
 impl State {

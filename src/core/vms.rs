@@ -232,6 +232,11 @@ fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> 
     if !q.enabled || caller.uid == 0 {
         return Ok(());
     }
+    // A user's own limits (3.2's `quotas` row) replace the site's as a whole.
+    let (cpu_limit, memory_limit, num_vms_limit) = match state.user_quotas.get(&caller.uid) {
+        Some(own) => (own.cpu, own.memory, own.num_vms),
+        None => (q.cpu, q.memory, q.num_vms),
+    };
     let live = state
         .vms
         .values()
@@ -251,19 +256,19 @@ fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> 
     let req_cpu = num("CPU").trunc();
     let req_mem = num("MEMORY").trunc() as i64;
     let mut errors = Vec::new();
-    if let Some(limit) = q.cpu {
+    if let Some(limit) = cpu_limit {
         if used_cpu + req_cpu > limit {
             errors.push(format!("CPU quota exceeded (Quota: {limit:.1}, Used: {used_cpu:.1}, Requested: {req_cpu:.1})"));
         }
     }
-    if let Some(limit) = q.memory {
+    if let Some(limit) = memory_limit {
         if used_mem + req_mem > limit {
             errors.push(format!(
                 "MEMORY quota exceeded (Quota: {limit}, Used: {used_mem}, Requested: {req_mem})"
             ));
         }
     }
-    if let Some(limit) = q.num_vms {
+    if let Some(limit) = num_vms_limit {
         if used_vms + 1 > limit {
             errors.push(format!(
                 "NUM_VMS quota exceeded (Quota: {limit}, Used: {used_vms}, Requested: 1)"

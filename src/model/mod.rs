@@ -7,6 +7,7 @@ pub mod group;
 pub mod host;
 pub mod image;
 pub mod perms;
+pub mod quota;
 pub mod user;
 pub mod vm;
 pub mod vmtemplate;

@@ -38,6 +38,11 @@ pub enum StoreOp {
         kind: Kind,
         last_oid: i32,
     },
+    /// A user's own quota limits (JSON body), written by `stratusd import`.
+    UserQuota {
+        uid: i32,
+        body: String,
+    },
 }
 
 /// Everything read back at start-up.
@@ -45,6 +50,8 @@ pub enum StoreOp {
 pub struct Snapshot {
     pub rows: Vec<(Kind, String)>,
     pub counters: Vec<(Kind, i32)>,
+    /// JSON bodies of the users' own quota limits.
+    pub user_quotas: Vec<String>,
 }
 
 /// Each entry moves the schema one version up. Never edit an entry that has shipped: add one.
@@ -61,6 +68,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE network_pool (oid INTEGER PRIMARY KEY, name TEXT NOT NULL, uid INTEGER, gid INTEGER, body TEXT NOT NULL);
      CREATE TABLE image_pool (oid INTEGER PRIMARY KEY, name TEXT NOT NULL, uid INTEGER, gid INTEGER, body TEXT NOT NULL);
      INSERT INTO db_versioning (oid, version, timestamp, comment) VALUES (0, '3.2.1', strftime('%s','now'), 'stratusd schema 1');",
+    // 2: users' own quota limits, as StratusLab's quota driver kept them (`stratusd import`).
+    "CREATE TABLE user_quota (uid INTEGER PRIMARY KEY, body TEXT NOT NULL);",
 ];
 
 pub struct Store {
@@ -120,6 +129,14 @@ impl Store {
     }
 
     pub fn load(&self) -> Result<Snapshot, StoreError> {
+        // One read transaction: a consistent snapshot even while another process writes.
+        let tx = self.conn.unchecked_transaction()?;
+        let snap = self.load_rows()?;
+        tx.commit()?;
+        Ok(snap)
+    }
+
+    fn load_rows(&self) -> Result<Snapshot, StoreError> {
         let mut snap = Snapshot::default();
         for kind in Kind::ALL {
             let mut stmt = self
@@ -140,6 +157,13 @@ impl Store {
             if let Some(last) = last {
                 snap.counters.push((kind, last));
             }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM user_quota ORDER BY uid")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for body in rows {
+            snap.user_quotas.push(body?);
         }
         Ok(snap)
     }
@@ -177,10 +201,25 @@ impl Store {
                     )?
                     .execute(params![kind.table(), last_oid])?;
                 }
+                StoreOp::UserQuota { uid, body } => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO user_quota (uid, body) VALUES (?1, ?2)",
+                    )?
+                    .execute(params![uid, body])?;
+                }
             }
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Checkpoints the write-ahead log into the database file and closes it in rollback-journal
+    /// mode, so that the file alone holds everything (an import renames it into place).
+    pub fn close(self) -> Result<(), StoreError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        self.conn.pragma_update(None, "journal_mode", "DELETE")?;
+        self.conn.close().map_err(|(_, e)| StoreError::Sqlite(e))
     }
 
     /// A digest of every row, for tests that check that bad input changed nothing.
