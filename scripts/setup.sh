@@ -21,6 +21,9 @@ if [ "$want_test" = 1 ]; then
   # test suites use libvirt's in-process test driver (in libvirt0); isoinfo (genisoimage)
   # cross-checks the context ISO stratusd writes.
   apt_pkgs+=(genisoimage)
+  # tests/migrate.rs imports from and exports to a real MariaDB server it starts itself (own
+  # data directory, socket and port), as StratusLab's oned ran on MySQL.
+  apt_pkgs+=(mariadb-server mariadb-client)
 fi
 
 missing=()

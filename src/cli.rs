@@ -28,6 +28,84 @@ pub enum Command {
     SiteSetup(SiteSetupArgs),
     /// Show or purge the quarantine of terminated VMs (`<data_dir>/quarantine`).
     Quarantine(QuarantineArgs),
+    /// Import an oned 3.2 database (SQLite or MySQL) into a new stratusd database.
+    Import(ImportArgs),
+    /// Write stratusd's pools as an oned 3.2 database (the way back to oned).
+    Export(ExportArgs),
+}
+
+/// `stratusd import` (docs/migration.md).
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The oned database: sqlite:PATH/one.db or mysql://USER:PASSWORD@HOST[:PORT]/DATABASE.
+    #[arg(long, value_name = "DATABASE")]
+    pub from: String,
+    /// The quota driver's SQLite file (onequota.db); default: the one next to one.db, if any.
+    #[arg(long, value_name = "PATH")]
+    pub quota_db: Option<PathBuf>,
+    /// TOML configuration file of the daemon (data directory, database, MAC prefix).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// stratusd's data directory; oned's var directory (/var/lib/one) for an in-place migration.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// stratusd's database file (default DATA_DIR/stratusd.db).
+    #[arg(long)]
+    pub database: Option<PathBuf>,
+    /// Replace an existing stratusd database.
+    #[arg(long)]
+    pub force: bool,
+    /// Print what would be imported (counts per pool, warnings) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// oned's var directory: its paths are rewritten when the data directory is elsewhere.
+    #[arg(long, default_value = "/var/lib/one")]
+    pub old_var_dir: PathBuf,
+    /// Also copy the image files and the directories of live VMs into the data directory.
+    #[arg(long)]
+    pub copy_files: bool,
+}
+
+/// `stratusd export` (docs/migration.md).
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Where to write: sqlite:PATH/one.db or mysql://USER:PASSWORD@HOST[:PORT]/DATABASE.
+    #[arg(long, value_name = "DATABASE")]
+    pub to: String,
+    /// SQLite: write the quota tables into this file (onequota.db) instead of one.db.
+    #[arg(long, value_name = "PATH")]
+    pub quota_db: Option<PathBuf>,
+    /// TOML configuration file of the daemon (data directory, database).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// stratusd's data directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// stratusd's database file (default DATA_DIR/stratusd.db).
+    #[arg(long)]
+    pub database: Option<PathBuf>,
+    /// Replace an existing file, or the oned tables of the MySQL database.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The daemon's settings as `import`/`export` see them: config file, then flags.
+pub fn migration_settings(
+    config: &Option<PathBuf>,
+    data_dir: &Option<PathBuf>,
+    database: &Option<PathBuf>,
+) -> Result<Settings, ConfigError> {
+    let mut s = match config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    if let Some(v) = data_dir {
+        s.data_dir = v.clone();
+    }
+    if let Some(v) = database {
+        s.database = Some(v.clone());
+    }
+    Ok(s)
 }
 
 #[derive(Debug, clap::Args)]

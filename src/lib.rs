@@ -15,6 +15,7 @@ pub mod driver;
 pub mod frontdoor;
 pub mod hooks;
 pub mod memory;
+pub mod migrate;
 pub mod model;
 pub mod net;
 pub mod sched;

@@ -9,6 +9,8 @@ fn main() -> std::process::ExitCode {
             stratusd::site::run(&args).map_err(|e| format!("site-setup: {e}"))
         }
         Command::Quarantine(args) => stratusd::admin::quarantine(&args),
+        Command::Import(args) => stratusd::migrate::run_import(&args),
+        Command::Export(args) => stratusd::migrate::run_export(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! XML-RPC to it over a keep-alive connection.
 #![allow(dead_code)]
 
+pub mod mariadb;
 pub mod marketplace;
 pub mod qemu;
 
