@@ -699,3 +699,126 @@ fn users_own_quota_limits_come_along() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn another_data_directory_gets_rewritten_paths_and_copied_files() {
+    let dir = temp_dir("migrate-relocate");
+    let old = dir.join("var-lib-one");
+    let old_s = old.to_str().unwrap().to_string();
+    let src = altered_copy(
+        &dir,
+        "one.db",
+        &["vm_pool", "history", "image_pool"]
+            .iter()
+            .map(|t| format!("UPDATE {t} SET body = replace(body, '/var/lib/one', '{old_s}');"))
+            .collect::<String>(),
+    );
+    let from = format!("sqlite:{}", src.display());
+    // oned's var directory: the two image files and the directories of a few VMs.
+    let images = [
+        "aea30ef6d300099260cf158cb0126a39",
+        "d802bb329fde788f35ea82abe83f8a8a",
+    ];
+    for (n, img) in images.iter().enumerate() {
+        std::fs::create_dir_all(old.join("images")).unwrap();
+        std::fs::write(old.join("images").join(img), format!("image {n}")).unwrap();
+    }
+    for vid in [0, 1, 7] {
+        std::fs::create_dir_all(old.join(format!("{vid}/images"))).unwrap();
+        std::fs::write(
+            old.join(format!("{vid}/images/disk.0")),
+            format!("disk of {vid}"),
+        )
+        .unwrap();
+    }
+    let new = dir.join("stratusd");
+    let new_s = new.to_str().unwrap().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "--from",
+            &from,
+            "--data-dir",
+            &new_s,
+            "--old-var-dir",
+            &old_s,
+        ];
+        args.extend_from_slice(extra);
+        stratusd(&args)
+    };
+    // A target file in the way: the import fails, and nothing it copied or wrote is left.
+    std::fs::create_dir_all(new.join("images")).unwrap();
+    std::fs::write(new.join("images").join(images[1]), "in the way").unwrap();
+    let o = run(&["--copy-files"]);
+    assert!(
+        !o.status.success() && text(&o).contains("already exists"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(entries(&new), vec!["images".to_string()]);
+    assert_eq!(entries(&new.join("images")), vec![images[1].to_string()]);
+    std::fs::remove_dir_all(new.join("images")).unwrap();
+
+    let o = run(&["--copy-files"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(out.contains("paths rewritten: "), "{out}");
+    assert!(out.contains("files copied: 4"), "{out}");
+    for (n, img) in images.iter().enumerate() {
+        assert_eq!(
+            std::fs::read_to_string(new.join("images").join(img)).unwrap(),
+            format!("image {n}")
+        );
+        assert!(
+            old.join("images").join(img).exists(),
+            "the original was moved"
+        );
+    }
+    // The live VMs' directories came along; the DONE VM 7's did not.
+    for vid in [0, 1] {
+        assert_eq!(
+            std::fs::read_to_string(new.join(format!("{vid}/images/disk.0"))).unwrap(),
+            format!("disk of {vid}")
+        );
+    }
+    assert!(!new.join("7").exists());
+    let mut d = start_imported(&new);
+    let mut c = d.client();
+    let vm = rpc_result(&c.call("one.vm.info", &[s(ADMIN), i(0)])).unwrap();
+    assert!(vm.contains(&format!("<VM_DIR>{new_s}/</VM_DIR>")), "{vm}");
+    assert!(
+        vm.contains(&format!(
+            "<SOURCE><![CDATA[{new_s}/images/{}]]></SOURCE>",
+            images[0]
+        )),
+        "{vm}"
+    );
+    assert!(!vm.contains(&old_s), "{vm}");
+    let img = rpc_result(&c.call("one.image.info", &[s(ADMIN), i(1)])).unwrap();
+    assert!(
+        img.contains(&format!("<SOURCE>{new_s}/images/{}</SOURCE>", images[1])),
+        "{img}"
+    );
+    // Paths outside the old directory stay as they were.
+    assert!(
+        img.contains("<PATH>/srv/cloud/images/ttylinux.img</PATH>"),
+        "{img}"
+    );
+    assert_eq!(d.stop(), Some(0));
+
+    // Without --copy-files only the documents change.
+    let other = dir.join("other");
+    let other_s = other.to_str().unwrap();
+    let o = stratusd(&[
+        "import",
+        "--from",
+        &from,
+        "--data-dir",
+        other_s,
+        "--old-var-dir",
+        &old_s,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(entries(&other), vec!["stratusd.db".to_string()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
