@@ -43,7 +43,13 @@ pub fn quarantine(args: &QuarantineArgs) -> Result<(), String> {
             }
         }
         QuarantineAction::Purge { all } => {
-            let r = q.purge(now, all);
+            // Disks kept on nodes without the shared VM directory are purged there over SSH.
+            let nodes = crate::storage::node::Nodes::new(crate::storage::ssh::SshClient::new(
+                &settings.nodes.ssh_command,
+                settings.nodes.ssh_connect_timeout,
+                std::time::Duration::from_secs_f64(settings.nodes.command_timeout.max(1.0)),
+            ));
+            let r = q.purge(now, all, &|copy| nodes.purge(&copy.target, &copy.path));
             println!(
                 "purged {} director{}, {} disk snapshot{}",
                 r.directories,

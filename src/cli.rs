@@ -252,6 +252,12 @@ pub struct ServeArgs {
     /// Marketplace image cache (default DATA_DIR/cache).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+    /// The ssh program that reaches nodes without a shared VM directory (default ssh).
+    #[arg(long, value_name = "PROGRAM")]
+    pub node_ssh_command: Option<String>,
+    /// NIC model of KVM domains whose NIC names none (e.g. virtio).
+    #[arg(long, value_name = "MODEL")]
+    pub default_nic_model: Option<String>,
     /// The site's Marketplace (bare image ids, saved images): marketplace_endpoint_local.
     #[arg(long)]
     pub marketplace_endpoint_local: Option<String>,
@@ -370,6 +376,12 @@ impl ServeArgs {
         }
         if let Some(v) = &self.cache_dir {
             s.storage.cache_dir = Some(v.clone());
+        }
+        if let Some(v) = &self.node_ssh_command {
+            s.nodes.ssh_command = v.clone();
+        }
+        if let Some(v) = &self.default_nic_model {
+            s.default_nic_model = v.clone();
         }
         if let Some(v) = &self.marketplace_endpoint_local {
             s.storage.marketplace_endpoint_local = v.clone();

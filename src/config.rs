@@ -173,6 +173,29 @@ impl Default for StorageSettings {
     }
 }
 
+/// How stratusd reaches nodes whose VM directory is not shared (`[nodes]`, docs/sites.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct NodeSettings {
+    /// The ssh program for transfers and for libvirt's `qemu+ssh` (its `command`); a wrapper
+    /// may add `-F <config>`. Default `ssh`: the service account's ~/.ssh, as oneadmin's was.
+    pub ssh_command: String,
+    /// Seconds ssh may take to connect to a node.
+    pub ssh_connect_timeout: u64,
+    /// Seconds a node command that moves no file may take.
+    pub command_timeout: f64,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            ssh_command: "ssh".into(),
+            ssh_connect_timeout: 10,
+            command_timeout: 300.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -228,6 +251,10 @@ pub struct Settings {
     pub vm_log_dir: Option<PathBuf>,
     pub storage: StorageSettings,
     pub connections: ConnectionSettings,
+    pub nodes: NodeSettings,
+    /// NIC model of KVM domains whose NIC names none (3.2's `vmm_exec_kvm.conf` NIC default;
+    /// empty: the hypervisor's own default).
+    pub default_nic_model: String,
 }
 
 impl Default for Settings {
@@ -263,6 +290,8 @@ impl Default for Settings {
             vm_log_dir: None,
             storage: StorageSettings::default(),
             connections: ConnectionSettings::default(),
+            nodes: NodeSettings::default(),
+            default_nic_model: String::new(),
         }
     }
 }

@@ -7,7 +7,13 @@ use crate::model::{Host, Vm};
 pub struct Dummy;
 
 impl Tm for Dummy {
-    fn execute(&self, _op: TmOp, _vm: &Vm, _host: &Host) -> Result<(), DriverError> {
+    fn execute(
+        &self,
+        _op: TmOp,
+        _vm: &Vm,
+        _host: &Host,
+        _prev: Option<&Host>,
+    ) -> Result<(), DriverError> {
         Ok(())
     }
 }

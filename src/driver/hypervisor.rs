@@ -12,6 +12,8 @@ use super::spec::{domain_name, domain_spec, Placement, DEFAULT_ARCH};
 use super::{DriverError, Im, PollResult, Vmm, VmmOp, VmmResult};
 use crate::core::hosts::MonitorResult;
 use crate::model::{Host, Oid, Vm};
+use crate::storage::node::NodeStorage;
+use crate::storage::ssh::SshClient;
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -51,14 +53,31 @@ pub struct Hypervisor {
     max_simulated_connections: usize,
     /// CPU time of each domain at the previous poll, for CPU percent.
     last_cpu: Mutex<HashMap<Oid, super::libvirt::DomainStatus>>,
+    /// Reaches nodes without the shared VM directory (checkpoint files live there).
+    ssh: SshClient,
+    /// NIC model of domains whose NIC names none (empty: the hypervisor's default).
+    default_nic_model: String,
 }
 
-fn local_names() -> Vec<String> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
-        names.push(h.trim().to_string());
-    }
-    names
+/// A value as one query parameter of a libvirt URI.
+fn uri_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The host part of a libvirt URI (`qemu+ssh://[user@]host[:port]/system`), if it names one.
+fn uri_host(uri: &str) -> Option<&str> {
+    let rest = uri.split_once("://")?.1;
+    let authority = rest.split(['/', '?']).next()?;
+    let host = authority.rsplit('@').next()?;
+    let host = host.split(':').next()?;
+    (!host.is_empty()).then_some(host)
 }
 
 impl Hypervisor {
@@ -81,7 +100,18 @@ impl Hypervisor {
             tick: std::sync::atomic::AtomicU64::new(0),
             max_simulated_connections: settings.simulated_host_connections.max(1),
             last_cpu: Mutex::new(HashMap::new()),
+            ssh: SshClient::new(
+                &settings.nodes.ssh_command,
+                settings.nodes.ssh_connect_timeout,
+                Duration::from_secs_f64(settings.nodes.command_timeout.max(1.0)),
+            ),
+            default_nic_model: settings.default_nic_model.clone(),
         }
+    }
+
+    /// Where `host` keeps VM files (its own VM directory, or the front-end's).
+    fn node(&self, host: &Host) -> Result<NodeStorage, DriverError> {
+        NodeStorage::of(host, &self.vm_dir).map_err(|e| DriverError::Failed(e.to_string()))
     }
 
     pub fn kind(&self) -> HostKind {
@@ -102,7 +132,13 @@ impl Hypervisor {
             }
             HostKind::Kvm => Ok(match host.template.get("LIBVIRT_URI") {
                 Some(u) if !u.is_empty() => u.to_string(),
-                _ if local_names().iter().any(|n| n == &host.name) => "qemu:///system".into(),
+                _ if crate::storage::node::is_local_name(&host.name) => "qemu:///system".into(),
+                // The site's ssh program, when it is not plain ssh, for libvirt too.
+                _ if self.ssh.program() != "ssh" => format!(
+                    "qemu+ssh://{}/system?command={}",
+                    host.name,
+                    uri_component(self.ssh.program())
+                ),
                 _ => format!("qemu+ssh://{}/system", host.name),
             }),
         }
@@ -190,15 +226,44 @@ impl Hypervisor {
         }
     }
 
-    fn vm_home(&self, vm: &Vm) -> PathBuf {
-        self.vm_dir.join(vm.id.to_string())
+    /// The VM's directory as `host` sees it, created when it is the front-end's.
+    fn vm_home(&self, vm: &Vm, host: &Host) -> Result<PathBuf, DriverError> {
+        match self.node(host)? {
+            NodeStorage::Remote(node) => Ok(node.home(vm.id)),
+            NodeStorage::Shared => {
+                let dir = self.vm_dir.join(vm.id.to_string());
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    DriverError::Failed(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                Ok(dir)
+            }
+        }
     }
 
-    fn checkpoint(&self, vm: &Vm) -> Result<PathBuf, DriverError> {
-        let dir = self.vm_home(vm);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| DriverError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        Ok(dir.join("checkpoint"))
+    /// Where the hypervisor of `host` saves the VM's memory (its VM directory).
+    fn checkpoint(&self, vm: &Vm, host: &Host) -> Result<PathBuf, DriverError> {
+        Ok(self.vm_home(vm, host)?.join("checkpoint"))
+    }
+
+    /// A restored checkpoint is of no further use.
+    fn remove_checkpoint(&self, host: &Host, path: &std::path::Path) {
+        match self.node(host) {
+            Ok(NodeStorage::Remote(node)) => {
+                let script = match crate::storage::ssh::quote_path(path) {
+                    Ok(p) => format!("rm -f {p}"),
+                    Err(_) => return,
+                };
+                if let Err(e) = self
+                    .ssh
+                    .run(&node.target, &script, "removing the checkpoint")
+                {
+                    tracing::warn!(host = %host.name, error = %e, "checkpoint left on the node");
+                }
+            }
+            _ => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     /// The domain description of `vm` for `host`.
@@ -209,20 +274,23 @@ impl Hypervisor {
                 .get("CONSOLE_LOG")
                 .is_some_and(|v| v.eq_ignore_ascii_case("yes"))
         {
-            let home = self.vm_home(vm);
-            std::fs::create_dir_all(&home).map_err(|e| DriverError::Failed(e.to_string()))?;
-            Some(home.join("console.log"))
+            Some(self.vm_home(vm, host)?.join("console.log"))
         } else {
             None
         };
         let domain_type = self.domain_type(host);
+        let node = self.node(host)?;
+        let nic_model = (self.kind == HostKind::Kvm && !self.default_nic_model.is_empty())
+            .then_some(self.default_nic_model.as_str());
         let mut spec = domain_spec(
             vm,
             Placement {
-                vm_dir: &self.vm_dir,
+                vm_dir: node.vm_dir(&self.vm_dir),
+                record_dir: &self.vm_dir,
                 domain_type: &domain_type,
                 console_log: console,
                 vnc_base_port: self.vnc_base_port,
+                default_nic_model: nic_model,
             },
         );
         if self.kind == HostKind::Simulated {
@@ -318,19 +386,19 @@ impl Vmm for Hypervisor {
             }
             VmmOp::Save => {
                 // A cold migration saves on the previous host.
-                let (source, _) = match prev {
-                    Some(p) if p.id != host.id => self.connection(p)?,
-                    _ => (conn.clone(), false),
+                let (source, saved_on) = match prev {
+                    Some(p) if p.id != host.id => (self.connection(p)?.0, p),
+                    _ => (conn.clone(), host),
                 };
-                let path = self.checkpoint(vm)?;
-                self.ensure_simulated_domain(&source, vm, prev.unwrap_or(host))?;
+                let path = self.checkpoint(vm, saved_on)?;
+                self.ensure_simulated_domain(&source, vm, saved_on)?;
                 source.save(&name, &path)?;
                 Ok(None)
             }
             VmmOp::Restore => {
-                let path = self.checkpoint(vm)?;
+                let path = self.checkpoint(vm, host)?;
                 let name = conn.restore(&path)?;
-                let _ = std::fs::remove_file(&path);
+                self.remove_checkpoint(host, &path);
                 Ok(Some(self.deploy_id(vm, host, name)))
             }
             VmmOp::Reboot => {
@@ -346,7 +414,18 @@ impl Vmm for Hypervisor {
                 };
                 let (source, _) = self.connection(prev)?;
                 match self.kind {
-                    HostKind::Kvm => source.migrate(&name, conn.uri(), true)?,
+                    HostKind::Kvm => {
+                        // Nodes with VM directories of their own: the transfer driver made
+                        // empty snapshots there, the hypervisor copies what the guest wrote.
+                        let copy_storage = match (self.node(prev)?, self.node(host)?) {
+                            (NodeStorage::Remote(a), NodeStorage::Remote(b)) => a != b,
+                            _ => false,
+                        };
+                        // The guest goes to the address stratusd reaches the host at, not to
+                        // whatever the destination's own host name resolves to.
+                        let via = uri_host(conn.uri()).map(|h| format!("tcp://{h}"));
+                        source.migrate(&name, conn.uri(), true, copy_storage, via)?
+                    }
                     // The test driver cannot migrate: move the simulated domain by hand.
                     HostKind::Simulated => {
                         source.destroy(&name)?;
@@ -456,5 +535,22 @@ impl Im for Hypervisor {
                 v("NETTX", "0".into()),
             ]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_goes_to_the_address_of_the_destination_uri() {
+        assert_eq!(uri_host("qemu+ssh://10.1.2.3/system"), Some("10.1.2.3"));
+        assert_eq!(
+            uri_host("qemu+ssh://root@node2:2222/system?command=x"),
+            Some("node2")
+        );
+        assert_eq!(uri_host("qemu:///embed?root=/tmp/x"), None);
+        assert_eq!(uri_host("qemu:///system"), None);
+        assert_eq!(uri_component("/srv/site ssh"), "/srv/site%20ssh");
     }
 }

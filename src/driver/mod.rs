@@ -79,7 +79,37 @@ pub trait Im: Send + Sync {
 }
 
 pub trait Tm: Send + Sync {
-    fn execute(&self, op: TmOp, vm: &Vm, host: &Host) -> Result<(), DriverError>;
+    /// `prev` is the host of the previous placement (cold migration moves from it).
+    fn execute(
+        &self,
+        op: TmOp,
+        vm: &Vm,
+        host: &Host,
+        prev: Option<&Host>,
+    ) -> Result<(), DriverError>;
+
+    /// Before a live migration from `prev` to `host`: what the destination needs that the
+    /// hypervisor does not copy (nothing when both see the same VM directory).
+    fn prepare_live_migration(
+        &self,
+        _vm: &Vm,
+        _host: &Host,
+        _prev: &Host,
+    ) -> Result<(), DriverError> {
+        Ok(())
+    }
+
+    /// After a live migration: the side the VM no longer runs on is cleaned up (the source
+    /// after a success, the prepared destination after a failure).
+    fn finish_live_migration(
+        &self,
+        _vm: &Vm,
+        _host: &Host,
+        _prev: &Host,
+        _migrated: bool,
+    ) -> Result<(), DriverError> {
+        Ok(())
+    }
 }
 
 /// The drivers available to this daemon, looked up by the names hosts were registered with.

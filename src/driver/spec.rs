@@ -32,18 +32,25 @@ fn yes(v: Option<&str>) -> Option<bool> {
 /// console file, and the VNC base port (3.2 gave a VM whose GRAPHICS port is `-1` the port
 /// `VNC_BASE_PORT + <vid>`).
 pub struct Placement<'a> {
+    /// The VM directory root as the host sees it (a node may have its own).
     pub vm_dir: &'a Path,
+    /// The front-end's VM directory root, where `disks.json` says what each disk holds.
+    pub record_dir: &'a Path,
     pub domain_type: &'a str,
     pub console_log: Option<PathBuf>,
     pub vnc_base_port: i64,
+    /// The NIC model for NICs that name none (3.2's `vmm_exec_kvm.conf` NIC default).
+    pub default_nic_model: Option<&'a str>,
 }
 
 pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
     let Placement {
         vm_dir,
+        record_dir,
         domain_type,
         console_log,
         vnc_base_port,
+        default_nic_model,
     } = at;
     let t = &vm.template;
     let images = images_dir(vm_dir, vm);
@@ -56,7 +63,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         root: vector_get(os, "ROOT").map(str::to_string),
         boot: vector_get(os, "BOOT").map(str::to_string),
     };
-    let recorded_formats = crate::storage::layout::disk_formats(vm_dir, vm.id);
+    let recorded_formats = crate::storage::layout::disk_formats(record_dir, vm.id);
     let mut disks = Vec::new();
     for (i, d) in t.vectors("DISK").enumerate() {
         let index = vector_get(d, "DISK_ID")
@@ -111,7 +118,9 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         .map(|n| NicSpec {
             bridge: vector_get(n, "BRIDGE").map(str::to_string),
             mac: vector_get(n, "MAC").map(str::to_string),
-            model: vector_get(n, "MODEL").map(str::to_string),
+            model: vector_get(n, "MODEL")
+                .or(default_nic_model)
+                .map(str::to_string),
             target: vector_get(n, "TARGET").map(str::to_string),
             script: vector_get(n, "SCRIPT").map(str::to_string),
         })
@@ -200,9 +209,11 @@ mod tests {
     fn place(dir: &Path) -> Placement<'_> {
         Placement {
             vm_dir: dir,
+            record_dir: dir,
             domain_type: "kvm",
             console_log: None,
             vnc_base_port: 5000,
+            default_nic_model: None,
         }
     }
 
@@ -278,5 +289,41 @@ mod tests {
         assert_eq!(iso.disks[0].device, DiskDevice::Cdrom);
         assert!(iso.disks[0].readonly);
         assert_eq!(iso.disks[0].driver.as_deref(), Some("raw"));
+    }
+
+    #[test]
+    fn a_node_of_its_own_gets_its_paths_and_the_site_nic_model() {
+        let v = vm("MEMORY=64\nDISK=[SOURCE=x,TARGET=vda,DISK_ID=0]\n\
+                    NIC=[BRIDGE=br0,MAC=\"02:00:0a:00:00:05\"]\nNIC=[BRIDGE=br0,MODEL=e1000]");
+        let front = std::env::temp_dir().join(format!("spec-node-{}", std::process::id()));
+        VmPaths::new(&front, 42)
+            .record_disk(
+                0,
+                DiskRecord {
+                    kind: RecordedKind::Snapshot { image: "X".into() },
+                    format: Some("qcow2".into()),
+                },
+            )
+            .unwrap();
+        let spec = domain_spec(
+            &v,
+            Placement {
+                vm_dir: Path::new("/srv/node/vms"),
+                record_dir: &front,
+                domain_type: "qemu",
+                console_log: None,
+                vnc_base_port: 5000,
+                default_nic_model: Some("virtio"),
+            },
+        );
+        // Paths on the node, format from the front-end's record.
+        assert_eq!(
+            spec.disks[0].source,
+            Path::new("/srv/node/vms/42/images/disk.0")
+        );
+        assert_eq!(spec.disks[0].driver.as_deref(), Some("qcow2"));
+        assert_eq!(spec.nics[0].model.as_deref(), Some("virtio"));
+        assert_eq!(spec.nics[1].model.as_deref(), Some("e1000"));
+        let _ = std::fs::remove_dir_all(&front);
     }
 }

@@ -1,18 +1,25 @@
 //! The transfer drivers that really put disks in VM directories: `tm_stratuslab` (StratusLab's
 //! TM: Marketplace cache, copy-on-write snapshots, context disks, save-as-new-image, quarantine)
-//! and 3.2's stock `tm_ssh`/`tm_shared` (registered image files copied or linked). The VM
-//! directory root is shared by the front-end and the (simulated or local) hosts, so the MV of
-//! stop/resume/migrate has nothing to move.
+//! and 3.2's stock `tm_ssh`/`tm_shared` (registered image files copied or linked).
+//!
+//! A host either sees the front-end's VM directory root (local or NFS: the MV of stop, resume
+//! and migrate has nothing to move) or has its own, reached over SSH (`storage::node`): then
+//! the prolog sends what the node needs (the cached image into the node's cache, verified by
+//! SHA-1, the snapshot made there, copied files, the context disk), the epilog brings
+//! `SAVE=yes` disks back, stop/resume/migrate move the VM directory, and DELETE quarantines on
+//! the node.
 //!
 //! Each operation runs the steps of oned's transfer script in order and stops at the first
 //! failure; the failure text is `<program>: <message>` with StratusLab's program names, which the
 //! life cycle turns into `Error excuting image transfer script: …` and FAILED.
 
 use super::{DriverError, Tm, TmOp};
-use crate::model::{Host, Vm};
+use crate::model::{Host, Oid, Vm};
 use crate::storage::cache::{copy_hashing, FetchRequest};
 use crate::storage::context::{self, ContextMethod, ExtraFile};
 use crate::storage::layout::{self, DiskKind, DiskRecord, VmPaths};
+use crate::storage::node::{snapshot_disks, NodeStorage, Place, RemoteNode};
+use crate::storage::quarantine::NodeCopy;
 use crate::storage::save::{self, CreateImage, SaveRequest};
 use crate::storage::site::StorageSite;
 use crate::storage::source::{self, DiskSource};
@@ -109,26 +116,59 @@ impl DiskTm {
         }
     }
 
+    /// Where `host` keeps VM files; a bad host attribute fails the step as `step`.
+    fn node_storage(&self, host: &Host, step: Step) -> StepResult<NodeStorage> {
+        NodeStorage::of(host, &self.site.vm_dir).map_err(self.fail(step))
+    }
+
+    /// Where a disk of the VM is, as the VM log shows it (`node:path` on a remote node).
+    fn disk_location(&self, node: &NodeStorage, paths: &VmPaths, vid: Oid, index: usize) -> String {
+        match node.remote() {
+            Some(r) => format!("{}:{}", r.target, r.disk(vid, index).display()),
+            None => paths.disk(index).display().to_string(),
+        }
+    }
+
     fn prolog(&self, vm: &Vm, host: &Host, report: &Reporter) -> StepResult {
+        let node = self.node_storage(host, Step::Clone)?;
         let paths = VmPaths::new(&self.site.vm_dir, vm.id);
-        std::fs::create_dir_all(paths.images())
+        // The front-end keeps context.sh and disks.json; the disks are on the node when it
+        // does not share the VM directory.
+        let local = if node.remote().is_some() {
+            paths.home.clone()
+        } else {
+            paths.images()
+        };
+        std::fs::create_dir_all(&local)
             .map_err(StorageError::io(format!(
                 "cannot create {}",
-                paths.images().display()
+                local.display()
             )))
             .map_err(self.fail(Step::Clone))?;
+        if let Some(remote) = node.remote() {
+            report.info(&format!(
+                "Host {} does not share the VM directory: the disks go to {}:{} over SSH",
+                host.name,
+                remote.target,
+                remote.images(vm.id).display()
+            ));
+            self.site
+                .nodes
+                .prepare(remote, vm.id)
+                .map_err(self.fail(Step::Clone))?;
+        }
         let disks: Vec<&[(String, String)]> = vm.template.vectors("DISK").collect();
         for (position, disk) in disks.iter().enumerate() {
             let index = disk_index(disk, position);
             let dtype = vector_get(disk, "TYPE").unwrap_or("").to_ascii_uppercase();
             match dtype.as_str() {
-                "SWAP" => self.make_swap(&paths, index, disk, report)?,
-                "FS" => self.make_fs(&paths, index, disk, report)?,
-                _ => self.clone_disk(vm, host, &paths, index, disk, report)?,
+                "SWAP" => self.make_swap(vm.id, &node, &paths, index, disk, report)?,
+                "FS" => self.make_fs(vm.id, &node, &paths, index, disk, report)?,
+                _ => self.clone_disk(vm, host, &node, &paths, index, disk, report)?,
             }
         }
         if let Some(ctx) = vm.template.get_vector("CONTEXT") {
-            self.context(vm, &paths, disks.len(), ctx, report)
+            self.context(vm, &node, &paths, disks.len(), ctx, report)
                 .map_err(self.fail(Step::Context))?;
         }
         Ok(())
@@ -136,6 +176,8 @@ impl DiskTm {
 
     fn make_swap(
         &self,
+        vid: Oid,
+        node: &NodeStorage,
         paths: &VmPaths,
         index: usize,
         disk: &[(String, String)],
@@ -147,8 +189,19 @@ impl DiskTm {
         };
         let fail = self.fail(Step::MkSwap);
         let size = volatile::parse_size_mib(size).map_err(&fail)?;
-        report.info(&format!("MKSWAP {size} {}", paths.disk(index).display()));
-        volatile::make_swap(&paths.disk(index), size).map_err(&fail)?;
+        report.info(&format!(
+            "MKSWAP {size} {}",
+            self.disk_location(node, paths, vid, index)
+        ));
+        match node.remote() {
+            Some(r) => {
+                self.site
+                    .nodes
+                    .make_swap(r, vid, index, size, &volatile::new_swap_header(size))
+            }
+            None => volatile::make_swap(&paths.disk(index), size),
+        }
+        .map_err(&fail)?;
         paths
             .record_disk(index, DiskRecord::raw(DiskKind::Swap))
             .map_err(&fail)
@@ -156,6 +209,8 @@ impl DiskTm {
 
     fn make_fs(
         &self,
+        vid: Oid,
+        node: &NodeStorage,
         paths: &VmPaths,
         index: usize,
         disk: &[(String, String)],
@@ -170,18 +225,25 @@ impl DiskTm {
         let size = volatile::parse_size_mib(size).map_err(&fail)?;
         report.info(&format!(
             "MKIMAGE {size} {format} {}",
-            paths.disk(index).display()
+            self.disk_location(node, paths, vid, index)
         ));
-        volatile::make_filesystem(&paths.disk(index), size, format).map_err(&fail)?;
+        match node.remote() {
+            Some(r) => volatile::check_filesystem(format)
+                .and_then(|fs| self.site.nodes.make_filesystem(r, vid, index, size, &fs)),
+            None => volatile::make_filesystem(&paths.disk(index), size, format),
+        }
+        .map_err(&fail)?;
         paths
             .record_disk(index, DiskRecord::raw(DiskKind::Filesystem))
             .map_err(&fail)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn clone_disk(
         &self,
         vm: &Vm,
         host: &Host,
+        node: &NodeStorage,
         paths: &VmPaths,
         index: usize,
         disk: &[(String, String)],
@@ -202,11 +264,46 @@ impl DiskTm {
         let local = &self.site.settings.marketplace_endpoint_local;
         match (self.flavor, source::classify(source_text, local)) {
             (Flavor::StratusLab, DiskSource::Marketplace { endpoint, id }) => self
-                .clone_marketplace(vm, paths, index, &endpoint, &id, report)
+                .clone_marketplace(vm, node, paths, index, &endpoint, &id, report)
                 .map_err(self.fail(Step::Clone)),
+            (Flavor::StratusLab, DiskSource::Pdisk { uuid }) if node.remote().is_some() => {
+                Err(fail(StorageError::BadValue(format!(
+                    "Unable to attach persistent disk {uuid}: host {} does not share the VM directory",
+                    host.name
+                ))))
+            }
             (Flavor::StratusLab, DiskSource::Pdisk { uuid }) => self
                 .attach_pdisk(vm, host, paths, index, source_text, &uuid, report)
                 .map_err(self.fail(Step::Clone)),
+            (_, DiskSource::HostFile(_)) if node.remote().is_some() => {
+                // 3.2's ssh driver copied for LN too: a node cannot link to a front-end file.
+                let path = source::authorize_host_file(vm, disk, source_text).map_err(&fail)?;
+                let remote = node.remote().ok_or_else(|| fail(StorageError::BadValue("no node".into())))?;
+                let target = remote.disk(vm.id, index);
+                report.info(&format!(
+                    "CLONE {} {}:{}",
+                    path.display(),
+                    remote.target,
+                    target.display()
+                ));
+                let mut file = std::fs::File::open(&path)
+                    .map_err(StorageError::io(format!("Error copying {}", path.display())))
+                    .map_err(&fail)?;
+                self.site
+                    .nodes
+                    .put(
+                        remote,
+                        &mut file,
+                        &target,
+                        0o660,
+                        &format!("Copying {} to node {}", path.display(), remote.target),
+                        Some(report),
+                    )
+                    .map_err(&fail)?;
+                paths
+                    .record_disk(index, DiskRecord::plain(DiskKind::Copy))
+                    .map_err(&fail)
+            }
             (_, DiskSource::HostFile(_)) => {
                 let path = source::authorize_host_file(vm, disk, source_text).map_err(&fail)?;
                 let target = paths.disk(index);
@@ -225,16 +322,18 @@ impl DiskTm {
                 "persistent disk {uuid}: pdisk sources need the tm_stratuslab driver"
             )))),
             (_, DiskSource::Marketplace { .. }) => self
-                .download_plain(vm, paths, index, source_text, report)
+                .download_plain(vm, node, paths, index, source_text, report)
                 .map_err(&fail),
         }
     }
 
     /// hooks §3.2: the cached image (downloaded and verified on a miss), the owner check, and
     /// the VM's own snapshot of it.
+    #[allow(clippy::too_many_arguments)]
     fn clone_marketplace(
         &self,
         vm: &Vm,
+        node: &NodeStorage,
         paths: &VmPaths,
         index: usize,
         endpoint: &str,
@@ -252,6 +351,31 @@ impl DiskTm {
             .cache
             .get_or_fetch(&request, &self.site.client, report)?;
         image.authorize(&vm.uname)?;
+        if let Some(remote) = node.remote() {
+            // hooks §3.2 on a node of its own: its cache gets the verified image once, the
+            // VM's snapshot is made there.
+            self.site
+                .nodes
+                .ensure_image(remote, &self.site.cache, &image, report)?;
+            let started = std::time::Instant::now();
+            self.site
+                .nodes
+                .create_overlay(remote, vm.id, index, id, &image.format)?;
+            paths.record_disk(
+                index,
+                DiskRecord {
+                    kind: DiskKind::Snapshot { image: id.into() },
+                    format: Some("qcow2".into()),
+                },
+            )?;
+            report.info(&format!(
+                "Created the disk snapshot {}:{} of image {id} in {:.0} ms",
+                remote.target,
+                remote.disk(vm.id, index).display(),
+                started.elapsed().as_secs_f64() * 1000.0
+            ));
+            return Ok(());
+        }
         let target = paths.disk(index);
         let started = std::time::Instant::now();
         cow::create_overlay(&self.site.cache.image_path(id), &image.format, &target)?;
@@ -355,6 +479,7 @@ impl DiskTm {
     fn download_plain(
         &self,
         vm: &Vm,
+        node: &NodeStorage,
         paths: &VmPaths,
         index: usize,
         url: &str,
@@ -368,8 +493,10 @@ impl DiskTm {
                 path: url.to_string(),
             });
         }
-        let target = paths.disk(index);
-        report.info(&format!("CLONE {url} {}", target.display()));
+        report.info(&format!(
+            "CLONE {url} {}",
+            self.disk_location(node, paths, vm.id, index)
+        ));
         let mut body =
             self.site
                 .client
@@ -378,6 +505,18 @@ impl DiskTm {
                     url: url.to_string(),
                     reason,
                 })?;
+        if let Some(remote) = node.remote() {
+            self.site.nodes.put(
+                remote,
+                &mut body,
+                &remote.disk(vm.id, index),
+                0o660,
+                &format!("Downloading {url} to node {}", remote.target),
+                Some(report),
+            )?;
+            return paths.record_disk(index, DiskRecord::plain(DiskKind::Copy));
+        }
+        let target = paths.disk(index);
         let tmp = layout::temp_path(&target);
         let result = std::fs::File::create(&tmp)
             .and_then(|mut f| copy_hashing(&mut body, &mut f, None, "Downloading", Some(report)))
@@ -402,6 +541,7 @@ impl DiskTm {
     fn context(
         &self,
         vm: &Vm,
+        node: &NodeStorage,
         paths: &VmPaths,
         index: usize,
         ctx: &[(String, String)],
@@ -411,13 +551,11 @@ impl DiskTm {
         layout::write_atomically(&paths.context_sh(), text.as_bytes())?;
         let extra = self.context_files(vm, vector_get(ctx, "FILES").unwrap_or(""))?;
         let target = paths.disk(index);
+        let location = self.disk_location(node, paths, vm.id, index);
         let now = crate::model::now();
         let (bytes, kind, mode) = match context::method(&text) {
             ContextMethod::OpenNebula => {
-                report.info(&format!(
-                    "CONTEXT {} (ISO 9660, _STRATUSLAB)",
-                    target.display()
-                ));
+                report.info(&format!("CONTEXT {location} (ISO 9660, _STRATUSLAB)"));
                 (
                     context::context_iso(&text, &extra, now),
                     DiskKind::ContextIso,
@@ -426,13 +564,23 @@ impl DiskTm {
             }
             ContextMethod::CloudInit => {
                 report.info(&format!(
-                    "CONTEXT {} (cloud-init VFAT, _CLOUD_INIT)",
-                    target.display()
+                    "CONTEXT {location} (cloud-init VFAT, _CLOUD_INIT)"
                 ));
                 let data = cloud_init::from_context_sh(&text)?;
                 (cloud_init::build(&data)?, DiskKind::ContextVfat, 0o664)
             }
         };
+        if let Some(remote) = node.remote() {
+            self.site.nodes.put(
+                remote,
+                &mut bytes.as_slice(),
+                &remote.disk(vm.id, index),
+                mode,
+                "Sending the context disk",
+                None,
+            )?;
+            return paths.record_disk(index, DiskRecord::plain(kind));
+        }
         let tmp = layout::temp_path(&target);
         let placed = std::fs::write(&tmp, &bytes)
             .map_err(StorageError::io(format!("cannot write {}", tmp.display())))
@@ -485,7 +633,42 @@ impl DiskTm {
         Ok(out)
     }
 
-    fn epilog(&self, vm: &Vm, report: &Reporter) -> StepResult {
+    /// A SAVE=yes disk on a node without the shared VM directory comes to the front-end's
+    /// `images/disk.<i>` first; a snapshot is pointed at the front-end's copy of its image.
+    fn bring_back(
+        &self,
+        remote: &RemoteNode,
+        vm: &Vm,
+        paths: &VmPaths,
+        index: usize,
+        record: Option<&DiskRecord>,
+        report: &Reporter,
+    ) -> crate::storage::Result<()> {
+        std::fs::create_dir_all(paths.images()).map_err(StorageError::io(format!(
+            "cannot create {}",
+            paths.images().display()
+        )))?;
+        let local = paths.disk(index);
+        report.info(&format!(
+            "MV {}:{} {}",
+            remote.target,
+            remote.disk(vm.id, index).display(),
+            local.display()
+        ));
+        self.site
+            .nodes
+            .fetch(remote, &remote.disk(vm.id, index), &local, report)?;
+        if let Some(DiskKind::Snapshot { image }) = record.map(|r| &r.kind) {
+            let cached = self.site.cache.lookup(image).ok_or_else(|| {
+                StorageError::BadValue(format!("image {image} is no longer cached"))
+            })?;
+            cow::rebase_unsafe(&local, &self.site.cache.image_path(image), &cached.format)?;
+        }
+        Ok(())
+    }
+
+    fn epilog(&self, vm: &Vm, host: &Host, report: &Reporter) -> StepResult {
+        let node = self.node_storage(host, Step::Mv)?;
         let paths = VmPaths::new(&self.site.vm_dir, vm.id);
         let record = paths.read_record();
         let mut keep = Vec::new();
@@ -496,6 +679,10 @@ impl DiskTm {
             let index = disk_index(disk, position);
             let fail = self.fail(Step::Mv);
             let this = record.disks.get(&index);
+            if let Some(remote) = node.remote() {
+                self.bring_back(remote, vm, &paths, index, this, report)
+                    .map_err(&fail)?;
+            }
             let create_image = vm.template.get_vector("CREATE_IMAGE");
             match (self.flavor, create_image) {
                 (Flavor::StratusLab, Some(create)) if index == 0 => {
@@ -538,14 +725,16 @@ impl DiskTm {
                 }
             }
         }
-        self.delete(vm, &keep, report)
+        self.delete(vm, host, &keep, report)
     }
 
     /// DELETE: tm_stratuslab quarantines the VM directory; the stock drivers remove the disks.
     /// `keep` are files of the VM directory the front-end still has to pick up (saved disks).
-    fn delete(&self, vm: &Vm, keep: &[String], report: &Reporter) -> StepResult {
+    /// On a node without the shared VM directory the same happens there.
+    fn delete(&self, vm: &Vm, host: &Host, keep: &[String], report: &Reporter) -> StepResult {
         let paths = VmPaths::new(&self.site.vm_dir, vm.id);
         let fail = self.fail(Step::Delete);
+        let node = self.node_storage(host, Step::Delete)?;
         match self.flavor {
             Flavor::StratusLab => {
                 if let Some(client) = self.site.pdisk.as_ref() {
@@ -565,10 +754,29 @@ impl DiskTm {
                     .filter(|(_, r)| matches!(r.kind, DiskKind::Snapshot { .. }))
                     .map(|(i, _)| format!("images/disk.{i}"))
                     .collect();
+                let node_copy = match node.remote() {
+                    Some(remote) => self
+                        .site
+                        .nodes
+                        .quarantine_vm(remote, vm.id, crate::model::now())
+                        .map_err(&fail)?
+                        .map(|path| {
+                            report.info(&format!(
+                                "Moved the VM directory on node {} to {}",
+                                remote.target,
+                                path.display()
+                            ));
+                            NodeCopy {
+                                target: remote.target.clone(),
+                                path,
+                            }
+                        }),
+                    None => None,
+                };
                 let moved = self
                     .site
                     .quarantine
-                    .admit(&paths.home, vm.id, volumes, keep)
+                    .admit(&paths.home, vm.id, volumes, keep, node_copy)
                     .map_err(&fail)?;
                 if let Some(to) = moved {
                     report.info(&format!("Moved the VM directory to {}", to.display()));
@@ -576,6 +784,16 @@ impl DiskTm {
                 Ok(())
             }
             Flavor::Ssh | Flavor::Shared => {
+                if let Some(remote) = node.remote() {
+                    report.info(&format!(
+                        "DELETE {}:{}",
+                        remote.target,
+                        remote.images(vm.id).display()
+                    ));
+                    self.site.nodes.remove_vm(remote, vm.id).map_err(&fail)?;
+                }
+                // stratusd's own record goes with the disks it describes.
+                let _ = std::fs::remove_file(paths.record_path());
                 report.info(&format!("DELETE {}", paths.images().display()));
                 match std::fs::remove_dir_all(paths.images()) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -655,25 +873,214 @@ fn link_file(from: &Path, to: &Path) -> crate::storage::Result<()> {
         .map_err(StorageError::io(format!("cannot link {}", from.display())))
 }
 
+impl DiskTm {
+    /// The MV of stop (to the front-end), resume (from it) and cold migration (between
+    /// hosts): the VM directory moves when either side does not share it, and the snapshots
+    /// are pointed at the image cache of the side they arrive on.
+    fn move_vm(
+        &self,
+        vm: &Vm,
+        from: &NodeStorage,
+        to: &NodeStorage,
+        report: &Reporter,
+    ) -> StepResult {
+        let fail = self.fail(Step::Mv);
+        let front_end = self.site.vm_dir.as_path();
+        if from == to && from.remote().is_none() {
+            report.info("MV: the VM directory is shared with the front-end, nothing to move");
+            return Ok(());
+        }
+        if from == to {
+            report.info("MV: the VM stays on the same node, nothing to move");
+            return Ok(());
+        }
+        let paths = VmPaths::new(front_end, vm.id);
+        let snapshots = snapshot_disks(&paths.read_record(), &self.site.cache).map_err(&fail)?;
+        let vid = vm.id.to_string();
+        // From the front-end only the disks (and a checkpoint) go; from a node, everything
+        // the node has of the VM.
+        let members: Vec<String> = match from {
+            NodeStorage::Shared => ["images", "checkpoint"]
+                .iter()
+                .filter(|m| paths.home.join(m).exists())
+                .map(|m| format!("{vid}/{m}"))
+                .collect(),
+            NodeStorage::Remote(_) => vec![vid.clone()],
+        };
+        if let Some(dest) = to.remote() {
+            for s in &snapshots {
+                let image = self.site.cache.lookup(&s.image).ok_or_else(|| {
+                    fail(StorageError::BadValue(format!(
+                        "image {} is no longer cached",
+                        s.image
+                    )))
+                })?;
+                self.site
+                    .nodes
+                    .ensure_image(dest, &self.site.cache, &image, report)
+                    .map_err(&fail)?;
+            }
+        }
+        report.info(&format!(
+            "MV {} to {}",
+            describe(from, front_end, vm.id),
+            describe(to, front_end, vm.id)
+        ));
+        self.site
+            .nodes
+            .copy_vm(
+                place(from, front_end),
+                place(to, front_end),
+                &members,
+                report,
+            )
+            .map_err(&fail)?;
+        match to {
+            NodeStorage::Remote(dest) => self.site.nodes.rebase_snapshots(dest, vm.id, &snapshots),
+            NodeStorage::Shared => snapshots.iter().try_for_each(|s| {
+                cow::rebase_unsafe(
+                    &paths.disk(s.index),
+                    &self.site.cache.image_path(&s.image),
+                    &s.format,
+                )
+            }),
+        }
+        .map_err(&fail)?;
+        // The copy is complete: the source's goes.
+        match from {
+            NodeStorage::Remote(source) => self.site.nodes.remove_vm(source, vm.id),
+            NodeStorage::Shared => {
+                let _ = std::fs::remove_file(paths.home.join("checkpoint"));
+                match std::fs::remove_dir_all(paths.images()) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StorageError::Io {
+                        what: format!("cannot remove {}", paths.images().display()),
+                        source: e,
+                    }),
+                    _ => Ok(()),
+                }
+            }
+        }
+        .map_err(&fail)
+    }
+}
+
+fn place<'a>(n: &'a NodeStorage, front_end: &'a Path) -> Place<'a> {
+    match n {
+        NodeStorage::Shared => Place::FrontEnd(front_end),
+        NodeStorage::Remote(r) => Place::Node(r),
+    }
+}
+
+fn describe(n: &NodeStorage, front_end: &Path, vid: Oid) -> String {
+    match n {
+        NodeStorage::Shared => front_end.join(vid.to_string()).display().to_string(),
+        NodeStorage::Remote(r) => format!("{}:{}", r.target, r.home(vid).display()),
+    }
+}
+
 impl Tm for DiskTm {
-    fn execute(&self, op: TmOp, vm: &Vm, host: &Host) -> Result<(), DriverError> {
+    fn execute(
+        &self,
+        op: TmOp,
+        vm: &Vm,
+        host: &Host,
+        prev: Option<&Host>,
+    ) -> Result<(), DriverError> {
         let report = Reporter {
             vid: vm.id,
             log: &self.site.log,
         };
         let result = match op {
             TmOp::Prolog => self.prolog(vm, host, &report),
-            TmOp::Epilog => self.epilog(vm, &report),
-            TmOp::Stop | TmOp::Resume | TmOp::Migrate => {
-                report.info("MV: the VM directory is shared with the front-end, nothing to move");
-                Ok(())
+            TmOp::Epilog => self.epilog(vm, host, &report),
+            // EPILOG_STOP: from the host to the front-end.
+            TmOp::Stop => self
+                .node_storage(host, Step::Mv)
+                .and_then(|n| self.move_vm(vm, &n, &NodeStorage::Shared, &report)),
+            // PROLOG_RESUME: from the front-end to the (new) host.
+            TmOp::Resume => self
+                .node_storage(host, Step::Mv)
+                .and_then(|n| self.move_vm(vm, &NodeStorage::Shared, &n, &report)),
+            // PROLOG_MIGRATE: from the previous host to the new one.
+            TmOp::Migrate => {
+                let from = match prev {
+                    Some(p) => self.node_storage(p, Step::Mv),
+                    None => Ok(NodeStorage::Shared),
+                };
+                from.and_then(|from| {
+                    let to = self.node_storage(host, Step::Mv)?;
+                    self.move_vm(vm, &from, &to, &report)
+                })
             }
-            TmOp::Delete => self.delete(vm, &[], &report),
+            TmOp::Delete => self.delete(vm, host, &[], &report),
         };
         result.map_err(|e| {
             let text = e.to_string();
             report.error(&text);
             DriverError::Failed(text)
         })
+    }
+
+    fn prepare_live_migration(&self, vm: &Vm, host: &Host, prev: &Host) -> Result<(), DriverError> {
+        let report = Reporter {
+            vid: vm.id,
+            log: &self.site.log,
+        };
+        let result = (|| {
+            let from = self.node_storage(prev, Step::Mv)?;
+            let to = self.node_storage(host, Step::Mv)?;
+            match (&from, &to) {
+                (NodeStorage::Shared, NodeStorage::Shared) => Ok(()),
+                (NodeStorage::Remote(a), NodeStorage::Remote(b)) if a == b => Ok(()),
+                (NodeStorage::Remote(a), NodeStorage::Remote(b)) => {
+                    if a.vm_dir != b.vm_dir {
+                        return Err(self.fail(Step::Mv)(StorageError::BadValue(format!(
+                            "a live migration needs the same VM_DIR on both hosts ({} on {}, {} on {})",
+                            a.vm_dir.display(),
+                            a.target,
+                            b.vm_dir.display(),
+                            b.target
+                        ))));
+                    }
+                    report.info(&format!(
+                        "Preparing the disks of the live migration on node {}",
+                        b.target
+                    ));
+                    let record = VmPaths::new(&self.site.vm_dir, vm.id).read_record();
+                    self.site
+                        .nodes
+                        .prepare_live_migration(a, b, vm.id, &record, &self.site.cache, &report)
+                        .map_err(self.fail(Step::Mv))
+                }
+                _ => Err(self.fail(Step::Mv)(StorageError::BadValue(format!(
+                    "hosts {} and {} do not both share the VM directory: migrate without --live",
+                    prev.name, host.name
+                )))),
+            }
+        })();
+        result.map_err(|e| {
+            let text = e.to_string();
+            report.error(&text);
+            DriverError::Failed(text)
+        })
+    }
+
+    fn finish_live_migration(
+        &self,
+        vm: &Vm,
+        host: &Host,
+        prev: &Host,
+        migrated: bool,
+    ) -> Result<(), DriverError> {
+        let fail = |e: StorageError| DriverError::Failed(e.to_string());
+        let from = NodeStorage::of(prev, &self.site.vm_dir).map_err(fail)?;
+        let to = NodeStorage::of(host, &self.site.vm_dir).map_err(fail)?;
+        if let (NodeStorage::Remote(a), NodeStorage::Remote(b)) = (&from, &to) {
+            if a != b {
+                let left = if migrated { a } else { b };
+                self.site.nodes.remove_vm(left, vm.id).map_err(fail)?;
+            }
+        }
+        Ok(())
     }
 }

@@ -58,6 +58,19 @@ pub fn create_overlay(backing: &Path, backing_format: &str, overlay: &Path) -> R
     result
 }
 
+/// Points an overlay at another copy of its backing image (same content, another path: the
+/// front-end's cache for a snapshot fetched from a node), without reading any data.
+pub fn rebase_unsafe(overlay: &Path, backing: &Path, backing_format: &str) -> Result<()> {
+    run(
+        Command::new(QEMU_IMG)
+            .args(["rebase", "-u", "-f", "qcow2", "-b"])
+            .arg(backing)
+            .args(["-F", backing_format])
+            .arg(overlay),
+        "cannot point the disk snapshot at the cached image",
+    )
+}
+
 /// Writes the whole content of a disk (an overlay with its backing chain, or a plain image) as
 /// one raw file.
 pub fn flatten_to_raw(disk: &Path, format: &str, to: &Path) -> Result<()> {

@@ -10,6 +10,7 @@
 //! * [`save`] turns a VM's disk into a new Marketplace image ([`identifier`] from its SHA-1);
 //! * [`pdisk`] attaches persistent disks of the pdisk service;
 //! * [`quarantine`] keeps terminated VMs' directories for a while, then purges them;
+//! * [`node`] reaches nodes that do not share the VM directory, over [`ssh`];
 //! * [`layout`] is where all of this lives on disk; [`source`] classifies DISK sources and
 //!   decides which host paths a VM may use.
 
@@ -21,12 +22,14 @@ pub mod identifier;
 pub mod iso9660;
 pub mod layout;
 pub mod marketplace;
+pub mod node;
 pub mod pdisk;
 pub mod policy;
 pub mod quarantine;
 pub mod save;
 pub mod site;
 pub mod source;
+pub mod ssh;
 pub mod volatile;
 
 use crate::model::Oid;

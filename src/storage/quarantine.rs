@@ -18,7 +18,22 @@ pub struct Marker {
     /// Disk snapshots, relative to the directory.
     pub volumes: Vec<String>,
     pub volumes_purged: bool,
+    /// The disks of a VM that ran on a node without the shared VM directory stay in that
+    /// node's quarantine; they are purged with the snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<NodeCopy>,
 }
+
+/// Where a quarantined VM's disks wait on its node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCopy {
+    /// The node (its ssh destination).
+    pub target: String,
+    pub path: PathBuf,
+}
+
+/// Removes a node's copy (over SSH); an error leaves the entry for the next pass.
+pub type NodePurger<'a> = &'a dyn Fn(&NodeCopy) -> Result<()>;
 
 /// One quarantined directory.
 #[derive(Debug, Clone)]
@@ -83,9 +98,17 @@ impl Quarantine {
         vid: Oid,
         volumes: Vec<String>,
         keep: &[String],
+        node: Option<NodeCopy>,
     ) -> Result<Option<PathBuf>> {
         if std::fs::symlink_metadata(home).is_err() {
-            return Ok(None);
+            if node.is_none() {
+                return Ok(None);
+            }
+            // The VM's files were all on its node: the entry only records where they wait.
+            std::fs::create_dir_all(home).map_err(StorageError::io(format!(
+                "cannot create {}",
+                home.display()
+            )))?;
         }
         std::fs::create_dir_all(&self.dir).map_err(StorageError::io(format!(
             "cannot create {}",
@@ -96,6 +119,7 @@ impl Quarantine {
             quarantined_at: crate::model::now(),
             volumes,
             volumes_purged: false,
+            node,
         };
         let text = serde_json::to_vec_pretty(&marker)
             .map_err(|e| StorageError::BadValue(format!("cannot encode the marker: {e}")))?;
@@ -159,6 +183,7 @@ impl Quarantine {
                             quarantined_at: secs,
                             volumes: Vec::new(),
                             volumes_purged: true,
+                            node: None,
                         })
                     })?;
                 let bytes = disk_usage(&path);
@@ -173,11 +198,28 @@ impl Quarantine {
         out
     }
 
-    /// Purges what is past its period at `now` (everything with `all`).
-    pub fn purge(&self, now: i64, all: bool) -> PurgeReport {
+    /// Purges what is past its period at `now` (everything with `all`); disks kept on nodes
+    /// go through `node_purger`.
+    pub fn purge(&self, now: i64, all: bool, node_purger: NodePurger) -> PurgeReport {
         let mut report = PurgeReport::default();
         for entry in self.entries() {
             let age = (now - entry.marker.quarantined_at) as f64;
+            let node_copy_left = !entry.marker.volumes_purged && entry.marker.node.is_some();
+            if node_copy_left && (all || age >= self.volume_period) {
+                if let Some(copy) = &entry.marker.node {
+                    match node_purger(copy) {
+                        Ok(()) => {
+                            tracing::info!(vm = entry.marker.vid, node = %copy.target, path = %copy.path.display(), "quarantine: disks purged on the node");
+                            report.volumes += 1;
+                        }
+                        Err(e) => {
+                            // Kept, directory and all, until the node answers.
+                            tracing::warn!(vm = entry.marker.vid, node = %copy.target, error = %e, "quarantine: cannot purge on the node");
+                            continue;
+                        }
+                    }
+                }
+            }
             if all || age >= self.directory_period {
                 match remove_all(&entry.path) {
                     Ok(()) => {
@@ -206,6 +248,7 @@ impl Quarantine {
                 }
                 let mut marker = entry.marker.clone();
                 marker.volumes_purged = true;
+                marker.node = None;
                 if let Ok(text) = serde_json::to_vec_pretty(&marker) {
                     let _ = std::fs::write(entry.path.join(MARKER), text);
                 }
@@ -234,15 +277,15 @@ mod tests {
         std::fs::write(home.join("context.sh"), b"ctx").unwrap();
         let q = Quarantine::new(root.join("quarantine"), 100.0, 10.0);
         let to = q
-            .admit(&home, 5, vec!["images/disk.0".into()], &[])
+            .admit(&home, 5, vec!["images/disk.0".into()], &[], None)
             .unwrap()
             .unwrap();
         assert!(!home.exists());
         assert_eq!(to, root.join("quarantine/5"));
         let t0 = q.entries()[0].marker.quarantined_at;
-        assert_eq!(q.purge(t0 + 1, false), PurgeReport::default());
+        assert_eq!(q.purge(t0 + 1, false, &no_nodes), PurgeReport::default());
         assert_eq!(
-            q.purge(t0 + 11, false),
+            q.purge(t0 + 11, false, &no_nodes),
             PurgeReport {
                 directories: 0,
                 volumes: 1
@@ -250,10 +293,57 @@ mod tests {
         );
         assert!(!to.join("images/disk.0").exists());
         assert!(to.join("context.sh").exists());
-        assert_eq!(q.purge(t0 + 12, false), PurgeReport::default());
-        assert_eq!(q.purge(t0 + 101, false).directories, 1);
+        assert_eq!(q.purge(t0 + 12, false, &no_nodes), PurgeReport::default());
+        assert_eq!(q.purge(t0 + 101, false, &no_nodes).directories, 1);
         assert!(!to.exists());
-        assert!(q.admit(&home, 5, Vec::new(), &[]).unwrap().is_none());
+        assert!(q.admit(&home, 5, Vec::new(), &[], None).unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    fn no_nodes(_: &NodeCopy) -> Result<()> {
+        panic!("no entry has a node copy")
+    }
+
+    #[test]
+    fn disks_kept_on_a_node_are_purged_there_and_retried() {
+        let root = std::env::temp_dir().join(format!("quarantine-node-{}", std::process::id()));
+        let home = root.join("8");
+        let q = Quarantine::new(root.join("quarantine"), 100.0, 10.0);
+        let copy = NodeCopy {
+            target: "node1".into(),
+            path: "/var/lib/one/quarantine/8.1".into(),
+        };
+        // Nothing left on the front-end: the entry is made to remember the node's copy.
+        let to = q
+            .admit(&home, 8, Vec::new(), &[], Some(copy.clone()))
+            .unwrap()
+            .unwrap();
+        let t0 = q.entries()[0].marker.quarantined_at;
+        let calls = std::cell::RefCell::new(Vec::new());
+        let unreachable = |c: &NodeCopy| -> Result<()> {
+            calls.borrow_mut().push(c.clone());
+            Err(StorageError::Tool("node1 unreachable".into()))
+        };
+        assert_eq!(q.purge(t0 + 1, false, &unreachable), PurgeReport::default());
+        assert!(calls.borrow().is_empty());
+        // Past both periods, but the node does not answer: everything is kept for later.
+        assert_eq!(q.purge(t0 + 200, false, &unreachable).directories, 0);
+        assert_eq!(calls.borrow().as_slice(), std::slice::from_ref(&copy));
+        assert!(to.exists());
+        let reachable = |c: &NodeCopy| -> Result<()> {
+            calls.borrow_mut().push(c.clone());
+            Ok(())
+        };
+        assert_eq!(
+            q.purge(t0 + 11, false, &reachable),
+            PurgeReport {
+                directories: 0,
+                volumes: 1
+            }
+        );
+        assert_eq!(q.entries()[0].marker.node, None);
+        assert_eq!(q.purge(t0 + 200, false, &reachable).directories, 1);
+        assert_eq!(calls.borrow().len(), 2);
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -3,6 +3,7 @@
 
 use super::cache::ImageCache;
 use super::marketplace::MarketplaceClient;
+use super::node::Nodes;
 use super::pdisk::PdiskClient;
 use super::quarantine::Quarantine;
 use crate::config::{Settings, StorageSettings};
@@ -18,6 +19,8 @@ pub struct StorageSite {
     pub pdisk: Option<PdiskClient>,
     pub log: VmLogDir,
     pub quarantine: Quarantine,
+    /// Nodes without the shared VM directory, reached over SSH.
+    pub nodes: Nodes,
     pub settings: StorageSettings,
 }
 
@@ -37,6 +40,11 @@ impl StorageSite {
                 s.quarantine_period,
                 s.volume_quarantine_period,
             ),
+            nodes: Nodes::new(super::ssh::SshClient::new(
+                &settings.nodes.ssh_command,
+                settings.nodes.ssh_connect_timeout,
+                Duration::from_secs_f64(settings.nodes.command_timeout.max(1.0)),
+            )),
             settings: s.clone(),
         }
     }

@@ -46,16 +46,33 @@ pub fn swap_header(bytes: u64, uuid: [u8; 16]) -> Vec<u8> {
     page
 }
 
+/// The first page of a new swap area of `size_mib` MiB, with a random UUID.
+pub fn new_swap_header(size_mib: u64) -> Vec<u8> {
+    let mut uuid: [u8; 16] = rand::random();
+    uuid[6] = (uuid[6] & 0x0f) | 0x40; // random UUID, version 4
+    uuid[8] = (uuid[8] & 0x3f) | 0x80;
+    swap_header(size_mib * MIB, uuid)
+}
+
+/// The file system name `MKIMAGE` will use, or why not.
+pub fn check_filesystem(format: &str) -> Result<String> {
+    let format = format.trim().to_ascii_lowercase();
+    if FILESYSTEMS.contains(&format.as_str()) {
+        Ok(format)
+    } else {
+        Err(StorageError::BadValue(format!(
+            "unsupported file system FORMAT {format}"
+        )))
+    }
+}
+
 pub fn make_swap(path: &Path, size_mib: u64) -> Result<()> {
     let bytes = size_mib * MIB;
     let tmp = layout::temp_path(path);
     let result = (|| {
         let mut f = sparse_file(&tmp, bytes)?;
-        let mut uuid: [u8; 16] = rand::random();
-        uuid[6] = (uuid[6] & 0x0f) | 0x40; // random UUID, version 4
-        uuid[8] = (uuid[8] & 0x3f) | 0x80;
         f.seek(SeekFrom::Start(0))
-            .and_then(|_| f.write_all(&swap_header(bytes, uuid)))
+            .and_then(|_| f.write_all(&new_swap_header(size_mib)))
             .map_err(StorageError::io(format!("cannot write {}", tmp.display())))?;
         layout::set_mode(&tmp, 0o660)?;
         std::fs::rename(&tmp, path)
@@ -68,12 +85,7 @@ pub fn make_swap(path: &Path, size_mib: u64) -> Result<()> {
 }
 
 pub fn make_filesystem(path: &Path, size_mib: u64, format: &str) -> Result<()> {
-    let format = format.trim().to_ascii_lowercase();
-    if !FILESYSTEMS.contains(&format.as_str()) {
-        return Err(StorageError::BadValue(format!(
-            "unsupported file system FORMAT {format}"
-        )));
-    }
+    let format = check_filesystem(format)?;
     let tmp = layout::temp_path(path);
     let result = (|| {
         drop(sparse_file(&tmp, size_mib * MIB)?);

@@ -58,8 +58,9 @@ fn run_step(
     let result: Result<Option<String>, DriverError> = match step {
         Step::Tm(op) => drivers
             .tm(&host.tm_mad)
-            .and_then(|tm| tm.execute(*op, vm, host))
+            .and_then(|tm| tm.execute(*op, vm, host, prev))
             .map(|_| None),
+        Step::Vmm(VmmOp::Migrate) => live_migrate(drivers, vm, host, prev),
         Step::Vmm(op) => drivers
             .vmm(&host.vm_mad)
             .and_then(|vmm| vmm.execute(*op, vm, host, prev)),
@@ -72,7 +73,7 @@ fn run_step(
             }
             drivers
                 .tm(&host.tm_mad)
-                .and_then(|tm| tm.execute(TmOp::Delete, vm, host))
+                .and_then(|tm| tm.execute(TmOp::Delete, vm, host, None))
                 .map(|_| None)
         }
     };
@@ -81,6 +82,29 @@ fn run_step(
         Err(DriverError::Unknown(driver)) => StepOutcome::DriverMissing(driver),
         Err(e) => StepOutcome::Failed(e.to_string()),
     }
+}
+
+/// A live migration: the destination's transfer driver prepares what the hypervisor does not
+/// copy (disks on a node without the shared VM directory), the hypervisor moves the running
+/// guest, and the side it left is cleaned up.
+fn live_migrate(
+    drivers: &Drivers,
+    vm: &Vm,
+    host: &Host,
+    prev: Option<&Host>,
+) -> Result<Option<String>, DriverError> {
+    let vmm = drivers.vmm(&host.vm_mad)?;
+    let Some(prev) = prev else {
+        return vmm.execute(VmmOp::Migrate, vm, host, None);
+    };
+    let tm = drivers.tm(&host.tm_mad)?;
+    tm.prepare_live_migration(vm, host, prev)?;
+    let migrated = vmm.execute(VmmOp::Migrate, vm, host, Some(prev));
+    if let Err(e) = tm.finish_live_migration(vm, host, prev, migrated.is_ok()) {
+        // The guest runs where the migration left it; a leftover copy is only logged.
+        tracing::warn!(vm = vm.id, error = %e, "cleanup after the live migration failed");
+    }
+    migrated
 }
 
 /// How long the worker waits for change events before it looks again at the VMs whose step

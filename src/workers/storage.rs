@@ -16,7 +16,9 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
             tokio::time::sleep(interval).await;
             let site = Arc::clone(&site);
             let purged = tokio::task::spawn_blocking(move || {
-                site.quarantine.purge(crate::model::now(), false)
+                site.quarantine.purge(crate::model::now(), false, &|copy| {
+                    site.nodes.purge(&copy.target, &copy.path)
+                })
             })
             .await;
             if let Err(e) = purged {
@@ -47,12 +49,13 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
             let home = core.settings.data_dir.join(vm.id.to_string());
             let drivers = Arc::clone(&drivers);
             tokio::task::spawn_blocking(move || {
-                // A normal epilog already ran DELETE; only leftovers are cleaned here.
-                if !home.join("images").exists() {
+                // A normal epilog already ran DELETE (it moved the VM directory, disks.json
+                // and all, away); only leftovers are cleaned here, also on the VM's node.
+                if !home.join("images").exists() && !home.join("disks.json").exists() {
                     return;
                 }
                 if let Ok(tm) = drivers.tm(&host.tm_mad) {
-                    if let Err(e) = tm.execute(TmOp::Delete, &vm, &host) {
+                    if let Err(e) = tm.execute(TmOp::Delete, &vm, &host, None) {
                         tracing::warn!(vm = vm.id, error = %e, "cleanup of a finished VM failed");
                     }
                 }

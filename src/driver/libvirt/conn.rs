@@ -621,20 +621,35 @@ impl LibvirtHost {
 
     /// Moves the domain to the host at `dest_uri` (`virsh migrate [--live]`), which this process
     /// connects to for the duration of the migration. The domain stays transient there.
-    pub fn migrate(&self, name: &str, dest_uri: &str, live: bool) -> Result<(), LibvirtError> {
+    /// `copy_storage`: the hosts do not share the disks; the destination has empty snapshots
+    /// of the same images and the hypervisor copies what the guest wrote (`--copy-storage-inc`).
+    /// `migration_uri`: where the source's QEMU sends the guest (`tcp://<destination>`), when
+    /// the destination's own host name is not the address to use.
+    pub fn migrate(
+        &self,
+        name: &str,
+        dest_uri: &str,
+        live: bool,
+        copy_storage: bool,
+        migration_uri: Option<String>,
+    ) -> Result<(), LibvirtError> {
         let started = Instant::now();
         let domain_name = name.to_string();
         let destination = dest_uri.to_string();
-        let flags = if live { sys::VIR_MIGRATE_LIVE } else { 0 };
+        let mut flags = if live { sys::VIR_MIGRATE_LIVE } else { 0 };
+        if copy_storage {
+            flags |= sys::VIR_MIGRATE_NON_SHARED_INC;
+        }
+        let via = migration_uri.clone();
         self.call_detached("virDomainMigrate", move |connection| {
             let domain = lookup(connection, &domain_name)?;
             let destination_connection = open_connection(&destination)?;
             domain
-                .migrate(&destination_connection, flags, None, None, 0)
+                .migrate(&destination_connection, flags, None, via.as_deref(), 0)
                 .map_err(LibvirtError::call("virDomainMigrate"))?;
             Ok(())
         })?;
-        info!(uri = %self.uri, domain = name, destination = dest_uri, live, elapsed = ?started.elapsed(), "domain migrated");
+        info!(uri = %self.uri, domain = name, destination = dest_uri, live, copy_storage, migration_uri = ?migration_uri, elapsed = ?started.elapsed(), "domain migrated");
         Ok(())
     }
 

@@ -229,7 +229,13 @@ fn a_missing_domain_is_none_and_destroying_it_succeeds() {
     assert!(not_found(host.shutdown("one-404", Duration::from_secs(1))));
     assert!(not_found(host.reboot("one-404")));
     assert!(not_found(host.save("one-404", &dir.path().join("x"))));
-    assert!(not_found(host.migrate("one-404", "test:///default", true)));
+    assert!(not_found(host.migrate(
+        "one-404",
+        "test:///default",
+        true,
+        false,
+        None
+    )));
 }
 
 #[test]
@@ -319,13 +325,13 @@ fn migration_errors_carry_libvirts_message() {
     // The test driver does not implement migration; the error must say so and leave the domain
     // where it was.
     let error = source
-        .migrate("one-8", &destination_uri, true)
+        .migrate("one-8", &destination_uri, true, false, None)
         .expect_err("the test driver cannot migrate");
     assert!(error.to_string().contains("not supported"), "{error}");
     assert!(source.domain_status("one-8").expect("status").is_some());
     // An unreachable destination is an Open error naming it.
     let unreachable = source
-        .migrate("one-8", "test:///nonexistent/node.xml", false)
+        .migrate("one-8", "test:///nonexistent/node.xml", false, false, None)
         .expect_err("no such destination");
     assert!(
         matches!(unreachable, LibvirtError::Open { ref uri, .. } if uri == "test:///nonexistent/node.xml")
