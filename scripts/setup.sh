@@ -24,6 +24,8 @@ if [ "$want_test" = 1 ]; then
   # tests/migrate.rs imports from and exports to a real MariaDB server it starts itself (own
   # data directory, socket and port), as StratusLab's oned ran on MySQL.
   apt_pkgs+=(mariadb-server mariadb-client)
+  # tests/prometheus.rs: a real Prometheus server scrapes stratusd's /metrics on loopback.
+  apt_pkgs+=(prometheus)
 fi
 
 missing=()

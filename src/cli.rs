@@ -294,6 +294,9 @@ pub struct ServeArgs {
     /// Front door: seconds an open connection may wait for its next request (default 30).
     #[arg(long, value_name = "SECS")]
     pub frontdoor_idle_timeout: Option<f64>,
+    /// Serve Prometheus metrics (GET /metrics) on ADDR, e.g. 127.0.0.1:9925; off when not given.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl ServeArgs {
@@ -341,6 +344,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.dhcp_format {
             s.dhcp_format = v;
+        }
+        if let Some(v) = self.metrics_listen {
+            s.metrics_listen = Some(v);
         }
         let fd = &mut s.frontdoor;
         if let Some(v) = self.frontdoor_listen {

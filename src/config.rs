@@ -255,6 +255,8 @@ pub struct Settings {
     /// NIC model of KVM domains whose NIC names none (3.2's `vmm_exec_kvm.conf` NIC default;
     /// empty: the hypervisor's own default).
     pub default_nic_model: String,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address; off when not set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Default for Settings {
@@ -292,6 +294,7 @@ impl Default for Settings {
             connections: ConnectionSettings::default(),
             nodes: NodeSettings::default(),
             default_nic_model: String::new(),
+            metrics_listen: None,
         }
     }
 }

@@ -164,6 +164,14 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             }
             None => None,
         };
+        let metrics_listener = match core.settings.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         let drivers = Arc::new(Drivers::new(&core.settings));
         {
             let (c, d) = (Arc::clone(&core), Arc::clone(&drivers));
@@ -195,9 +203,11 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);
         });
+        let mut front_guard = None;
         let front_task = front_listener.map(|(l, front)| {
             tracing::info!(listen = %front.listen_addr(), "front door (HTTPS) ready");
             let guard = front.guard(Limits::for_listener(&core.settings));
+            front_guard = Some(guard.clone());
             tokio::spawn(crate::frontdoor::serve(
                 l,
                 guard,
@@ -207,9 +217,27 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             ))
         });
         let guard = Guard::new("xmlrpc", Limits::for_listener(&core.settings));
+        let metrics_task = metrics_listener.map(|l| {
+            if let Ok(addr) = l.local_addr() {
+                tracing::info!(listen = %addr, "metrics (GET /metrics) ready");
+            }
+            let own = Guard::new("metrics", crate::exporter::limits(&core.settings));
+            let mut listeners = vec![guard.clone(), own.clone()];
+            listeners.extend(front_guard.clone());
+            tokio::spawn(crate::exporter::serve(
+                l,
+                own,
+                Arc::clone(&core),
+                listeners,
+                stop_rx.clone(),
+            ))
+        });
         tracing::info!(%listen, max_connections = guard.limits().max_connections, "stratusd ready");
         crate::server::serve(listener, guard, core, stop_rx).await;
         if let Some(task) = front_task {
+            let _ = task.await;
+        }
+        if let Some(task) = metrics_task {
             let _ = task.await;
         }
         Ok(())

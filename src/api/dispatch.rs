@@ -118,6 +118,40 @@ pub fn lookup(name: &str) -> Option<&'static (&'static str, &'static str, Handle
     METHODS.iter().find(|(n, _, _)| *n == name)
 }
 
+/// The built-in `system.*` methods (xmlrpc-c's), named as metrics labels.
+const SYSTEM_METHODS: &[&str] = &[
+    "system.multicall",
+    "system.listMethods",
+    "system.methodExist",
+    "system.methodHelp",
+    "system.methodSignature",
+    "system.shutdown",
+    "system.capabilities",
+    "system.getCapabilities",
+];
+
+/// `name` as a label of the request metrics: a method of the table, or `unknown`, so that
+/// whatever names clients send, the set of labels stays the set of methods.
+pub fn method_label(name: &str) -> &'static str {
+    if let Some((n, _, _)) = lookup(name) {
+        return n;
+    }
+    SYSTEM_METHODS
+        .iter()
+        .find(|m| **m == name)
+        .copied()
+        .unwrap_or("unknown")
+}
+
+/// The error or fault code of a reply that did not succeed.
+pub fn failure_code(reply: &Reply) -> Option<i32> {
+    match reply {
+        Reply::Err(_, code) => Some(*code),
+        Reply::Fault(f) => Some(f.code),
+        Reply::Ok(_) | Reply::Value(_) => None,
+    }
+}
+
 /// Read-only methods never write: the front end runs them inline, writes go to the blocking
 /// pool (SQLite commits are blocking I/O).
 pub fn is_read_only(name: &str) -> bool {

@@ -23,6 +23,21 @@ pub enum VmmOp {
     Reboot,
 }
 
+impl VmmOp {
+    /// The operation's name in logs and metrics (oned's driver action names).
+    pub fn name(self) -> &'static str {
+        match self {
+            VmmOp::Deploy => "deploy",
+            VmmOp::Shutdown => "shutdown",
+            VmmOp::Cancel => "cancel",
+            VmmOp::Save => "save",
+            VmmOp::Restore => "restore",
+            VmmOp::Migrate => "migrate",
+            VmmOp::Reboot => "reboot",
+        }
+    }
+}
+
 /// One transfer-manager operation (3.2 `TransferManager` scripts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TmOp {
@@ -32,6 +47,20 @@ pub enum TmOp {
     Resume,
     Migrate,
     Delete,
+}
+
+impl TmOp {
+    /// The operation's name in logs and metrics (oned's transfer action names).
+    pub fn name(self) -> &'static str {
+        match self {
+            TmOp::Prolog => "prolog",
+            TmOp::Epilog => "epilog",
+            TmOp::Stop => "stop",
+            TmOp::Resume => "resume",
+            TmOp::Migrate => "tm_migrate",
+            TmOp::Delete => "delete",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

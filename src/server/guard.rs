@@ -974,6 +974,11 @@ impl Guard {
         &self.shared.limits
     }
 
+    /// The listener's name (in logs and metrics).
+    pub fn name(&self) -> &'static str {
+        self.shared.name
+    }
+
     pub fn stats(&self) -> Stats {
         let c = &self.shared.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);

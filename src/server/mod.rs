@@ -96,21 +96,33 @@ fn answer_string(answer: AnswerBody) -> String {
 /// Decodes, dispatches and encodes one XML-RPC body. Writes run on the blocking pool because
 /// they commit to SQLite; reads are served inline from memory.
 async fn answer_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String>) -> AnswerBody {
+    let timer = crate::metrics::Timer::start();
     let call = match xmlrpc::parse_method_call(&body) {
         Ok(c) => c,
-        Err(fault) => return AnswerBody::whole(xmlrpc::encode_fault(&fault)),
+        Err(fault) => {
+            crate::metrics::metrics().rpc("(malformed)", timer.elapsed(), Some(fault.code));
+            return AnswerBody::whole(xmlrpc::encode_fault(&fault));
+        }
     };
-    let run = move |core: &Arc<Core>, call: &xmlrpc::MethodCall| match &session {
-        Some(session) => api::dispatch::dispatch_as(core, call, session),
-        None => api::dispatch(core, call),
+    let label = api::dispatch::method_label(&call.method);
+    let run = move |core: &Arc<Core>, call: &xmlrpc::MethodCall| {
+        let reply = match &session {
+            Some(session) => api::dispatch::dispatch_as(core, call, session),
+            None => api::dispatch(core, call),
+        };
+        let failure = api::dispatch::failure_code(&reply);
+        let answer = encode_answer(reply);
+        crate::metrics::metrics().rpc(label, timer.elapsed(), failure);
+        answer
     };
     if api::dispatch::is_read_only(&call.method) {
-        return encode_answer(run(&core, &call));
+        return run(&core, &call);
     }
     let method = call.method.clone();
-    match tokio::task::spawn_blocking(move || encode_answer(run(&core, &call))).await {
+    match tokio::task::spawn_blocking(move || run(&core, &call)).await {
         Ok(body) => body,
         Err(e) => {
+            crate::metrics::metrics().rpc(label, timer.elapsed(), Some(-500));
             tracing::error!(%method, error = %e, "request handler panicked");
             AnswerBody::whole(xmlrpc::encode_fault(&xmlrpc::Fault::new(
                 -500,

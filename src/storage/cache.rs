@@ -152,6 +152,16 @@ pub fn copy_hashing(
         let mut total: u64 = 0;
         let mut pos_hole = false;
         let started = Instant::now();
+        // Copies done for a VM are long work: their progress is published as metrics too.
+        let progress = report.map(|r| {
+            let kind = if what.starts_with("Downloading") {
+                "image_download"
+            } else {
+                "image_copy"
+            };
+            let item: String = format!("vm {}: {what}", r.vid).chars().take(200).collect();
+            crate::metrics::metrics().long_work(kind, &item, limit.unwrap_or(0))
+        });
         let mut last_report = Instant::now();
         // The reader thread drops its sender at the end of the stream.
         for item in full_rx.iter() {
@@ -177,6 +187,9 @@ pub fn copy_hashing(
                 }
             }
             total += filled as u64;
+            if let Some(p) = &progress {
+                p.set_done(total);
+            }
             let _ = empty_tx.send(buf);
             if let Some(r) = report {
                 if last_report.elapsed() >= PROGRESS_EVERY {
@@ -335,7 +348,9 @@ impl ImageCache {
         if !identifier::is_safe_image_id(req.id) {
             return Err(StorageError::InvalidImageId(req.id.to_string()));
         }
+        let m = crate::metrics::metrics();
         if let Some(hit) = self.lookup(req.id) {
+            m.image_cache_hits.inc();
             report.info(&format!("Image {} found in the cache", req.id));
             return Ok(hit);
         }
@@ -346,12 +361,14 @@ impl ImageCache {
         };
         // Another VM may have downloaded it while this one waited.
         if let Some(hit) = self.lookup(req.id) {
+            m.image_cache_hits.inc();
             report.info(&format!(
                 "Image {} found in the cache (downloaded for another VM)",
                 req.id
             ));
             return Ok(hit);
         }
+        m.image_cache_misses.inc();
         self.fetch(req, client, report)
     }
 
@@ -395,14 +412,19 @@ impl ImageCache {
         ));
         self.downloads.fetch_add(1, Ordering::Relaxed);
         let partial = self.partial_path(req.id)?;
+        let m = crate::metrics::metrics();
+        m.image_downloads_in_progress.inc();
         let outcome = self.download_verified(client, &url, &partial, expected, &entry.sha1, report);
+        m.image_downloads_in_progress.dec();
         let copied = match outcome {
             Ok(c) => c,
             Err(e) => {
+                m.image_download_failures.inc();
                 let _ = std::fs::remove_file(&partial);
                 return Err(e);
             }
         };
+        m.image_download_bytes.inc_by(copied.bytes);
         let meta = CachedImage {
             id: req.id.to_string(),
             sha1: copied.sha1,

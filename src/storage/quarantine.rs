@@ -255,6 +255,8 @@ impl Quarantine {
                 tracing::info!(vm = marker.vid, "quarantine: disk snapshots purged");
             }
         }
+        let left = self.entries();
+        crate::metrics::metrics().quarantine(left.len(), left.iter().map(|e| e.bytes).sum());
         report
     }
 

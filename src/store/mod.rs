@@ -173,6 +173,13 @@ impl Store {
         if ops.is_empty() {
             return Ok(());
         }
+        let timer = crate::metrics::Timer::start();
+        let result = self.commit_ops(ops);
+        crate::metrics::metrics().sqlite_commit(timer.elapsed(), result.is_ok());
+        result
+    }
+
+    fn commit_ops(&mut self, ops: &[StoreOp]) -> Result<(), StoreError> {
         let tx = self.conn.transaction()?;
         for op in ops {
             match op {

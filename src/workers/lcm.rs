@@ -55,6 +55,12 @@ fn run_step(
     host: &Host,
     prev: Option<&Host>,
 ) -> StepOutcome {
+    let timer = crate::metrics::Timer::start();
+    let (driver, operation) = match step {
+        Step::Tm(op) => ("tm", op.name()),
+        Step::Vmm(op) => ("vmm", op.name()),
+        Step::Cleanup => ("vmm", "cleanup"),
+    };
     let result: Result<Option<String>, DriverError> = match step {
         Step::Tm(op) => drivers
             .tm(&host.tm_mad)
@@ -77,6 +83,13 @@ fn run_step(
                 .map(|_| None)
         }
     };
+    crate::metrics::metrics().driver(
+        driver,
+        operation,
+        &host.name,
+        timer.elapsed(),
+        result.is_ok(),
+    );
     match result {
         Ok(deploy_id) => StepOutcome::Ok { deploy_id },
         Err(DriverError::Unknown(driver)) => StepOutcome::DriverMissing(driver),

@@ -76,10 +76,19 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                     Arc::clone(&in_flight),
                 );
                 tokio::task::spawn_blocking(move || {
+                    let timer = crate::metrics::Timer::start();
                     let result = match drivers.im(&host.im_mad) {
                         Ok(im) => im.monitor(&host),
                         Err(e) => crate::core::hosts::MonitorResult::Failed(e.to_string()),
                     };
+                    let ok = !matches!(result, crate::core::hosts::MonitorResult::Failed(_));
+                    crate::metrics::metrics().driver(
+                        "im",
+                        "monitor",
+                        &host.name,
+                        timer.elapsed(),
+                        ok,
+                    );
                     if let Err(e) = core.host_monitored(host.id, result) {
                         tracing::error!(host = host.id, error = %e, "could not record host monitoring");
                     }

@@ -45,6 +45,7 @@ pub fn poll_once(core: &Core, drivers: &Drivers, due_only: Option<Duration>) {
         let Ok(vmm) = drivers.vmm(&host.vm_mad) else {
             continue;
         };
+        let timer = crate::metrics::Timer::start();
         let batch: Vec<Polled> = vms
             .iter()
             .filter_map(|vm| {
@@ -55,6 +56,10 @@ pub fn poll_once(core: &Core, drivers: &Drivers, due_only: Option<Duration>) {
                 })
             })
             .collect();
+        let ok = !batch
+            .iter()
+            .any(|p| matches!(p.result, crate::driver::PollResult::Error(_)));
+        crate::metrics::metrics().driver("vmm", "poll", &host.name, timer.elapsed(), ok);
         if let Err(e) = core.vms_polled(batch) {
             tracing::error!(host = %host.name, error = %e, "could not record VM polls");
         }

@@ -1,0 +1,115 @@
+//! The `/metrics` listener: `GET /metrics` (and `HEAD`), nothing else, on the guarded listener
+//! every stratusd port uses (connection cap, header and idle deadlines, minimum rates).
+
+use crate::core::Core;
+use crate::server::guard::{self, Guard, Limits, Plain};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Prometheus keeps one connection between scrapes; a few more for people with curl.
+const MAX_CONNECTIONS: usize = 16;
+/// A scrape request has no body.
+const MAX_BODY_BYTES: u64 = 4096;
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
+
+struct MetricsHandler {
+    core: Arc<Core>,
+    server: Arc<str>,
+    /// The daemon's listeners, whose connection counters are published.
+    listeners: Vec<Guard>,
+}
+
+impl guard::Handler<SocketAddr> for MetricsHandler {
+    type Body = Full<Bytes>;
+
+    async fn call(
+        self: Arc<Self>,
+        _peer: Arc<SocketAddr>,
+        req: Request<guard::RequestBody>,
+    ) -> Response<Full<Bytes>> {
+        if req.uri().path() != "/metrics" {
+            return text(StatusCode::NOT_FOUND, "Not found: try /metrics\n");
+        }
+        let head = req.method() == Method::HEAD;
+        if req.method() != Method::GET && !head {
+            let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n");
+            resp.headers_mut().insert(
+                hyper::header::ALLOW,
+                hyper::header::HeaderValue::from_static("GET, HEAD"),
+            );
+            return resp;
+        }
+        // Rendering takes milliseconds at 10,000 VMs: off the runtime's worker threads, so the
+        // XML-RPC connections they serve are not held up.
+        let me = Arc::clone(&self);
+        let rendered = tokio::task::spawn_blocking(move || {
+            let listeners: Vec<_> = me.listeners.iter().map(super::ListenerStats::of).collect();
+            super::render(&me.core, &me.server, &listeners)
+        })
+        .await;
+        let body = match rendered {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "rendering /metrics panicked");
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "metrics rendering failed\n",
+                );
+            }
+        };
+        let mut resp = Response::new(Full::new(if head {
+            Bytes::new()
+        } else {
+            Bytes::from(body)
+        }));
+        resp.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static(super::CONTENT_TYPE),
+        );
+        resp
+    }
+
+    fn too_large(&self, _req: &hyper::http::request::Parts, _limit: u64) -> Response<Full<Bytes>> {
+        text(StatusCode::PAYLOAD_TOO_LARGE, "GET /metrics has no body\n")
+    }
+}
+
+/// The limits of the metrics listener: the daemon's `[connections]` deadlines and rates, a
+/// small connection cap and no request bodies.
+pub fn limits(settings: &crate::config::Settings) -> Limits {
+    let mut limits = Limits::for_listener(settings);
+    limits.max_connections = limits.max_connections.min(MAX_CONNECTIONS);
+    limits.max_body_bytes = MAX_BODY_BYTES;
+    limits
+}
+
+/// Serves `/metrics` on `listener` through `guard` until `shutdown` turns true; `listeners`
+/// are the guards whose counters are published (this one's included).
+pub async fn serve(
+    listener: TcpListener,
+    guard: Guard,
+    core: Arc<Core>,
+    listeners: Vec<Guard>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let handler = MetricsHandler {
+        core,
+        server: Arc::from(super::server_name()),
+        listeners,
+    };
+    guard.serve(listener, Plain, handler, shutdown).await;
+}

@@ -1,0 +1,487 @@
+//! A real Prometheus server (Debian's `prometheus`) scrapes a real stratusd's `/metrics`; the
+//! values it stores, read back through its HTTP API, are those `one.hostpool.info` and
+//! `one.vmpool.info` answer, and stratusd's own instruments count the calls made.
+//!
+//! Prometheus runs on loopback with its own configuration and data directory in the test's
+//! temporary directory, and is killed at the end.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn prometheus_binary() -> String {
+    for candidate in ["/usr/bin/prometheus", "/usr/local/bin/prometheus"] {
+        if std::path::Path::new(candidate).exists() {
+            return candidate.to_string();
+        }
+    }
+    panic!(
+        "the Prometheus server is missing: run scripts/setup.sh --test \
+         (or apt-get install prometheus)"
+    );
+}
+
+impl Prometheus {
+    fn start(dir: &std::path::Path, target: SocketAddr) -> Prometheus {
+        let bin = prometheus_binary();
+        let conf = dir.join("prometheus.yml");
+        std::fs::write(
+            &conf,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                 scrape_configs:\n  - job_name: stratusd\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let data = dir.join("prometheus-data");
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let child = Command::new(bin)
+            .arg(format!("--config.file={}", conf.display()))
+            .arg(format!("--storage.tsdb.path={}", data.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("prometheus runs");
+        let p = Prometheus {
+            child,
+            addr,
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(addr, "/-/ready").map(|(s, _)| s) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not become ready; see {}",
+                dir.join("prometheus.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        p
+    }
+
+    /// An instant query: each result's labels (without `__name__`... kept) and value.
+    fn query(&self, promql: &str) -> Vec<(BTreeMap<String, String>, String)> {
+        let path = format!("/api/v1/query?query={}", url_encode(promql));
+        let (status, body) = get(self.addr, &path).expect("prometheus answers");
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["status"], "success", "{body}");
+        v["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let labels = r["metric"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect();
+                (labels, r["value"][1].as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A plain HTTP/1.0 GET: status and body.
+fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+fn ok(answer: &str) -> String {
+    rpc_result(answer).unwrap_or_else(|e| panic!("call failed: {e:?}"))
+}
+
+fn host(c: &mut Client, name: &str) -> i32 {
+    ok(&c.call(
+        "one.host.allocate",
+        &[
+            s(ADMIN),
+            s(name),
+            s("im_dummy"),
+            s("vmm_dummy"),
+            s("dummy"),
+            s("tm_dummy"),
+        ],
+    ))
+    .parse()
+    .unwrap()
+}
+
+fn vm(c: &mut Client, template: &str) -> i32 {
+    ok(&c.call("one.vm.allocate", &[s(ADMIN), s(template)]))
+        .parse()
+        .unwrap()
+}
+
+fn vm_state(c: &mut Client, id: i32) -> (String, String) {
+    let doc = ok(&c.call("one.vm.info", &[s(ADMIN), i(id)]));
+    (
+        field(&doc, "STATE").unwrap_or_default(),
+        field(&doc, "LCM_STATE").unwrap_or_default(),
+    )
+}
+
+fn wait_state(c: &mut Client, id: i32, want: (&str, &str)) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = vm_state(c, id);
+        if (got.0.as_str(), got.1.as_str()) == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "VM {id} stuck in {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A template value (3.2 writes them as CDATA sections).
+fn tfield(doc: &str, tag: &str) -> Option<String> {
+    field(doc, tag).map(|v| {
+        v.trim_start_matches("<![CDATA[")
+            .trim_end_matches("]]>")
+            .to_string()
+    })
+}
+
+/// `(metric name, id label value) -> value` for every opennebula_* series Prometheus has.
+type Series = BTreeMap<(String, String), String>;
+
+fn opennebula_series(p: &Prometheus) -> Series {
+    p.query("{__name__=~\"opennebula_.*\"}")
+        .into_iter()
+        .map(|(labels, value)| {
+            let name = labels["__name__"].clone();
+            let id = labels
+                .get("one_host_id")
+                .or_else(|| labels.get("one_vm_id"))
+                .or_else(|| labels.get("vnet_id"))
+                .cloned()
+                .unwrap_or_default();
+            ((name, id), value)
+        })
+        .collect()
+}
+
+/// What the exporter must publish, computed from the pool documents.
+fn expected_series(c: &mut Client) -> Series {
+    let mut want = Series::new();
+    let hosts = ok(&c.call("one.hostpool.info", &[s(ADMIN)]));
+    let host_docs = elements(&hosts, "HOST");
+    want.insert(
+        ("opennebula_host_total".into(), String::new()),
+        host_docs.len().to_string(),
+    );
+    for h in host_docs {
+        let id = field(h, "ID").unwrap();
+        let n = |tag: &str| field(h, tag).unwrap().parse::<i64>().unwrap();
+        for (name, value) in [
+            ("opennebula_host_state", n("STATE")),
+            ("opennebula_host_mem_total_bytes", n("MAX_MEM") * 1024),
+            ("opennebula_host_mem_maximum_bytes", n("MAX_MEM") * 1024),
+            ("opennebula_host_mem_usage_bytes", n("MEM_USAGE") * 1024),
+            ("opennebula_host_cpu_total_ratio", n("MAX_CPU")),
+            ("opennebula_host_cpu_maximum_ratio", n("MAX_CPU")),
+            ("opennebula_host_cpu_usage_ratio", n("CPU_USAGE")),
+            ("opennebula_host_vms", n("RUNNING_VMS")),
+        ] {
+            want.insert((name.into(), id.clone()), value.to_string());
+        }
+    }
+    let vms = ok(&c.call("one.vmpool.info", &[s(ADMIN), i(-2), i(-1), i(-1), i(-1)]));
+    let vm_docs = elements(&vms, "VM");
+    want.insert(
+        ("opennebula_vm_total".into(), String::new()),
+        vm_docs.len().to_string(),
+    );
+    for v in vm_docs {
+        let id = field(v, "ID").unwrap();
+        let template = &v[v.find("<TEMPLATE>").unwrap()..];
+        let hid = match v.find("<HISTORY>") {
+            Some(at) => field(&v[at..], "HID").unwrap(),
+            None => "-1".into(),
+        };
+        let mem: i64 = tfield(template, "MEMORY").unwrap().parse().unwrap();
+        let cpu: f64 = tfield(template, "CPU").unwrap().parse().unwrap();
+        for (name, value) in [
+            ("opennebula_vm_state", field(v, "STATE").unwrap()),
+            ("opennebula_vm_lcm_state", field(v, "LCM_STATE").unwrap()),
+            ("opennebula_vm_host_id", hid),
+            ("opennebula_vm_mem_total_bytes", (mem << 20).to_string()),
+            ("opennebula_vm_cpu_ratio", cpu.to_string()),
+            (
+                "opennebula_vm_cpu_vcpus",
+                tfield(template, "VCPU").unwrap_or_else(|| "1".into()),
+            ),
+            (
+                "opennebula_vm_disks",
+                template.matches("<DISK>").count().to_string(),
+            ),
+            (
+                "opennebula_vm_nics",
+                template.matches("<NIC>").count().to_string(),
+            ),
+        ] {
+            want.insert((name.into(), id.clone()), value);
+        }
+    }
+    let nets = ok(&c.call("one.vnpool.info", &[s(ADMIN), i(-2), i(-1), i(-1)]));
+    for n in elements(&nets, "VNET") {
+        let id: i32 = field(n, "ID").unwrap().parse().unwrap();
+        let info = vn_info(c, id);
+        let total = elements(&info, "LEASE").len() as f64;
+        let used = field(n, "TOTAL_LEASES").unwrap().parse::<f64>().unwrap();
+        want.insert(
+            ("opennebula_vnet_free_lease_ratio".into(), id.to_string()),
+            ((total - used) / total).to_string(),
+        );
+    }
+    for name in ["opennebula_oned_state", "opennebula_scheduler_state"] {
+        want.insert((name.into(), String::new()), "1".into());
+    }
+    want
+}
+
+fn counter(p: &Prometheus, promql: &str) -> f64 {
+    p.query(promql)
+        .iter()
+        .map(|(_, v)| v.parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn prometheus_scrapes_the_pools_as_oned_documents_show_them() {
+    let metrics_port = free_port();
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    let d = Daemon::start(
+        "prometheus",
+        &["--metrics-listen", &metrics_addr.to_string()],
+    );
+    let mut c = d.client();
+
+    let h0 = host(&mut c, "node-a");
+    let _h1 = host(&mut c, "node-b");
+    let net = ok(&c.call(
+        "one.vn.allocate",
+        &[
+            s(ADMIN),
+            s("NAME = pub\nTYPE = FIXED\nBRIDGE = br0\nLEASES = [ IP = 10.9.0.1 ]\nLEASES = [ IP = 10.9.0.2 ]\nLEASES = [ IP = 10.9.0.3 ]\nLEASES = [ IP = 10.9.0.4 ]\n"),
+        ],
+    ));
+    // Running VMs: one with two disks, two VCPUs and a NIC.
+    let a = vm(
+        &mut c,
+        &format!("NAME = a\nCPU = 0.5\nVCPU = 2\nMEMORY = 256\nDISK = [ SOURCE = /dev/null, TARGET = hda ]\nDISK = [ TYPE = swap, SIZE = 64 ]\nNIC = [ NETWORK_ID = {net} ]\n"),
+    );
+    let b = vm(&mut c, "NAME = b\nCPU = 1\nMEMORY = 128\n");
+    // On hold, and pending for good (no host matches).
+    let held = vm(&mut c, "NAME = held\nCPU = 1\nMEMORY = 64\n");
+    ok(&c.call("one.vm.action", &[s(ADMIN), s("hold"), i(held)]));
+    let pending = vm(
+        &mut c,
+        "NAME = nowhere\nCPU = 1\nMEMORY = 64\nREQUIREMENTS = \"ID = 9999\"\n",
+    );
+    // Finished: DONE VMs are not published.
+    let done = vm(&mut c, "NAME = done\nCPU = 1\nMEMORY = 64\n");
+    wait_state(&mut c, a, ("3", "3"));
+    wait_state(&mut c, b, ("3", "3"));
+    wait_state(&mut c, done, ("3", "3"));
+    ok(&c.call("one.vm.action", &[s(ADMIN), s("finalize"), i(done)]));
+    wait_state(&mut c, done, ("6", "0"));
+    // Suspended.
+    let susp = vm(&mut c, "NAME = susp\nCPU = 1\nMEMORY = 64\n");
+    wait_state(&mut c, susp, ("3", "3"));
+    ok(&c.call("one.vm.action", &[s(ADMIN), s("suspend"), i(susp)]));
+    wait_state(&mut c, susp, ("5", "0"));
+    assert_eq!(vm_state(&mut c, pending), ("1".into(), "0".into()));
+    assert_eq!(vm_state(&mut c, held), ("2".into(), "0".into()));
+
+    // Both hosts monitored before the pools are compared.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pool = ok(&c.call("one.hostpool.info", &[s(ADMIN)]));
+        if pool.matches("<STATE>2</STATE>").count() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "hosts not monitored: {pool}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let dir = temp_dir("prometheus-server");
+    let p = Prometheus::start(&dir, metrics_addr);
+
+    // Prometheus scrapes every second: wait until its latest samples are the pools now.
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let (mut want, mut got);
+    loop {
+        want = expected_series(&mut c);
+        got = opennebula_series(&p);
+        if want == got || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let differences: Vec<String> = want
+        .keys()
+        .chain(got.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| want.get(*k) != got.get(*k))
+        .map(|k| {
+            format!(
+                "{k:?}: pools {:?}, prometheus {:?}",
+                want.get(k),
+                got.get(k)
+            )
+        })
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "prometheus ({}) differs from the pools:\n{}",
+        p.dir.display(),
+        differences.join("\n")
+    );
+    // The figures a reader would check by eye.
+    assert_eq!(got[&("opennebula_vm_total".into(), String::new())], "5");
+    assert_eq!(got[&("opennebula_vm_disks".into(), a.to_string())], "2");
+    assert_eq!(got[&("opennebula_vm_nics".into(), a.to_string())], "1");
+    assert_eq!(
+        got[&("opennebula_vm_host_id".into(), held.to_string())],
+        "-1"
+    );
+    assert_eq!(
+        got[&("opennebula_vnet_free_lease_ratio".into(), net.clone())],
+        "0.75"
+    );
+    assert!(!got.contains_key(&("opennebula_vm_state".into(), done.to_string())));
+    let _ = h0;
+
+    // stratusd's own instruments, as Prometheus stored them.
+    assert_eq!(counter(&p, "up{job=\"stratusd\"}"), 1.0);
+    assert!(
+        counter(
+            &p,
+            "stratusd_xmlrpc_requests_total{method=\"one.vm.allocate\"}"
+        ) >= 6.0,
+        "allocations counted"
+    );
+    assert!(
+        counter(
+            &p,
+            "stratusd_xmlrpc_request_duration_seconds_count{method=\"one.hostpool.info\"}"
+        ) >= 1.0
+    );
+    assert!(counter(&p, "stratusd_sqlite_commit_duration_seconds_count") >= 6.0);
+    assert!(
+        counter(
+            &p,
+            "stratusd_driver_operations_total{driver=\"vmm\",operation=\"deploy\",outcome=\"ok\"}"
+        ) >= 4.0
+    );
+    assert!(
+        counter(
+            &p,
+            "stratusd_driver_operations_total{driver=\"im\",operation=\"monitor\",host=\"node-a\"}"
+        ) >= 1.0
+    );
+    // An unknown method and a missing VM: failures per code, unknown names folded together.
+    let before = counter(&p, "stratusd_xmlrpc_failures_total{code=\"1024\"}");
+    let e = c.call("one.vm.info", &[s(ADMIN), i(4242)]);
+    assert!(rpc_result(&e).is_err());
+    let _ = c.call("no.such.method", &[s(ADMIN)]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = counter(
+            &p,
+            "stratusd_xmlrpc_failures_total{method=\"one.vm.info\",code=\"1024\"}",
+        );
+        let unknown = counter(&p, "stratusd_xmlrpc_failures_total{method=\"unknown\"}");
+        if now >= before + 1.0 && unknown >= 1.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "failures not counted: {now} {unknown}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(p
+        .query("{__name__=\"stratusd_xmlrpc_requests_total\",method=\"no.such.method\"}")
+        .is_empty());
+    // This client's keep-alive connection is open.
+    assert!(counter(&p, "stratusd_connections_open{listener=\"xmlrpc\"}") >= 1.0);
+    let scrape = counter(&p, "scrape_duration_seconds{job=\"stratusd\"}");
+    eprintln!(
+        "prometheus: scrape of stratusd took {:.1} ms",
+        scrape * 1000.0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_metrics_listener_answers_only_get_metrics() {
+    let metrics_port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    let _d = Daemon::start("metrics-listener", &["--metrics-listen", &addr.to_string()]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = get(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("# TYPE opennebula_host_total gauge"),
+        "{body}"
+    );
+    assert!(body.contains("opennebula_vm_total 0"), "{body}");
+    assert_eq!(get(addr, "/").unwrap().0, 404);
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.0 405") || answer.starts_with("HTTP/1.1 405"),
+        "{answer}"
+    );
+}
