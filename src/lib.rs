@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod migrate;
 pub mod model;
 pub mod net;
+pub mod oneclient;
 pub mod sched;
 pub mod server;
 pub mod site;

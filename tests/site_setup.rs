@@ -1,5 +1,7 @@
-//! `stratusd site-setup` against a real daemon: its calls are byte for byte those of the
-//! recorded StratusLab set-up (`fixtures/stratuslab-client/00-site-setup.jsonl`), the daemon
+//! `stratusd site-setup` against a real daemon: its calls are those of the recorded StratusLab
+//! set-up (`fixtures/stratuslab-client/00-site-setup.jsonl`) — the same methods with the same
+//! parameters, decoded by stratusd's XML-RPC decoder (the encoding is the dxr crate's, not
+//! Python's xmlrpclib's, so the bytes differ in blanks and quoting) —, the daemon
 //! answers them as oned did, the pools then replay `00-site-state.jsonl` with zero
 //! differences, and a second run creates nothing.
 //!
@@ -178,9 +180,11 @@ fn site_setup_sends_the_installers_calls_and_is_idempotent() {
     );
     for (s, e) in creating.iter().zip(&recorded.exchanges) {
         assert_eq!(s.path, "/RPC2");
+        let sent = stratusd::xmlrpc::parse_method_call(&s.request).expect("a valid call");
+        let recorded = stratusd::xmlrpc::parse_method_call(&e.request_body).expect("recorded");
         assert_eq!(
-            String::from_utf8_lossy(&s.request),
-            String::from_utf8_lossy(&e.request_body),
+            sent,
+            recorded,
             "request of seq {} {}",
             e.seq,
             e.method_name()

@@ -2,7 +2,8 @@
 //! XML-RPC, what StratusLab's installer and `stratus-register-node` created in oned: the
 //! nodes, the networks `public` (FIXED), `local` (FIXED) and `private` (RANGED) owned by
 //! oneadmin, one `* NET/#<id> USE` rule per network and the `* VM+IMAGE+TEMPLATE/* USE+CREATE`
-//! rule. The calls are byte for byte the installer's (`installer`, `rpc`).
+//! rule. The calls are the installer's, method for method and parameter for parameter
+//! (`installer`), made with the daemon's XML-RPC client (`crate::oneclient`).
 //!
 //! Idempotent: what already exists (a host of that name, a network of that name owned by
 //! oneadmin, an identical ACL rule) is looked up and left alone, so running it twice creates
@@ -10,11 +11,10 @@
 //! installer, which only warned "Already present?", we report it and keep it.
 
 pub mod installer;
-pub mod rpc;
 
+use crate::oneclient::{OneClient, Param, RpcError, Scalar};
 use installer::{AclRule, FixedLease};
 use quick_xml::events::Event;
-use rpc::{OnedClient, Param, RpcError, Scalar};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -252,7 +252,7 @@ impl Outcome {
 /// set-up script printed before the id (`host <name> id`, `vnet <name> id`, `acl net <net>`,
 /// `acl user`).
 pub fn apply(
-    client: &OnedClient,
+    client: &OneClient,
     plan: &SitePlan,
     report: &mut dyn FnMut(&str, Outcome),
 ) -> Result<(), SiteError> {
@@ -384,8 +384,11 @@ pub fn run(args: &crate::cli::SiteSetupArgs) -> Result<(), SiteError> {
         private_address,
         private_size,
     };
-    let endpoint = rpc::Endpoint::parse(&args.endpoint)?;
-    let client = OnedClient::new(endpoint, read_session(&args.oneadmin_auth)?);
+    let client = OneClient::new(
+        &args.endpoint,
+        read_session(&args.oneadmin_auth)?,
+        concat!("stratusd-site-setup/", env!("CARGO_PKG_VERSION")),
+    )?;
     apply(&client, &plan, &mut |what, outcome| match outcome {
         Outcome::Created(i) => println!("{what} {i}"),
         Outcome::Present(i) => println!("{what} {i} (already present)"),
