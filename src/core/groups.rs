@@ -2,7 +2,7 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
-use super::{Change, Core, Error, Result};
+use super::{Change, Core, Error, Result, State};
 use crate::model::acl::Op;
 use crate::model::{Group, Kind, Oid, Permissions};
 
@@ -14,6 +14,17 @@ pub fn group_ref(id: Oid) -> ObjRef {
         gid: -1,
         perms: Permissions::default(),
     }
+}
+
+/// The groups `one.grouppool.info` shows the caller: its own, and those it may USE.
+pub fn visible<'a>(state: &'a State, caller: &'a Caller) -> impl Iterator<Item = &'a Group> + 'a {
+    state.groups.values().filter(move |group| {
+        caller.gid == group.id
+            || state.allows(
+                caller,
+                &AuthItem::on(Kind::Group, Op::Use, group_ref(group.id)),
+            )
+    })
 }
 
 impl Core {
@@ -88,15 +99,8 @@ impl Core {
     pub fn grouppool_info(&self, caller: &Caller) -> String {
         let state = self.read();
         let mut out = String::from("<GROUP_POOL>");
-        for group in state.groups.values() {
-            if caller.gid == group.id
-                || state.allows(
-                    caller,
-                    &AuthItem::on(Kind::Group, Op::Use, group_ref(group.id)),
-                )
-            {
-                group.write_xml(&mut out, state.group_members(group.id));
-            }
+        for group in visible(&state, caller) {
+            group.write_xml(&mut out, state.group_members(group.id));
         }
         out.push_str("</GROUP_POOL>");
         out

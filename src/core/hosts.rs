@@ -19,6 +19,17 @@ pub fn host_ref(id: Oid) -> ObjRef {
     }
 }
 
+/// The hosts `one.hostpool.info` shows the caller: those it may USE.
+pub fn visible<'a>(state: &'a State, caller: &'a Caller) -> impl Iterator<Item = &'a Host> + 'a {
+    let all = caller.is_privileged() || state.acl_grants_all(caller, Kind::Host, Op::Use);
+    state.hosts.values().filter(move |host| {
+        all || state.allows(
+            caller,
+            &AuthItem::on(Kind::Host, Op::Use, host_ref(host.id)),
+        )
+    })
+}
+
 pub fn get(state: &State, id: Oid) -> Result<&Host> {
     state.hosts.get(&id).ok_or(Error::NoExists {
         kind: Kind::Host,
@@ -145,17 +156,9 @@ impl Core {
 
     pub fn hostpool_info(&self, caller: &Caller) -> String {
         let state = self.read();
-        let all = caller.is_privileged() || state.acl_grants_all(caller, Kind::Host, Op::Use);
         let mut out = String::from("<HOST_POOL>");
-        for host in state.hosts.values() {
-            if all
-                || state.allows(
-                    caller,
-                    &AuthItem::on(Kind::Host, Op::Use, host_ref(host.id)),
-                )
-            {
-                host.write_xml(&mut out);
-            }
+        for host in visible(&state, caller) {
+            host.write_xml(&mut out);
         }
         out.push_str("</HOST_POOL>");
         out

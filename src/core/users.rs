@@ -19,6 +19,14 @@ pub fn user_ref(user: &User) -> ObjRef {
     }
 }
 
+/// The users `one.userpool.info` shows the caller: those it may USE.
+pub fn visible<'a>(state: &'a State, caller: &'a Caller) -> impl Iterator<Item = &'a User> + 'a {
+    let all = caller.is_privileged() || state.acl_grants_all(caller, Kind::User, Op::Use);
+    state.users.values().filter(move |user| {
+        all || state.allows(caller, &AuthItem::on(Kind::User, Op::Use, user_ref(user)))
+    })
+}
+
 pub fn get(state: &State, id: Oid) -> Result<&User> {
     state.users.get(&id).ok_or(Error::NoExists {
         kind: Kind::User,
@@ -177,11 +185,8 @@ impl Core {
     pub fn userpool_info(&self, caller: &Caller) -> String {
         let state = self.read();
         let mut out = String::from("<USER_POOL>");
-        let all = caller.is_privileged() || state.acl_grants_all(caller, Kind::User, Op::Use);
-        for user in state.users.values() {
-            if all || state.allows(caller, &AuthItem::on(Kind::User, Op::Use, user_ref(user))) {
-                user.write_xml(&mut out);
-            }
+        for user in visible(&state, caller) {
+            user.write_xml(&mut out);
         }
         out.push_str("</USER_POOL>");
         out

@@ -226,27 +226,89 @@ impl VmVars<'_> {
     }
 }
 
-/// StratusLab's quota driver: CPU and MEMORY of the user's live VMs plus the new one.
-fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> Result<()> {
-    let q = &core.settings.quota;
-    if !q.enabled || caller.uid == 0 {
-        return Ok(());
-    }
-    // A user's own limits (3.2's `quotas` row) replace the site's as a whole.
-    let (cpu_limit, memory_limit, num_vms_limit) = match state.user_quotas.get(&caller.uid) {
-        Some(own) => (own.cpu, own.memory, own.num_vms),
-        None => (q.cpu, q.memory, q.num_vms),
-    };
-    let live = state
+/// What counts against a user's quota: the CPU, MEMORY (MiB) and number of its VMs that are
+/// not DONE.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QuotaUse {
+    pub cpu: f64,
+    pub memory: i64,
+    pub vms: i64,
+}
+
+pub fn quota_use(state: &State, uid: Oid) -> QuotaUse {
+    let mut used = QuotaUse::default();
+    for vm in state
         .vms
         .values()
-        .filter(|v| v.uid == caller.uid && v.state != VmState::Done);
-    let (mut used_cpu, mut used_mem, mut used_vms) = (0.0f64, 0i64, 0i64);
-    for vm in live {
-        used_cpu += vm.template_cpu();
-        used_mem += vm.template_memory();
-        used_vms += 1;
+        .filter(|v| v.uid == uid && v.state != VmState::Done)
+    {
+        used.cpu += vm.template_cpu();
+        used.memory += vm.template_memory();
+        used.vms += 1;
     }
+    used
+}
+
+/// [`quota_use`] of every user with a VM that is not DONE, in one pass over the VMs.
+pub fn quota_use_by_user(state: &State) -> std::collections::HashMap<Oid, QuotaUse> {
+    let mut by_user: std::collections::HashMap<Oid, QuotaUse> = Default::default();
+    for vm in state.vms.values().filter(|v| v.state != VmState::Done) {
+        let used = by_user.entry(vm.uid).or_default();
+        used.cpu += vm.template_cpu();
+        used.memory += vm.template_memory();
+        used.vms += 1;
+    }
+    by_user
+}
+
+/// The quota a user is held to; `None` limits are unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct QuotaLimits {
+    pub cpu: Option<f64>,
+    /// MiB.
+    pub memory: Option<i64>,
+    pub num_vms: Option<i64>,
+}
+
+/// The limits that apply to `uid`: its own (3.2's `quotas` row), which replace the site's as
+/// a whole, or the site's; `None` when quotas are off, and for oneadmin.
+pub fn quota_limits(
+    site: &crate::config::QuotaSettings,
+    state: &State,
+    uid: Oid,
+) -> Option<QuotaLimits> {
+    if !site.enabled || uid == 0 {
+        return None;
+    }
+    Some(match state.user_quotas.get(&uid) {
+        Some(own) => QuotaLimits {
+            cpu: own.cpu,
+            memory: own.memory,
+            num_vms: own.num_vms,
+        },
+        None => QuotaLimits {
+            cpu: site.cpu,
+            memory: site.memory,
+            num_vms: site.num_vms,
+        },
+    })
+}
+
+/// StratusLab's quota driver: CPU and MEMORY of the user's live VMs plus the new one.
+fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> Result<()> {
+    let Some(QuotaLimits {
+        cpu: cpu_limit,
+        memory: memory_limit,
+        num_vms: num_vms_limit,
+    }) = quota_limits(&core.settings.quota, state, caller.uid)
+    else {
+        return Ok(());
+    };
+    let QuotaUse {
+        cpu: used_cpu,
+        memory: used_mem,
+        vms: used_vms,
+    } = quota_use(state, caller.uid);
     let num = |name: &str| {
         tmpl.get(name)
             .and_then(|v| v.trim().parse::<f64>().ok())

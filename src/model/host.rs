@@ -14,6 +14,19 @@ pub enum HostState {
     Disabled = 4,
 }
 
+impl HostState {
+    /// The state's name as 3.2 writes it (`onehost list`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HostState::Init => "INIT",
+            HostState::Monitoring => "MONITORING",
+            HostState::Monitored => "MONITORED",
+            HostState::Error => "ERROR",
+            HostState::Disabled => "DISABLED",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct HostShare {
     pub disk_usage: i64,

@@ -33,6 +33,31 @@ pub enum ImageState {
     Error = 5,
 }
 
+impl ImageType {
+    /// The type's name as 3.2 writes it in templates.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageType::Os => "OS",
+            ImageType::Cdrom => "CDROM",
+            ImageType::Datablock => "DATABLOCK",
+        }
+    }
+}
+
+impl ImageState {
+    /// The state's name as 3.2 writes it (`oneimage list`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageState::Init => "INIT",
+            ImageState::Ready => "READY",
+            ImageState::Used => "USED",
+            ImageState::Disabled => "DISABLED",
+            ImageState::Locked => "LOCKED",
+            ImageState::Error => "ERROR",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Image {
     pub id: Oid,

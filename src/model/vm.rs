@@ -40,6 +40,48 @@ pub enum LcmState {
     Unknown = 16,
 }
 
+impl VmState {
+    /// The state's name as 3.2 writes it (`onevm show`, the VM log).
+    pub fn name(self) -> &'static str {
+        match self {
+            VmState::Init => "INIT",
+            VmState::Pending => "PENDING",
+            VmState::Hold => "HOLD",
+            VmState::Active => "ACTIVE",
+            VmState::Stopped => "STOPPED",
+            VmState::Suspended => "SUSPENDED",
+            VmState::Done => "DONE",
+            VmState::Failed => "FAILED",
+        }
+    }
+}
+
+impl LcmState {
+    /// The LCM state's name as 3.2 writes it.
+    pub fn name(self) -> &'static str {
+        use LcmState::*;
+        match self {
+            LcmInit => "LCM_INIT",
+            Prolog => "PROLOG",
+            Boot => "BOOT",
+            Running => "RUNNING",
+            Migrate => "MIGRATE",
+            SaveStop => "SAVE_STOP",
+            SaveSuspend => "SAVE_SUSPEND",
+            SaveMigrate => "SAVE_MIGRATE",
+            PrologMigrate => "PROLOG_MIGRATE",
+            PrologResume => "PROLOG_RESUME",
+            EpilogStop => "EPILOG_STOP",
+            Epilog => "EPILOG",
+            Shutdown => "SHUTDOWN",
+            Cancel => "CANCEL",
+            Failure => "FAILURE",
+            Cleanup => "CLEANUP",
+            Unknown => "UNKNOWN",
+        }
+    }
+}
+
 /// HISTORY REASON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reason {

@@ -103,6 +103,31 @@ impl VNet {
         self.leases.values().filter(|l| l.used).count()
     }
 
+    /// How many addresses the network can hand out: its range (RANGED) or its defined
+    /// leases (FIXED).
+    pub fn capacity(&self) -> u64 {
+        match self.kind {
+            NetKind::Ranged if self.ip_end >= self.ip_start => {
+                u64::from(self.ip_end - self.ip_start) + 1
+            }
+            NetKind::Ranged => 0,
+            NetKind::Fixed => self.leases.len() as u64,
+        }
+    }
+
+    /// How many of those are free now (neither used by a VM nor held).
+    pub fn free_leases(&self) -> u64 {
+        let used = match self.kind {
+            NetKind::Ranged => self
+                .leases
+                .range(self.ip_start..=self.ip_end.max(self.ip_start))
+                .filter(|(_, l)| l.used)
+                .count(),
+            NetKind::Fixed => self.total_leases(),
+        } as u64;
+        self.capacity().saturating_sub(used)
+    }
+
     /// `with_leases` for one.vn.info; pool listings omit LEASES.
     pub fn write_xml(&self, out: &mut String, with_leases: bool) {
         out.push_str("<VNET>");

@@ -286,6 +286,29 @@ impl ImageCache {
         self.downloads.load(Ordering::Relaxed)
     }
 
+    /// How many images the cache holds and the bytes they occupy on disk (their metadata
+    /// files and unfinished downloads not counted).
+    pub fn usage(&self) -> (usize, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(self.images_dir()) else {
+            return (0, 0);
+        };
+        let (mut images, mut bytes) = (0usize, 0u64);
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().ends_with(".json") {
+                continue;
+            }
+            if let Ok(meta) = entry.metadata() {
+                if meta.is_file() {
+                    images += 1;
+                    bytes += meta.blocks() * 512;
+                }
+            }
+        }
+        (images, bytes)
+    }
+
     fn images_dir(&self) -> PathBuf {
         self.dir.join("images")
     }

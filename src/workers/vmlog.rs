@@ -10,29 +10,6 @@ use crate::template::vector_get;
 use crate::vmlog::{Level, Module, VmLogDir};
 use std::sync::Arc;
 
-fn lcm_name(lcm: LcmState) -> &'static str {
-    use LcmState::*;
-    match lcm {
-        LcmInit => "LCM_INIT",
-        Prolog => "PROLOG",
-        Boot => "BOOT",
-        Running => "RUNNING",
-        Migrate => "MIGRATE",
-        SaveStop => "SAVE_STOP",
-        SaveSuspend => "SAVE_SUSPEND",
-        SaveMigrate => "SAVE_MIGRATE",
-        PrologMigrate => "PROLOG_MIGRATE",
-        PrologResume => "PROLOG_RESUME",
-        EpilogStop => "EPILOG_STOP",
-        Epilog => "EPILOG",
-        Shutdown => "SHUTDOWN",
-        Cancel => "CANCEL",
-        Failure => "FAILURE",
-        Cleanup => "CLEANUP",
-        Unknown => "UNKNOWN",
-    }
-}
-
 fn lease_lines(vm: &Vm, verb: &str) -> Vec<String> {
     vm.template
         .vectors("NIC")
@@ -61,7 +38,7 @@ pub fn lines_for(vm: &Vm, state: VmState, lcm: LcmState) -> Vec<(Module, Level, 
             out.extend(lease_lines(vm, "acquired").into_iter().map(vmm));
             out.push(lcm_line("New VM state is PROLOG.".into()));
         }
-        (VmState::Active, l) => out.push(lcm_line(format!("New VM state is {}", lcm_name(l)))),
+        (VmState::Active, l) => out.push(lcm_line(format!("New VM state is {}", l.name()))),
         (VmState::Stopped, _) => out.push(dim("New VM state is STOPPED".into())),
         (VmState::Suspended, _) => out.push(dim("New VM state is SUSPENDED".into())),
         (VmState::Done, _) => {
