@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod dashboard;
 pub mod driver;
 pub mod exporter;
 pub mod frontdoor;

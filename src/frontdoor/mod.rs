@@ -106,6 +106,7 @@ pub struct FrontDoor {
     passwords: PasswordAuthority,
     certs: Option<CertAuthority>,
     idle_timeout: Duration,
+    dashboard: crate::dashboard::Dashboard,
 }
 
 impl FrontDoor {
@@ -193,6 +194,7 @@ impl FrontDoor {
             passwords,
             certs,
             idle_timeout,
+            dashboard: crate::dashboard::Dashboard::new(),
         }))
     }
 
@@ -372,15 +374,42 @@ struct FrontDoorHandler {
 }
 
 impl guard::Handler<Peer> for FrontDoorHandler {
-    type Body = Either<Full<Bytes>, crate::server::AnswerBody>;
+    /// One-proxy's endpoints' answers, or the dashboard's.
+    type Body = Either<
+        Either<Full<Bytes>, crate::server::AnswerBody>,
+        crate::dashboard::DashboardBody,
+    >;
 
-    async fn call(self: Arc<Self>, peer: Arc<Peer>, req: Request<RequestBody>) -> CallResponse {
-        route(Arc::clone(&self.front), Arc::clone(&self.core), peer, req).await
+    async fn call(
+        self: Arc<Self>,
+        peer: Arc<Peer>,
+        req: Request<RequestBody>,
+    ) -> Response<Self::Body> {
+        let front = &self.front;
+        if crate::dashboard::is_dashboard_path(req.uri().path()) {
+            let door = crate::dashboard::Door {
+                passwords: &front.passwords,
+                certs: front.certs.as_ref(),
+                peer: peer.addr,
+                peer_certificates: &peer.certificates,
+            };
+            return front
+                .dashboard
+                .serve(door, &self.core, req)
+                .await
+                .map(Either::Right);
+        }
+        route(Arc::clone(front), Arc::clone(&self.core), peer, req)
+            .await
+            .map(Either::Left)
     }
 
     /// The fault the body would get at `/RPC2` (xmlrpclib reads a fault, not a 413 page).
-    fn too_large(&self, _req: &hyper::http::request::Parts, limit: u64) -> CallResponse {
-        too_large_fault(limit).map(Either::Left)
+    fn too_large(&self, req: &hyper::http::request::Parts, limit: u64) -> Response<Self::Body> {
+        if crate::dashboard::is_dashboard_path(req.uri.path()) {
+            return crate::dashboard::too_large().map(Either::Right);
+        }
+        too_large_fault(limit).map(Either::Left).map(Either::Left)
     }
 }
 
