@@ -26,6 +26,9 @@ if [ "$want_test" = 1 ]; then
   apt_pkgs+=(mariadb-server mariadb-client)
   # tests/prometheus.rs: a real Prometheus server scrapes stratusd's /metrics on loopback.
   apt_pkgs+=(prometheus)
+  # tests/dashboard drives Debian's headless Chromium through chromedriver; certutil and
+  # pk12util put the test CA and a client certificate into the browser's NSS database.
+  apt_pkgs+=(chromium chromium-driver libnss3-tools)
 fi
 
 missing=()
@@ -46,6 +49,18 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 if [ "$want_test" = 1 ]; then
+  # Headless Chromium cannot answer a certificate prompt: this policy has it present the test
+  # PKI's client certificate (issuer CN "Test CA", O "StratusLab", made by the tests) to
+  # https://127.0.0.1 on any port, and nothing else (tests/dashboard).
+  chromium_policy=/etc/chromium/policies/managed/stratusd-dashboard-test.json
+  policy_text='{"AutoSelectCertificateForUrls": ["{\"pattern\":\"https://127.0.0.1:*\",\"filter\":{\"ISSUER\":{\"CN\":\"Test CA\",\"O\":\"StratusLab\"}}}"]}'
+  if [ "$(cat "$chromium_policy" 2>/dev/null)" != "$policy_text" ]; then
+    echo "setup: installing $chromium_policy"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO mkdir -p "$(dirname "$chromium_policy")"
+    printf '%s\n' "$policy_text" | $SUDO tee "$chromium_policy" >/dev/null
+  fi
   # The StratusLab client suite (cargo test --test client) runs the real Python 2.7 clients.
   "$(dirname "$0")/setup-stratuslab-client.sh"
 fi

@@ -156,11 +156,18 @@ impl Https {
         body: &str,
     ) -> Result<Answer, String> {
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/xml\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\n\
              User-Agent: xmlrpclib.py/1.0.1 (by www.pythonware.com)\r\n\
              Content-Length: {}\r\n",
             body.len()
         );
+        // XML-RPC's type unless the caller names another (the dashboard's forms).
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            head.push_str("Content-Type: text/xml\r\n");
+        }
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
