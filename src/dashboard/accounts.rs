@@ -7,31 +7,79 @@ use super::overview::trim_float;
 use super::viewer::Viewer;
 use super::Reply;
 use crate::config::QuotaSettings;
-use crate::core::vms::{quota_use_by_user, QuotaUse};
+use crate::core::vms::{quota_limits, quota_use_by_user, QuotaLimits, QuotaUse};
 use crate::core::Core;
+use crate::core::State;
 use crate::model::User;
 use std::fmt::Write;
 use std::sync::Arc;
 
 const PAGE_SIZE: usize = 100;
 
-/// Users with their use against the quota.
-pub fn usage_table(b: &mut String, rows: &[(&User, QuotaUse)], quota: &QuotaSettings) {
+/// One figure of a user's use: what is used, and the limit that applies (with its text).
+pub struct Figure {
+    pub label: &'static str,
+    pub used: f64,
+    pub used_text: String,
+    pub limit: Option<(f64, String)>,
+}
+
+impl Figure {
+    /// A meter against the limit, or the plain figure when there is none.
+    pub fn html(&self) -> String {
+        match &self.limit {
+            Some((limit, text)) => {
+                html::meter(self.used, *limit, &format!("{} of {text}", self.used_text))
+            }
+            None => Esc(&self.used_text).to_string(),
+        }
+    }
+}
+
+fn mib(m: i64) -> String {
+    html::bytes(m.max(0) as u64 * 1024 * 1024)
+}
+
+/// VMs, CPU and memory used against `limits` (the core's [`quota_limits`] of the user).
+pub fn figures(used: &QuotaUse, limits: Option<QuotaLimits>) -> [Figure; 3] {
+    let limits = limits.unwrap_or_default();
+    [
+        Figure {
+            label: "VMs",
+            used: used.vms as f64,
+            used_text: used.vms.to_string(),
+            limit: limits.num_vms.map(|n| (n as f64, n.to_string())),
+        },
+        Figure {
+            label: "CPU",
+            used: used.cpu,
+            used_text: trim_float(used.cpu),
+            limit: limits.cpu.map(|c| (c, trim_float(c))),
+        },
+        Figure {
+            label: "Memory",
+            used: used.memory as f64,
+            used_text: mib(used.memory),
+            limit: limits.memory.map(|m| (m as f64, mib(m))),
+        },
+    ]
+}
+
+/// Users with their use against the quota each is held to.
+pub fn usage_table(
+    b: &mut String,
+    state: &State,
+    quota: &QuotaSettings,
+    rows: &[(&User, QuotaUse)],
+) {
     b.push_str(
         "<div class=\"table-wrap\"><table class=\"list\"><thead><tr><th scope=\"col\">ID</th>\
          <th scope=\"col\">Name</th><th scope=\"col\" class=\"opt\">Group</th>\
          <th scope=\"col\" class=\"opt\">Driver</th><th scope=\"col\">VMs</th>\
          <th scope=\"col\">CPU</th><th scope=\"col\">Memory</th></tr></thead><tbody>",
     );
-    let limit = |v: Option<(f64, String)>| v.filter(|_| quota.enabled);
     for (u, used) in rows {
-        // oneadmin's group is not subject to the quota.
-        let cell = |value: f64, lim: Option<(f64, String)>, text: String| match lim {
-            Some((l, l_text)) if u.id != 0 && u.gid != 0 => {
-                html::meter(value, l, &format!("{text} of {l_text}"))
-            }
-            _ => Esc(&text).to_string(),
-        };
+        let [vms, cpu, memory] = figures(used, quota_limits(quota, state, u.id));
         let _ = write!(
             b,
             "<tr><td>{}</td><td class=\"name\"><a href=\"{}\">{}</a>{}</td><td class=\"opt\">{}</td><td class=\"opt\">{}</td>\
@@ -42,25 +90,9 @@ pub fn usage_table(b: &mut String, rows: &[(&User, QuotaUse)], quota: &QuotaSett
             if u.enabled { String::new() } else { format!(" {}", badge("off", "disabled")) },
             Esc(&u.gname),
             Esc(&u.auth_driver),
-            cell(
-                used.vms as f64,
-                limit(quota.num_vms.map(|n| (n as f64, n.to_string()))),
-                used.vms.to_string()
-            ),
-            cell(
-                used.cpu,
-                limit(quota.cpu.map(|c| (c, trim_float(c)))),
-                trim_float(used.cpu)
-            ),
-            cell(
-                used.memory as f64,
-                limit(
-                    quota
-                        .memory
-                        .map(|m| (m as f64, html::bytes(m.max(0) as u64 * 1024 * 1024)))
-                ),
-                html::bytes(used.memory.max(0) as u64 * 1024 * 1024)
-            ),
+            vms.html(),
+            cpu.html(),
+            memory.html(),
         );
     }
     b.push_str("</tbody></table></div>");
@@ -81,13 +113,14 @@ pub fn users(core: &Arc<Core>, viewer: &Viewer, query: &Form) -> Reply {
         "<div class=\"heading\"><h1>Users</h1></div><p class=\"count\">{} user{}; use counts VMs that are not done{}.</p>",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },
-        if quota.enabled { ", against each user's quota" } else { " (quotas are off)" }
+        if quota.enabled { ", against the quota each user is held to" } else { " (quotas are off)" }
     );
     let first = (page_no - 1) * PAGE_SIZE;
     usage_table(
         &mut page.body,
-        &rows[first.min(rows.len())..(first + PAGE_SIZE).min(rows.len())],
+        &state,
         quota,
+        &rows[first.min(rows.len())..(first + PAGE_SIZE).min(rows.len())],
     );
     html::pager(
         &mut page.body,

@@ -5,8 +5,8 @@
 //! the viewer fell behind) as one `refresh`. Each VM is checked against the viewer's
 //! authorization (USE, as `one.vm.info`) before anything about it is sent.
 //!
-//! Costs are bounded: at most [`MAX_STREAMS`] streams at once ([`MAX_STREAMS_PER_VIEWER`]
-//! for one session or user), each for at most [`MAX_LIFETIME`] (the browser reconnects by
+//! Costs are bounded: at most [`MAX_STREAMS`] streams at once, and a quarter of the
+//! listener's connection cap ([`MAX_STREAMS_PER_VIEWER`] for one session or user), each for at most [`MAX_LIFETIME`] (the browser reconnects by
 //! itself), ended when the session ends or the client goes.
 
 use super::sessions::{SessionId, Sessions};
@@ -58,12 +58,19 @@ impl StreamCounter {
         }
     }
 
-    /// A slot for one more stream, or `None` when a limit is reached.
-    pub fn acquire(self: &Arc<Self>, owner: StreamOwner) -> Option<StreamSlot> {
+    /// A slot for one more stream, or `None` when a limit is reached: [`MAX_STREAMS`], and
+    /// never more than a quarter of the listener's connections (`max_connections`), since a
+    /// stream holds its connection busy.
+    pub fn acquire(
+        self: &Arc<Self>,
+        owner: StreamOwner,
+        max_connections: usize,
+    ) -> Option<StreamSlot> {
+        let cap = (max_connections / 4).clamp(1, MAX_STREAMS);
         let mut open = self.lock();
         let total: usize = open.values().sum();
         let mine = open.get(&owner).copied().unwrap_or(0);
-        if total >= MAX_STREAMS || mine >= MAX_STREAMS_PER_VIEWER {
+        if total >= cap || mine >= MAX_STREAMS_PER_VIEWER {
             return None;
         }
         open.insert(owner, mine + 1);
@@ -238,12 +245,19 @@ mod tests {
         let counter = Arc::new(StreamCounter::default());
         let owner = StreamOwner::User(5);
         let slots: Vec<StreamSlot> = (0..MAX_STREAMS_PER_VIEWER)
-            .map(|_| counter.acquire(owner).unwrap())
+            .map(|_| counter.acquire(owner, 1024).unwrap())
             .collect();
-        assert!(counter.acquire(owner).is_none());
-        assert!(counter.acquire(StreamOwner::User(6)).is_some());
+        assert!(counter.acquire(owner, 1024).is_none());
+        assert!(counter.acquire(StreamOwner::User(6), 1024).is_some());
         drop(slots);
-        assert!(counter.acquire(owner).is_some());
+        assert!(counter.acquire(owner, 1024).is_some());
         assert!(counter.lock().len() <= 1);
+        // A quarter of a small listener's connections at most.
+        let few = Arc::new(StreamCounter::default());
+        let held: Vec<StreamSlot> = (0..2)
+            .map(|i| few.acquire(StreamOwner::User(i), 8).unwrap())
+            .collect();
+        assert!(few.acquire(StreamOwner::User(9), 8).is_none());
+        drop(held);
     }
 }

@@ -371,7 +371,8 @@ impl Dashboard {
             Via::Session(id) => (events::StreamOwner::Session(id), Some(id)),
             Via::Basic => (events::StreamOwner::User(viewer.caller.uid), None),
         };
-        let Some(slot) = self.streams.acquire(owner) else {
+        let max_connections = core.settings.connections.max_connections;
+        let Some(slot) = self.streams.acquire(owner, max_connections) else {
             let mut page = Page::new("Too many event streams", Section::None);
             page.status = StatusCode::TOO_MANY_REQUESTS;
             page.body

@@ -8,7 +8,7 @@ use super::viewer::Viewer;
 use super::vms::{group_of, state_class, state_label, GROUPS};
 use super::Reply;
 use crate::core::owned;
-use crate::core::vms::{quota_use, quota_use_by_user, QuotaUse};
+use crate::core::vms::{quota_limits, quota_use, quota_use_by_user, QuotaLimits, QuotaUse};
 use crate::core::Core;
 use crate::model::host::HostState;
 use crate::model::vm::VmState;
@@ -80,7 +80,7 @@ pub async fn page(core: &Arc<Core>, viewer: &Viewer, usage: &SiteUsage) -> Reply
         b.push_str(
             "<section class=\"card\" aria-labelledby=\"o-quota\"><h2 id=\"o-quota\">Your use</h2>",
         );
-        quota_meters(b, &used, quota);
+        quota_meters(b, &used, quota_limits(quota, &state, caller.uid));
         b.push_str("</section>");
     }
 
@@ -192,7 +192,7 @@ pub async fn page(core: &Arc<Core>, viewer: &Viewer, usage: &SiteUsage) -> Reply
             ranked.len(),
             if quota.enabled {
                 format!(
-                    "quota per user: {} CPU, {} memory, {} VMs",
+                    "the site's quota per user (some users have their own): {} CPU, {} memory, {} VMs",
                     quota.cpu.map(|c| format!("{c}")).unwrap_or_else(|| "unlimited".into()),
                     quota
                         .memory
@@ -204,7 +204,7 @@ pub async fn page(core: &Arc<Core>, viewer: &Viewer, usage: &SiteUsage) -> Reply
                 "quotas are off".into()
             }
         );
-        super::accounts::usage_table(b, &ranked[..ranked.len().min(TOP_USERS)], quota);
+        super::accounts::usage_table(b, &state, quota, &ranked[..ranked.len().min(TOP_USERS)]);
         if ranked.len() > TOP_USERS {
             b.push_str("<p><a href=\"/dashboard/users\">All users</a></p>");
         }
@@ -243,53 +243,15 @@ pub async fn page(core: &Arc<Core>, viewer: &Viewer, usage: &SiteUsage) -> Reply
     Reply::Page(page)
 }
 
-/// Meters of one user's quota use (or plain figures when quotas are off).
-pub fn quota_meters(b: &mut String, used: &QuotaUse, quota: &crate::config::QuotaSettings) {
-    let cpu_text = format!("{} CPU", trim_float(used.cpu));
-    let mem_text = html::bytes(used.memory.max(0) as u64 * 1024 * 1024);
-    let rows: [(&str, f64, Option<f64>, String, String); 3] = [
-        (
-            "CPU",
-            used.cpu,
-            quota.cpu.filter(|_| quota.enabled),
-            cpu_text.clone(),
-            quota.cpu.map(trim_float).unwrap_or_default(),
-        ),
-        (
-            "Memory",
-            used.memory as f64,
-            quota.memory.filter(|_| quota.enabled).map(|m| m as f64),
-            mem_text.clone(),
-            quota
-                .memory
-                .map(|m| html::bytes(m.max(0) as u64 * 1024 * 1024))
-                .unwrap_or_default(),
-        ),
-        (
-            "VMs",
-            used.vms as f64,
-            quota.num_vms.filter(|_| quota.enabled).map(|n| n as f64),
-            format!("{} VMs", used.vms),
-            quota.num_vms.map(|n| n.to_string()).unwrap_or_default(),
-        ),
-    ];
-    for (label, value, limit, text, limit_text) in rows {
-        match limit {
-            Some(limit) => {
-                let _ = write!(
-                    b,
-                    "<p class=\"meter-title\">{label}</p>{}",
-                    html::meter(value, limit, &format!("{text} of {limit_text}"))
-                );
-            }
-            None => {
-                let _ = write!(
-                    b,
-                    "<p class=\"meter-title\">{label}</p><p>{}</p>",
-                    Esc(&text)
-                );
-            }
-        }
+/// Meters of one user's use against its quota (plain figures where there is no limit).
+pub fn quota_meters(b: &mut String, used: &QuotaUse, limits: Option<QuotaLimits>) {
+    for figure in super::accounts::figures(used, limits) {
+        let _ = write!(
+            b,
+            "<p class=\"meter-title\">{}</p>{}",
+            figure.label,
+            figure.html()
+        );
     }
 }
 

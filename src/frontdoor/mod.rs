@@ -375,10 +375,8 @@ struct FrontDoorHandler {
 
 impl guard::Handler<Peer> for FrontDoorHandler {
     /// One-proxy's endpoints' answers, or the dashboard's.
-    type Body = Either<
-        Either<Full<Bytes>, crate::server::AnswerBody>,
-        crate::dashboard::DashboardBody,
-    >;
+    type Body =
+        Either<Either<Full<Bytes>, crate::server::AnswerBody>, crate::dashboard::DashboardBody>;
 
     async fn call(
         self: Arc<Self>,
