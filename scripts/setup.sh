@@ -61,6 +61,19 @@ if [ "$want_test" = 1 ]; then
     $SUDO mkdir -p "$(dirname "$chromium_policy")"
     printf '%s\n' "$policy_text" | $SUDO tee "$chromium_policy" >/dev/null
   fi
+  # tests/dashboard checks its pages against WCAG 2.1 AA with axe-core (npm registry, pinned).
+  axe_dir="$(cd "$(dirname "$0")/.." && pwd)/target/axe-core"
+  if [ ! -s "$axe_dir/node_modules/axe-core/axe.min.js" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+      SUDO=""
+      [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+    fi
+    echo "setup: installing axe-core into $axe_dir"
+    mkdir -p "$axe_dir"
+    npm install --prefix "$axe_dir" --no-audit --no-fund --loglevel=error axe-core@4.14.1
+  fi
   # The StratusLab client suite (cargo test --test client) runs the real Python 2.7 clients.
   "$(dirname "$0")/setup-stratuslab-client.sh"
 fi

@@ -480,7 +480,11 @@ fn detail_page(
 
     // Summary.
     let last = vm.last_history();
-    b.push_str("<section aria-labelledby=\"s-summary\"><h2 id=\"s-summary\">Summary</h2><dl class=\"facts\">");
+    let _ = write!(
+        b,
+        "<section aria-labelledby=\"s-summary\"><h2 id=\"s-summary\">Summary</h2><dl class=\"facts\" data-vm=\"{}\">",
+        vm.id
+    );
     let fact = |b: &mut String, term: &str, value: &str| {
         let _ = write!(b, "<div><dt>{term}</dt><dd>{value}</dd></div>");
     };
@@ -507,10 +511,10 @@ fn detail_page(
     fact(
         b,
         "Host",
-        &match last {
-            Some(h) => Esc(&h.hostname).to_string(),
-            None => "-".into(),
-        },
+        &format!(
+            "<span data-field=\"host\">{}</span>",
+            Esc(last.map(|h| h.hostname.as_str()).unwrap_or(""))
+        ),
     );
     fact(b, "CPU", &cpu_text(vm.template_cpu()));
     fact(b, "Memory", &memory_mib(vm.template_memory()));

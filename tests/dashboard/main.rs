@@ -194,6 +194,14 @@ impl Site {
         }
     }
 
+    /// The host of the VM's last history record.
+    fn vm_host(&self, id: i32) -> String {
+        let doc =
+            rpc_result(&self.daemon.client().call("one.vm.info", &[s(ADMIN), i(id)])).unwrap();
+        let last = doc.rfind("<HISTORY>").map(|at| &doc[at..]).unwrap_or("");
+        field(last, "HOSTNAME").unwrap_or_default()
+    }
+
     fn vm_state(&self, id: i32) -> (String, String) {
         let doc =
             rpc_result(&self.daemon.client().call("one.vm.info", &[s(ADMIN), i(id)])).unwrap();
@@ -224,6 +232,47 @@ fn shot(b: &Browser, name: &str, width: u32) {
     std::thread::sleep(Duration::from_millis(150));
     b.screenshot(&screenshots_dir().join(format!("{name}.png")));
     b.set_window(1280, 900);
+}
+
+/// axe-core, installed by scripts/setup.sh --test from the npm registry (pinned version).
+fn axe_source() -> &'static str {
+    static SOURCE: OnceLock<String> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("target/axe-core/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}: run scripts/setup.sh --test (it installs axe-core from the npm registry)",
+                path.display()
+            )
+        })
+    })
+}
+
+/// Checks the page against WCAG 2.1 A and AA with axe-core: no violation.
+fn check_accessibility(b: &Browser, page: &str) {
+    b.execute(&format!("{}\nreturn true;", axe_source()), vec![]);
+    let violations = b.execute_async(
+        "var done = arguments[arguments.length - 1];\
+         axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})\
+           .then(function (r) { done(r.violations.map(function (v) {\
+             return v.id + ' (' + v.impact + '): ' + v.help + ' at ' +\
+               v.nodes.slice(0, 3).map(function (n) { return n.target.join(' '); }).join(', ');\
+           })); }, function (e) { done(['axe failed: ' + e]); });",
+    );
+    let list: Vec<String> = violations
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![format!("unexpected answer {violations}")]);
+    assert!(
+        list.is_empty(),
+        "accessibility violations on {page}:\n{}",
+        list.join("\n")
+    );
 }
 
 fn sign_in(b: &Browser, site: &Site, user: &str, password: &str) {
@@ -305,6 +354,7 @@ fn dashboard_in_a_browser() {
         b.url()
     );
     shot(&b, "01-sign-in", 1280);
+    check_accessibility(&b, "the sign-in page");
     // A wrong password is refused.
     b.type_into(&b.find("#user"), "alice");
     b.type_into(&b.find("#password"), "wrong");
@@ -335,12 +385,14 @@ fn dashboard_in_a_browser() {
     );
     assert!(!text.contains("Hosts\n") && b.try_find("a[href='/dashboard/users']").is_none());
     shot(&b, "02-vms-user", 1280);
+    check_accessibility(&b, "the VM list");
 
     // Overview.
     b.click(&b.find("nav a[href='/dashboard/']"));
     b.wait_for_text("Welcome, alice", 15);
     b.wait_for_text("Your use", 15);
     shot(&b, "03-overview-user", 1280);
+    check_accessibility(&b, "a user's overview");
 
     // Another user's VM: refused with oned's message.
     b.goto(&site.url(&format!("/dashboard/vms/{bobs}")));
@@ -397,6 +449,7 @@ fn dashboard_in_a_browser() {
     // Ordinary users get no deploy or migrate.
     assert!(b.try_find("a[data-dialog='dialog-migrate']").is_none());
     shot(&b, "04-vm-detail", 1280);
+    check_accessibility(&b, "a VM's page");
     mark_page(&b);
     b.click(&b.find("a[data-dialog='dialog-shutdown']"));
     let dialog_open = b.execute(
@@ -479,6 +532,7 @@ fn dashboard_in_a_browser() {
         );
     }
     shot(&b, "06-overview-admin", 1280);
+    check_accessibility(&b, "the site overview");
     b.click(&b.find("nav a[href='/dashboard/vms']"));
     b.wait_for_text("bob-private", 15);
     b.wait_for_text("john-grid-job", 15);
@@ -493,13 +547,36 @@ fn dashboard_in_a_browser() {
     // oneadmin may migrate a running VM.
     b.goto(&site.url(&format!("/dashboard/vms/{bobs}")));
     b.find("a[data-dialog='dialog-migrate']");
+    wait_events_open(&b);
+    mark_page(&b);
+    let from = site.vm_host(bobs);
     b.click(&b.find("a[data-dialog='dialog-migrate']"));
     shot(&b, "08-vm-migrate-admin", 1280);
-    b.click(&b.find("#dialog-migrate a[data-close]"));
+    check_accessibility(&b, "the migrate dialog");
+    b.click(&b.find("#live-migrate"));
+    b.click(&b.find("#dialog-migrate button[type=submit]"));
+    b.wait_for_text("Migration requested.", 15);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while site.vm_state(bobs) != ("3".into(), "3".into()) || site.vm_host(bobs) == from {
+        assert!(Instant::now() < deadline, "the migration did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let to = site.vm_host(bobs);
+    b.wait_for(
+        "the new host arrives on the page",
+        &format!(
+            "var h = document.querySelector('dl.facts [data-field=host]'); \
+             return !!h && h.textContent === '{to}' && \
+             document.querySelector('[data-vm] [data-field=state]').textContent === 'RUNNING'"
+        ),
+        30,
+    );
+    assert!(still_same_page(&b), "migrated without a page load");
     // Hosts: disable one, from its confirmation.
     b.goto(&site.url("/dashboard/hosts"));
     wait_events_open(&b);
     shot(&b, "09-hosts-admin", 1280);
+    check_accessibility(&b, "the hosts page");
     let host_b = b.find("tr[data-host] a.button[data-dialog]");
     b.click(&host_b);
     b.click(&b.find("dialog[open] button[type=submit]"));
@@ -515,6 +592,7 @@ fn dashboard_in_a_browser() {
     b.goto(&site.url("/dashboard/users"));
     b.wait_for_text("alice", 15);
     shot(&b, "11-users-admin", 1280);
+    check_accessibility(&b, "the users page");
     // The narrow layout.
     b.goto(&site.url("/dashboard/"));
     b.find("main");
@@ -533,6 +611,7 @@ fn dashboard_in_a_browser() {
         .body_text()
         .contains("CN=John Smith,OU=Testing,O=StratusLab,C=EU"));
     shot(&c, "14-sign-in-certificate", 1280);
+    check_accessibility(&c, "the certificate sign-in page");
     c.click(&button);
     c.find("form[action='/dashboard/logout']");
     c.wait_for_text("Welcome, CN=John Smith", 15);

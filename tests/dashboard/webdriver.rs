@@ -296,6 +296,16 @@ impl Browser {
         .unwrap_or_else(|e| panic!("script {script}: {e}"))
     }
 
+    /// Runs `script` asynchronously: it ends by calling its last argument with the result.
+    pub fn execute_async(&self, script: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": script, "args": []})),
+        )
+        .unwrap_or_else(|e| panic!("async script: {e}"))
+    }
+
     pub fn body_text(&self) -> String {
         self.cmd(
             "POST",
