@@ -7,7 +7,9 @@
 //!   `DOMAIN_TYPE` (`kvm` in production, `qemu` for TCG) and `CONSOLE_LOG = YES` (serial console
 //!   written to `<vm_dir>/<vid>/console.log`).
 
-use super::libvirt::{domain_xml, write_test_node, DomainState, LibvirtError, LibvirtHost};
+use super::libvirt::{
+    domain_xml, write_test_node_with_domains, DomainState, LibvirtError, LibvirtHost,
+};
 use super::spec::{domain_name, domain_spec, Placement, DEFAULT_ARCH};
 use super::{DriverError, Im, PollResult, Vmm, VmmOp, VmmResult};
 use crate::core::hosts::MonitorResult;
@@ -80,6 +82,18 @@ fn uri_host(uri: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// A simulated domain's description as its host file keeps it: marked transient for the test
+/// driver (domains read from a node file are otherwise persistent, and a persistent domain
+/// outlives its shutdown as a defined, stopped one).
+fn simulated_record(xml: &str) -> String {
+    const TEST_NS: &str = "xmlns:test='http://libvirt.org/schemas/domain/test/1.0' ";
+    let mut out = xml.replacen("<domain ", &format!("<domain {TEST_NS}"), 1);
+    if let Some(end) = out.rfind("</domain>") {
+        out.insert_str(end, "<test:transient/>\n");
+    }
+    out
+}
+
 impl Hypervisor {
     pub fn new(
         kind: HostKind,
@@ -124,10 +138,19 @@ impl Hypervisor {
                 std::fs::create_dir_all(&self.sim_dir)
                     .map_err(|e| DriverError::Failed(e.to_string()))?;
                 let name = format!("host-{}", host.id);
-                let (_, uri) = write_test_node(&self.sim_dir, &name, SIM_CPUS, SIM_MEMORY_KIB)
-                    .map_err(|e| {
-                        DriverError::Failed(format!("cannot write the simulated node: {e}"))
-                    })?;
+                // The host comes up with the domains it ran when its connection was last
+                // closed (idle eviction, daemon stop or crash), as a real hypervisor would.
+                let domains = self.simulated_domain_files(host.id);
+                let (_, uri) = write_test_node_with_domains(
+                    &self.sim_dir,
+                    &name,
+                    SIM_CPUS,
+                    SIM_MEMORY_KIB,
+                    &domains,
+                )
+                .map_err(|e| {
+                    DriverError::Failed(format!("cannot write the simulated node: {e}"))
+                })?;
                 Ok(uri)
             }
             HostKind::Kvm => Ok(match host.template.get("LIBVIRT_URI") {
@@ -172,8 +195,8 @@ impl Hypervisor {
                 .lock()
                 .map_err(|_| DriverError::Failed("lock".into()))?;
             if self.kind == HostKind::Simulated && conns.len() >= self.max_simulated_connections {
-                // Close the least recently used simulated host; its domains come back on demand
-                // (see `ensure_simulated_domain`), since nothing but stratusd acts on them.
+                // Close the least recently used simulated host; its domains come back from its
+                // domain files when it is opened again (see `remember_simulated`).
                 if let Some(oldest) = conns
                     .iter()
                     .min_by_key(|(_, (_, used))| *used)
@@ -312,35 +335,98 @@ impl Hypervisor {
         }
     }
 
-    /// Starts the domain again on a simulated host after a daemon restart (the test driver keeps
-    /// no state across processes), so the simulated host looks like a real one that kept running.
-    pub fn recreate(&self, vm: &Vm, host: &Host) -> Result<(), DriverError> {
-        let (conn, _) = self.connection(host)?;
-        if conn.domain_status(&domain_name(vm))?.is_none() {
-            conn.define_and_start(&self.domain_xml_for(vm, host)?)?;
+    /// The directory of a simulated host's running domains: one description file per domain,
+    /// kept in step with the test driver by [`Hypervisor::remember_simulated`].
+    fn simulated_domains_dir(&self, hid: Oid) -> PathBuf {
+        self.sim_dir.join(format!("host-{hid}.domains"))
+    }
+
+    fn simulated_domain_files(&self, hid: Oid) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.simulated_domains_dir(hid))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.extension().is_some_and(|e| e == "xml")
+                            && p.file_name()
+                                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    /// Whether this simulated host has ever recorded its domains. A host without the record
+    /// (a database imported or written by an older stratusd) gets the domains of its placed VMs
+    /// back at start-up instead ([`Hypervisor::recreate`]).
+    pub fn simulated_domains_recorded(&self, host: &Host) -> bool {
+        self.simulated_domains_dir(host.id).is_dir()
+    }
+
+    /// Records what the simulated host now runs under `name`, after an operation on it: the
+    /// domain's description file exists exactly while the domain runs. The test driver lives in
+    /// this process; the files are what outlives it (a daemon crash must not make the host
+    /// forget, or invent, a domain). `xml` gives the description when it has to be written.
+    fn remember_simulated(
+        &self,
+        conn: &LibvirtHost,
+        host: &Host,
+        name: &str,
+        xml: impl FnOnce() -> Result<String, DriverError>,
+    ) -> Result<(), DriverError> {
+        if self.kind != HostKind::Simulated {
+            return Ok(());
+        }
+        let dir = self.simulated_domains_dir(host.id);
+        let file = dir.join(format!("{name}.xml"));
+        let io = |e: std::io::Error| {
+            DriverError::Failed(format!("cannot record the simulated domain {name}: {e}"))
+        };
+        if conn.domain_status(name)?.is_some() {
+            if !file.exists() {
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                let tmp = crate::storage::layout::temp_path(&file);
+                std::fs::write(&tmp, simulated_record(&xml()?))
+                    .and_then(|_| std::fs::rename(&tmp, &file))
+                    .map_err(io)?;
+            }
+        } else {
+            match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                _ => {}
+            }
         }
         Ok(())
     }
 
-    /// On a simulated host a domain can only be missing because its connection was closed
-    /// (idle eviction, daemon restart): re-create it before acting on it.
-    fn ensure_simulated_domain(
-        &self,
-        conn: &LibvirtHost,
-        vm: &Vm,
-        host: &Host,
-    ) -> Result<(), DriverError> {
-        if self.kind == HostKind::Simulated && conn.domain_status(&domain_name(vm))?.is_none() {
-            match conn.define_and_start(&self.domain_xml_for(vm, host)?) {
-                // Created meanwhile (the test driver's reboot briefly hides the domain).
-                Err(LibvirtError::Call { ref message, .. })
-                    if message.contains("already exists") => {}
-                other => {
-                    other?;
-                }
-            }
+    /// Starts the domain of a placed VM on a simulated host that has no record of its domains
+    /// (see [`Hypervisor::simulated_domains_recorded`]).
+    pub fn recreate(&self, vm: &Vm, host: &Host) -> Result<(), DriverError> {
+        let (conn, _) = self.connection(host)?;
+        let name = domain_name(vm);
+        if conn.domain_status(&name)?.is_none() {
+            conn.define_and_start(&self.domain_xml_for(vm, host)?)?;
         }
-        Ok(())
+        self.remember_simulated(&conn, host, &name, || self.domain_xml_for(vm, host))
+    }
+
+    /// Whether the checkpoint of a save is where `host` keeps it.
+    fn checkpoint_exists(&self, host: &Host, path: &std::path::Path) -> bool {
+        match self.node(host) {
+            Ok(NodeStorage::Remote(node)) => crate::storage::ssh::quote_path(path).is_ok_and(|p| {
+                self.ssh
+                    .run(
+                        &node.target,
+                        &format!("test -f {p}"),
+                        "looking for the checkpoint",
+                    )
+                    .is_ok()
+            }),
+            _ => path.is_file(),
+        }
     }
 
     pub fn list_domains(&self, host: &Host) -> Result<Vec<String>, DriverError> {
@@ -350,18 +436,29 @@ impl Hypervisor {
 
     pub fn destroy_domain(&self, host: &Host, name: &str) -> Result<(), DriverError> {
         let (conn, _) = self.connection(host)?;
-        Ok(conn.destroy(name)?)
+        conn.destroy(name)?;
+        self.remember_simulated(&conn, host, name, || {
+            Err(DriverError::Failed("destroyed".into()))
+        })
     }
 }
 
-impl Vmm for Hypervisor {
-    fn execute(&self, op: VmmOp, vm: &Vm, host: &Host, prev: Option<&Host>) -> VmmResult {
-        let (conn, _) = self.connection(host)?;
+impl Hypervisor {
+    /// One operation. Every operation may be run again after a daemon crash that interrupted
+    /// it, or that interrupted the recording of its outcome: each one first looks at what the
+    /// host already did and completes from there, so a second run reaches the same end.
+    fn run_op(
+        &self,
+        op: VmmOp,
+        conn: &LibvirtHost,
+        vm: &Vm,
+        host: &Host,
+        prev: Option<&Host>,
+    ) -> VmmResult {
         let name = domain_name(vm);
         match op {
             VmmOp::Deploy => {
-                // A deploy interrupted by a daemon crash may have started the domain already:
-                // deploying is idempotent, so a restart never starts it twice.
+                // Already started by an earlier run: it is not started twice.
                 if conn.domain_status(&name)?.is_some() {
                     tracing::info!(vm = vm.id, host = %host.name, "domain {name} already running");
                     return Ok(Some(self.deploy_id(vm, host, name)));
@@ -372,14 +469,11 @@ impl Vmm for Hypervisor {
                 tracing::info!(vm = vm.id, host = %host.name, elapsed = ?started.elapsed(), "domain {name} started");
                 Ok(Some(self.deploy_id(vm, host, name)))
             }
-            VmmOp::Shutdown => {
-                self.ensure_simulated_domain(&conn, vm, host)?;
-                match conn.shutdown(&name, self.shutdown_timeout) {
-                    // Already gone (e.g. the shutdown finished just before a restart).
-                    Err(LibvirtError::NoSuchDomain { .. }) => Ok(None),
-                    other => other.map(|_| None).map_err(DriverError::from),
-                }
-            }
+            VmmOp::Shutdown => match conn.shutdown(&name, self.shutdown_timeout) {
+                // Already gone (e.g. the shutdown finished just before a restart).
+                Err(LibvirtError::NoSuchDomain { .. }) => Ok(None),
+                other => other.map(|_| None).map_err(DriverError::from),
+            },
             VmmOp::Cancel => {
                 conn.destroy(&name)?;
                 Ok(None)
@@ -391,18 +485,29 @@ impl Vmm for Hypervisor {
                     _ => (conn.clone(), host),
                 };
                 let path = self.checkpoint(vm, saved_on)?;
-                self.ensure_simulated_domain(&source, vm, saved_on)?;
+                if source.domain_status(&name)?.is_none() && self.checkpoint_exists(saved_on, &path)
+                {
+                    tracing::info!(
+                        vm = vm.id,
+                        "domain {name} already saved to {}",
+                        path.display()
+                    );
+                    return Ok(None);
+                }
                 source.save(&name, &path)?;
                 Ok(None)
             }
             VmmOp::Restore => {
                 let path = self.checkpoint(vm, host)?;
+                if conn.domain_status(&name)?.is_some() {
+                    // Restored by an earlier run, which may not have removed the checkpoint.
+                    tracing::info!(vm = vm.id, host = %host.name, "domain {name} already restored");
+                    return Ok(Some(self.deploy_id(vm, host, name)));
+                }
                 let name = conn.restore(&path)?;
-                self.remove_checkpoint(host, &path);
                 Ok(Some(self.deploy_id(vm, host, name)))
             }
             VmmOp::Reboot => {
-                self.ensure_simulated_domain(&conn, vm, host)?;
                 conn.reboot(&name)?;
                 Ok(None)
             }
@@ -413,7 +518,12 @@ impl Vmm for Hypervisor {
                     ));
                 };
                 let (source, _) = self.connection(prev)?;
+                let on_target = conn.domain_status(&name)?.is_some();
+                let on_source = prev.id != host.id && source.domain_status(&name)?.is_some();
                 match self.kind {
+                    HostKind::Kvm if on_target && !on_source => {
+                        tracing::info!(vm = vm.id, host = %host.name, "domain {name} already migrated");
+                    }
                     HostKind::Kvm => {
                         // Nodes with VM directories of their own: the transfer driver made
                         // empty snapshots there, the hypervisor copies what the guest wrote.
@@ -426,15 +536,49 @@ impl Vmm for Hypervisor {
                         let via = uri_host(conn.uri()).map(|h| format!("tcp://{h}"));
                         source.migrate(&name, conn.uri(), true, copy_storage, via)?
                     }
-                    // The test driver cannot migrate: move the simulated domain by hand.
+                    // The test driver cannot migrate: the simulated domain is started on the
+                    // new host first, then removed from the old one.
                     HostKind::Simulated => {
-                        source.destroy(&name)?;
-                        conn.define_and_start(&self.domain_xml_for(vm, host)?)?;
+                        if !on_target {
+                            conn.define_and_start(&self.domain_xml_for(vm, host)?)?;
+                        }
+                        if on_source {
+                            source.destroy(&name)?;
+                        }
                     }
                 }
+                self.remember_simulated(&source, prev, &name, || self.domain_xml_for(vm, prev))?;
                 Ok(None)
             }
         }
+    }
+}
+
+impl Vmm for Hypervisor {
+    fn execute(&self, op: VmmOp, vm: &Vm, host: &Host, prev: Option<&Host>) -> VmmResult {
+        let (conn, _) = self.connection(host)?;
+        let answer = self.run_op(op, &conn, vm, host, prev);
+        let name = domain_name(vm);
+        // What the host runs now is recorded whatever the outcome (a failed shutdown leaves
+        // the domain, a failed restore none).
+        let recorded =
+            self.remember_simulated(&conn, host, &name, || self.domain_xml_for(vm, host));
+        if op == VmmOp::Save {
+            if let Some(p) = prev.filter(|p| p.id != host.id) {
+                if let Ok((source, _)) = self.connection(p) {
+                    self.remember_simulated(&source, p, &name, || self.domain_xml_for(vm, p))?;
+                }
+            }
+        }
+        let answer = answer?;
+        recorded?;
+        if op == VmmOp::Restore {
+            // Only once the restored domain is recorded: a crash before leaves the checkpoint
+            // for the restore to be run again.
+            let path = self.checkpoint(vm, host)?;
+            self.remove_checkpoint(host, &path);
+        }
+        Ok(answer)
     }
 
     fn poll(&self, vm: &Vm, host: &Host) -> Option<PollResult> {
@@ -442,9 +586,6 @@ impl Vmm for Hypervisor {
             Ok(c) => c,
             Err(e) => return Some(PollResult::Error(e.to_string())),
         };
-        if let Err(e) = self.ensure_simulated_domain(&conn, vm, host) {
-            return Some(PollResult::Error(e.to_string()));
-        }
         match conn.domain_status(&domain_name(vm)) {
             Err(e) => Some(PollResult::Error(e.to_string())),
             Ok(None) => Some(PollResult::Gone),
@@ -552,5 +693,144 @@ mod tests {
         assert_eq!(uri_host("qemu:///embed?root=/tmp/x"), None);
         assert_eq!(uri_host("qemu:///system"), None);
         assert_eq!(uri_component("/srv/site ssh"), "/srv/site%20ssh");
+    }
+}
+#[cfg(test)]
+mod idempotency_tests {
+    //! Every operation run a second time (as after a daemon crash that interrupted it, or the
+    //! recording of its outcome) reaches the same end, and simulated hosts keep their domains
+    //! across connections (a daemon restart).
+    use super::*;
+    use crate::model::host::{HostShare, HostState};
+    use crate::model::vm::{LcmState, VmState};
+    use crate::model::Permissions;
+    use crate::template::Template;
+
+    fn host(id: Oid) -> Host {
+        Host {
+            id,
+            name: format!("sim{id}"),
+            state: HostState::Monitored,
+            im_mad: "im_dummy".into(),
+            vm_mad: "vmm_dummy".into(),
+            vn_mad: "dummy".into(),
+            tm_mad: "tm_dummy".into(),
+            last_mon_time: 0,
+            share: HostShare::default(),
+            template: Template::new(),
+        }
+    }
+
+    fn vm(id: Oid) -> Vm {
+        Vm {
+            id,
+            uid: 0,
+            gid: 0,
+            uname: "oneadmin".into(),
+            gname: "oneadmin".into(),
+            name: format!("one-{id}"),
+            perms: Permissions::default(),
+            last_poll: 0,
+            state: VmState::Active,
+            lcm_state: LcmState::Boot,
+            stime: 0,
+            etime: 0,
+            deploy_id: String::new(),
+            memory: 0,
+            cpu: 0,
+            net_tx: 0,
+            net_rx: 0,
+            template: Template::parse("CPU=1\nMEMORY=64\n").unwrap(),
+            history: Vec::new(),
+            reboot_requested: false,
+            resubmit_after_cleanup: false,
+        }
+    }
+
+    fn hypervisor(dir: &std::path::Path) -> Hypervisor {
+        let settings = crate::config::Settings {
+            data_dir: dir.to_path_buf(),
+            ..crate::config::Settings::default()
+        };
+        Hypervisor::new(HostKind::Simulated, &settings, "test")
+    }
+
+    fn running(hv: &Hypervisor, h: &Host, vm: &Vm) -> bool {
+        hv.connection(h)
+            .unwrap()
+            .0
+            .domain_status(&domain_name(vm))
+            .unwrap()
+            .is_some()
+    }
+
+    #[test]
+    fn operations_run_twice_reach_the_same_end() {
+        let dir = std::env::temp_dir().join(format!("hv-twice-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let hv = hypervisor(&dir);
+        let (h0, h1) = (host(0), host(1));
+        let v = vm(7);
+        for _ in 0..2 {
+            hv.execute(VmmOp::Deploy, &v, &h0, None).unwrap();
+        }
+        assert!(running(&hv, &h0, &v));
+        for _ in 0..2 {
+            hv.execute(VmmOp::Save, &v, &h0, None).unwrap();
+        }
+        assert!(!running(&hv, &h0, &v));
+        assert!(dir.join("7/checkpoint").is_file());
+        // The second restore finds the domain running (its checkpoint already consumed).
+        for _ in 0..2 {
+            hv.execute(VmmOp::Restore, &v, &h0, None).unwrap();
+        }
+        assert!(running(&hv, &h0, &v));
+        assert!(!dir.join("7/checkpoint").exists());
+        for _ in 0..2 {
+            hv.execute(VmmOp::Migrate, &v, &h1, Some(&h0)).unwrap();
+        }
+        assert!(running(&hv, &h1, &v) && !running(&hv, &h0, &v));
+        // A cold migration saves on the host the VM leaves.
+        for _ in 0..2 {
+            hv.execute(VmmOp::Save, &v, &h0, Some(&h1)).unwrap();
+        }
+        assert!(!running(&hv, &h1, &v));
+        hv.execute(VmmOp::Restore, &v, &h0, None).unwrap();
+        for _ in 0..2 {
+            hv.execute(VmmOp::Shutdown, &v, &h0, None).unwrap();
+        }
+        assert!(!running(&hv, &h0, &v));
+        hv.execute(VmmOp::Deploy, &v, &h0, None).unwrap();
+        for _ in 0..2 {
+            hv.execute(VmmOp::Cancel, &v, &h0, None).unwrap();
+        }
+        assert!(!running(&hv, &h0, &v));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn simulated_hosts_keep_their_domains_across_restarts() {
+        let dir = std::env::temp_dir().join(format!("hv-restart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let h = host(3);
+        {
+            let hv = hypervisor(&dir);
+            assert!(!hv.simulated_domains_recorded(&h));
+            hv.execute(VmmOp::Deploy, &vm(1), &h, None).unwrap();
+            hv.execute(VmmOp::Deploy, &vm(2), &h, None).unwrap();
+            hv.execute(VmmOp::Cancel, &vm(2), &h, None).unwrap();
+        }
+        // A new daemon: a new test-driver host from the node file.
+        let hv = hypervisor(&dir);
+        assert!(hv.simulated_domains_recorded(&h));
+        assert_eq!(hv.list_domains(&h).unwrap(), vec!["one-1".to_string()]);
+        // Shut down once, gone for good (not left defined by the node file).
+        hv.execute(VmmOp::Shutdown, &vm(1), &h, None).unwrap();
+        assert_eq!(hv.list_domains(&h).unwrap(), Vec::<String>::new());
+        let hv = hypervisor(&dir);
+        assert_eq!(hv.list_domains(&h).unwrap(), Vec::<String>::new());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

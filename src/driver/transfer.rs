@@ -670,6 +670,11 @@ impl DiskTm {
     fn epilog(&self, vm: &Vm, host: &Host, report: &Reporter) -> StepResult {
         let node = self.node_storage(host, Step::Mv)?;
         let paths = VmPaths::new(&self.site.vm_dir, vm.id);
+        if node.remote().is_none() && !paths.images().exists() {
+            // Run before, up to the quarantine (a daemon crash kept its outcome from being
+            // recorded): only the saved disks may still have to come back from there.
+            return self.delete(vm, host, &saved_disk_names(vm), report);
+        }
         let record = paths.read_record();
         let mut keep = Vec::new();
         for (position, disk) in vm.template.vectors("DISK").enumerate() {
@@ -714,6 +719,11 @@ impl DiskTm {
                         continue;
                     }
                     let to = paths.saved_disk(index);
+                    if !paths.disk(index).exists() && to.exists() {
+                        // Moved by an earlier run of this epilog.
+                        keep.push(format!("disk.{index}"));
+                        continue;
+                    }
                     report.info(&format!(
                         "MV {} {}",
                         paths.disk(index).display(),
@@ -809,17 +819,27 @@ impl DiskTm {
     }
 }
 
+/// The names of the disks an epilog moves to the front-end (`disk.<i>` of the VM directory).
+fn saved_disk_names(vm: &Vm) -> Vec<String> {
+    vm.template
+        .vectors("DISK")
+        .enumerate()
+        .filter(|(_, d)| yes(vector_get(d, "SAVE")))
+        .map(|(position, d)| format!("disk.{}", disk_index(d, position)))
+        .collect()
+}
+
 /// `<ldir>/disk.<i>` from `<rdir>/disk.<i>`: an overlay is written out whole (its backing
-/// image stays in the cache), anything else is moved.
+/// image stays in the cache), anything else is moved. Either way the disk is at one of its two
+/// places at every moment (never only under a temporary name), so an epilog interrupted here
+/// finds it again.
 fn move_to_front_end(disk: &Path, format: Option<&str>, to: &Path) -> crate::storage::Result<()> {
-    let tmp = layout::temp_path(to);
-    let result = if format == Some("qcow2") {
-        cow::flatten_to_raw(disk, "qcow2", &tmp)
-    } else {
-        std::fs::rename(disk, &tmp)
-            .map_err(StorageError::io(format!("cannot move {}", disk.display())))
+    if format != Some("qcow2") {
+        return std::fs::rename(disk, to)
+            .map_err(StorageError::io(format!("cannot move {}", disk.display())));
     }
-    .and_then(|_| {
+    let tmp = layout::temp_path(to);
+    let result = cow::flatten_to_raw(disk, "qcow2", &tmp).and_then(|_| {
         std::fs::rename(&tmp, to)
             .map_err(StorageError::io(format!("cannot place {}", to.display())))
     });

@@ -134,6 +134,45 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n:08x}.tmp", std::process::id()))
 }
 
+/// Whether `name` is one of [`temp_path`]'s names (of a process other than this one).
+fn is_leftover_temp(name: &str) -> bool {
+    let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+        return false;
+    };
+    let mut parts = inner.rsplitn(3, '.');
+    let (Some(_n), Some(pid), Some(_)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    pid.parse::<u32>().is_ok_and(|p| p != std::process::id())
+}
+
+/// Removes the temporary files that processes killed while writing left under `root` (down to
+/// `depth` directory levels): at start-up, before anything writes, a write in progress can
+/// only be one of a process that is gone. Returns how many were removed.
+pub fn remove_leftover_temps(root: &Path, depth: usize) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_dir() {
+            if depth > 0 {
+                removed += remove_leftover_temps(&path, depth - 1);
+            }
+        } else if is_leftover_temp(&entry.file_name().to_string_lossy())
+            && std::fs::remove_file(&path).is_ok()
+        {
+            tracing::info!(file = %path.display(), "removed a temporary file left by a stopped process");
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Writes `bytes` to `path` so that readers see either the old file or the whole new one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent() {
@@ -166,6 +205,22 @@ mod tests {
         assert_eq!(p.disk(0), Path::new("/var/lib/one/42/images/disk.0"));
         assert_eq!(p.context_sh(), Path::new("/var/lib/one/42/context.sh"));
         assert_eq!(p.saved_disk(1), Path::new("/var/lib/one/42/disk.1"));
+    }
+
+    #[test]
+    fn leftover_temporaries_of_other_processes_are_removed() {
+        let dir = std::env::temp_dir().join(format!("layout-temps-{}", std::process::id()));
+        let images = dir.join("7/images");
+        std::fs::create_dir_all(&images).unwrap();
+        let old = images.join(".disk.0.1.0000abcd.tmp");
+        std::fs::write(&old, b"x").unwrap();
+        let mine = temp_path(&images.join("disk.1"));
+        std::fs::write(&mine, b"x").unwrap();
+        let other = images.join("disk.0");
+        std::fs::write(&other, b"x").unwrap();
+        assert_eq!(remove_leftover_temps(&dir, 3), 1);
+        assert!(!old.exists() && mine.exists() && other.exists());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -102,6 +102,8 @@ impl Quarantine {
     ) -> Result<Option<PathBuf>> {
         if std::fs::symlink_metadata(home).is_err() {
             if node.is_none() {
+                // Moved already by an admission that stopped before the kept files went back.
+                self.take_back(home, vid, keep)?;
                 return Ok(None);
             }
             // The VM's files were all on its node: the entry only records where they wait.
@@ -159,6 +161,31 @@ impl Quarantine {
         // Users lose access to what is in quarantine.
         super::layout::set_mode(&to, 0o700)?;
         Ok(Some(to))
+    }
+
+    /// Moves the `keep` files of the VM's latest quarantined directory back into `home`, for
+    /// an admission interrupted (by a daemon crash) between its two moves.
+    fn take_back(&self, home: &Path, vid: Oid, keep: &[String]) -> Result<()> {
+        let Some(latest) = self
+            .entries()
+            .into_iter()
+            .filter(|e| e.marker.vid == vid)
+            .max_by_key(|e| (e.marker.quarantined_at, e.path.clone()))
+        else {
+            return Ok(());
+        };
+        for k in keep.iter().filter(|k| !k.contains('/')) {
+            let from = latest.path.join(k);
+            if from.exists() {
+                std::fs::create_dir_all(home).map_err(StorageError::io(format!(
+                    "cannot create {}",
+                    home.display()
+                )))?;
+                std::fs::rename(&from, home.join(k))
+                    .map_err(StorageError::io(format!("cannot keep {k}")))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn entries(&self) -> Vec<Entry> {

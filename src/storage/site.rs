@@ -29,6 +29,8 @@ impl StorageSite {
         let s = &settings.storage;
         let cache = ImageCache::new(settings.cache_dir());
         cache.clean_partials();
+        // VM directories (home, images/), quarantined ones, simulated hosts' records.
+        super::layout::remove_leftover_temps(&settings.data_dir, 3);
         StorageSite {
             vm_dir: settings.data_dir.clone(),
             cache,

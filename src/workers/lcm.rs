@@ -170,8 +170,12 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                     .filter_map(|vm| {
                         let step = step_for(vm)?;
                         let host = state.hosts.get(&vm.last_history()?.hid)?;
+                        // Only a migration acts on the host the VM leaves (the domain is
+                        // there); every other step on the host it is placed on.
                         let n = vm.history.len();
-                        let prev = (n >= 2)
+                        let migrating =
+                            matches!(vm.lcm_state, LcmState::Migrate | LcmState::SaveMigrate);
+                        let prev = (n >= 2 && migrating)
                             .then(|| state.hosts.get(&vm.history[n - 2].hid).cloned())
                             .flatten();
                         Some((vm.clone(), host.clone(), prev, step))

@@ -1,7 +1,8 @@
 //! Start-up reconciliation of the database with what libvirt runs (restart safety, also after
-//! `kill -9`): simulated hosts (libvirt's in-process test driver keeps nothing across processes)
-//! get the domains of their placed VMs back; on every libvirt host a `one-<vid>` domain that no
-//! VM placed there accounts for is an orphan and is destroyed. Domains that should run but do
+//! `kill -9`): simulated hosts come back with the domains they ran (their domain files, see
+//! `driver::hypervisor`), or, without such a record, with the domains of their placed VMs; on
+//! every libvirt host a `one-<vid>` domain that no VM placed there accounts for is an orphan and
+//! is destroyed. Domains that should run but do
 //! not are left to the first VM poll, which reports them as oned did (UNKNOWN).
 
 use crate::core::Core;
@@ -48,8 +49,11 @@ pub fn reconcile(core: &Core, drivers: &Drivers) {
                     && holds_domain(vm.state, vm.lcm_state)
             })
             .collect();
-        if hv.kind() == HostKind::Simulated {
-            // BOOT and MIGRATE steps are re-run by the life-cycle worker; recreate the rest.
+        if hv.kind() == HostKind::Simulated && !hv.simulated_domains_recorded(&host) {
+            // A simulated host keeps its domains in its domain files, like a real hypervisor
+            // across a daemon restart. One without them (a database imported or written by an
+            // older stratusd) gets the domains of its placed VMs back; BOOT and MIGRATE steps
+            // are re-run by the life-cycle worker.
             for vm in placed
                 .iter()
                 .filter(|v| v.lcm_state != LcmState::Boot && v.lcm_state != LcmState::Unknown)
@@ -59,7 +63,20 @@ pub fn reconcile(core: &Core, drivers: &Drivers) {
                 }
             }
         }
-        let expected: HashSet<String> = placed.iter().map(|vm| domain_name(vm)).collect();
+        // A migrating VM's domain may still be on the host it leaves (a cold migration saves
+        // it there, a live one moves it): not an orphan, its step is run again.
+        let leaving = vms.iter().filter(|vm| {
+            matches!(vm.lcm_state, LcmState::Migrate | LcmState::SaveMigrate)
+                && vm.state == VmState::Active
+                && vm.history.len() >= 2
+                && vm.history[vm.history.len() - 2].hid == host.id
+        });
+        let expected: HashSet<String> = placed
+            .iter()
+            .copied()
+            .chain(leaving)
+            .map(domain_name)
+            .collect();
         let running = match hv.list_domains(&host) {
             Ok(d) => d,
             Err(e) => {

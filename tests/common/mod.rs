@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 pub struct Daemon {
     pub addr: SocketAddr,
     pub dir: PathBuf,
+    /// From the start of the process until it accepted a connection.
+    pub started_in: Duration,
     child: Option<Child>,
 }
 
@@ -42,13 +44,23 @@ impl Daemon {
     }
 
     pub fn start_in(dir: PathBuf, extra: &[&str]) -> Daemon {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        Self::start_on(dir, addr, extra)
+    }
+
+    /// Starts on `addr` (a restart on the address clients already use); the log is appended to.
+    pub fn start_on(dir: PathBuf, addr: SocketAddr, extra: &[&str]) -> Daemon {
         let auth = dir.join("one_auth_in");
         if !auth.exists() {
             std::fs::write(&auth, "oneadmin:password\n").unwrap();
         }
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("daemon.log"))
+            .unwrap();
+        let spawned = Instant::now();
         let child = Command::new(env!("CARGO_BIN_EXE_stratusd"))
             .arg("serve")
             .arg("--listen")
@@ -73,6 +85,7 @@ impl Daemon {
         Daemon {
             addr,
             dir,
+            started_in: spawned.elapsed(),
             child: Some(child),
         }
     }
@@ -231,20 +244,36 @@ impl Client {
     }
 
     pub fn try_call(&mut self, method: &str, params: &[Param]) -> std::io::Result<String> {
-        let mut body =
-            format!("<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName><params>");
-        for p in params {
-            body.push_str("<param><value>");
-            match p {
-                Param::S(s) => body.push_str(&format!("<string>{}</string>", escape(s))),
-                Param::I(i) => body.push_str(&format!("<int>{i}</int>")),
-                Param::B(b) => body.push_str(&format!("<boolean>{}</boolean>", u8::from(*b))),
-            }
-            body.push_str("</value></param>");
-        }
-        body.push_str("</params></methodCall>");
-        Ok(self.try_post_raw(body.as_bytes())?.body)
+        Ok(self
+            .try_post_raw(call_body(method, params).as_bytes())?
+            .body)
     }
+
+    /// One attempt, never sent again: a write whose answer was lost may or may not have
+    /// happened (the kill -9 campaign counts it as unanswered).
+    pub fn try_call_once(&mut self, method: &str, params: &[Param]) -> std::io::Result<String> {
+        let answer = self
+            .exchange(call_body(method, params).as_bytes())
+            .map_err(|(e, _)| e)?;
+        self.used = true;
+        Ok(answer.body)
+    }
+}
+
+fn call_body(method: &str, params: &[Param]) -> String {
+    let mut body =
+        format!("<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName><params>");
+    for p in params {
+        body.push_str("<param><value>");
+        match p {
+            Param::S(s) => body.push_str(&format!("<string>{}</string>", escape(s))),
+            Param::I(i) => body.push_str(&format!("<int>{i}</int>")),
+            Param::B(b) => body.push_str(&format!("<boolean>{}</boolean>", u8::from(*b))),
+        }
+        body.push_str("</value></param>");
+    }
+    body.push_str("</params></methodCall>");
+    body
 }
 
 pub enum Param {

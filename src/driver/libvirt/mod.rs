@@ -46,4 +46,7 @@ pub use domain::{
     domain_xml, DiskDevice, DiskKind, DiskSpec, DomainSpec, FeaturesSpec, GraphicsSpec, NicSpec,
     OsSpec,
 };
-pub use node::{test_node_xml, write_test_node, TEST_NODE_CPU_MODEL, TEST_NODE_MHZ};
+pub use node::{
+    test_node_xml, test_node_xml_with_domains, write_test_node, write_test_node_with_domains,
+    TEST_NODE_CPU_MODEL, TEST_NODE_MHZ,
+};

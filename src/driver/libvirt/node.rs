@@ -21,6 +21,18 @@ pub const TEST_NODE_CPU_MODEL: &str = "x86_64";
 /// core), `memory_kib` KiB of memory and no domains. `name` is only recorded in a comment, to tell
 /// the files of several hosts apart; characters that could end the comment are replaced.
 pub fn test_node_xml(name: &str, cpus: u32, memory_kib: u64) -> String {
+    test_node_xml_with_domains(name, cpus, memory_kib, &[])
+}
+
+/// [`test_node_xml`] with domains: the test driver starts each domain description file of
+/// `domain_files` (running) when a connection opens the node. Simulated hosts keep their
+/// domains this way across connections and daemon restarts, as a real hypervisor would.
+pub fn test_node_xml_with_domains(
+    name: &str,
+    cpus: u32,
+    memory_kib: u64,
+    domain_files: &[PathBuf],
+) -> String {
     let comment_safe_name: String = name
         .chars()
         .map(|character| {
@@ -44,8 +56,16 @@ pub fn test_node_xml(name: &str, cpus: u32, memory_kib: u64) -> String {
          \t\t<model>{model}</model>\n\
          \t</cpu>\n\
          \t<memory>{memory_kib}</memory>\n\
+         {domains}\
          </node>\n",
         model = escape_text(TEST_NODE_CPU_MODEL),
+        domains = domain_files
+            .iter()
+            .map(|f| format!(
+                "\t<domain file=\"{}\"/>\n",
+                escape_text(&f.to_string_lossy()).replace('"', "&quot;")
+            ))
+            .collect::<String>(),
     )
 }
 
@@ -56,6 +76,18 @@ pub fn write_test_node(
     name: &str,
     cpus: u32,
     memory_kib: u64,
+) -> io::Result<(PathBuf, String)> {
+    write_test_node_with_domains(dir, name, cpus, memory_kib, &[])
+}
+
+/// [`write_test_node`] with the domain description files the host starts with (see
+/// [`test_node_xml_with_domains`]); the paths must be absolute.
+pub fn write_test_node_with_domains(
+    dir: &Path,
+    name: &str,
+    cpus: u32,
+    memory_kib: u64,
+    domain_files: &[PathBuf],
 ) -> io::Result<(PathBuf, String)> {
     if !dir.is_absolute() {
         return Err(io::Error::new(
@@ -70,13 +102,13 @@ pub fn write_test_node(
         ));
     }
     let path = dir.join(format!("{name}.xml"));
-    let xml = test_node_xml(name, cpus, memory_kib);
+    let xml = test_node_xml_with_domains(name, cpus, memory_kib, domain_files);
     // Other threads may be opening the same node file: replace it atomically, and only when
     // its content changes.
     if std::fs::read_to_string(&path).ok().as_deref() != Some(xml.as_str()) {
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.xml.{}.{n}", std::process::id()));
+        let tmp = dir.join(format!(".{name}.xml.{}.{n:08x}.tmp", std::process::id()));
         std::fs::write(&tmp, &xml)?;
         std::fs::rename(&tmp, &path)?;
     }
@@ -109,5 +141,33 @@ mod tests {
     fn write_test_node_refuses_relative_dirs_and_path_names() {
         assert!(write_test_node(Path::new("relative"), "h", 1, 1024).is_err());
         assert!(write_test_node(Path::new("/tmp"), "../h", 1, 1024).is_err());
+    }
+
+    #[test]
+    fn domains_listed_in_the_node_file_run_when_the_host_opens() {
+        let dir =
+            std::env::temp_dir().join(format!("stratusd-node-domains-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let domain = dir.join("one-5.xml");
+        std::fs::write(
+            &domain,
+            "<domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>\
+             <name>one-5</name><memory>131072</memory><vcpu>1</vcpu>\
+             <os><type>hvm</type></os><test:transient/></domain>",
+        )
+        .unwrap();
+        let (_, uri) =
+            write_test_node_with_domains(&dir, "h", 2, 1024 * 1024, std::slice::from_ref(&domain))
+                .unwrap();
+        let host = super::super::LibvirtHost::open(&uri).unwrap();
+        assert_eq!(host.list_domains().unwrap(), vec!["one-5".to_string()]);
+        let status = host.domain_status("one-5").unwrap().unwrap();
+        assert_eq!(status.state, super::super::DomainState::Running);
+        // Marked transient: once stopped it is gone, not left defined.
+        host.destroy("one-5").unwrap();
+        assert_eq!(host.domain_status("one-5").unwrap(), None);
+        drop(host);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
