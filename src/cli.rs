@@ -28,6 +28,24 @@ pub enum Command {
     SiteSetup(SiteSetupArgs),
     /// Show or purge the quarantine of terminated VMs (`<data_dir>/quarantine`).
     Quarantine(QuarantineArgs),
+    /// VMs of the running daemon: list, show, actions (3.2's onevm; ONE_XMLRPC, ONE_AUTH).
+    #[command(subcommand)]
+    Vm(crate::adminctl::VmCommand),
+    /// Hosts: list, show, enable, disable (3.2's onehost).
+    #[command(subcommand)]
+    Host(crate::adminctl::HostCommand),
+    /// Virtual networks: list, show (3.2's onevnet).
+    #[command(subcommand)]
+    Net(crate::adminctl::PoolCommand),
+    /// Users: list, show (3.2's oneuser).
+    #[command(subcommand)]
+    User(crate::adminctl::PoolCommand),
+    /// Images: list, show (3.2's oneimage).
+    #[command(subcommand)]
+    Image(crate::adminctl::PoolCommand),
+    /// VM templates: list, show (3.2's onetemplate).
+    #[command(subcommand)]
+    Template(crate::adminctl::PoolCommand),
     /// Import an oned 3.2 database (SQLite or MySQL) into a new stratusd database.
     Import(ImportArgs),
     /// Write stratusd's pools as an oned 3.2 database (the way back to oned).

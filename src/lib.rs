@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod adminctl;
 pub mod api;
 pub mod cli;
 pub mod config;
