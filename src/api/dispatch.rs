@@ -152,10 +152,46 @@ pub fn failure_code(reply: &Reply) -> Option<i32> {
     }
 }
 
-/// Read-only methods never write: the front end runs them inline, writes go to the blocking
-/// pool (SQLite commits are blocking I/O).
-pub fn is_read_only(name: &str) -> bool {
-    name.ends_with(".info") || name.starts_with("system.")
+/// Can `call` be served inline on a runtime worker? Only when nothing it runs can write:
+/// `system.*` introspection, and `.info` calls whose session authenticates without
+/// registering a new user (StratusLab's default driver creates an unknown user on first
+/// contact); a `system.multicall` only when every call in it is such a read. Everything else
+/// runs on the blocking pool, because a write commits to SQLite. `session` is the identity
+/// the front door substitutes, if any. The inline path also holds a
+/// [`crate::core::ReadOnlySection`], so a write that slipped through is refused, not run.
+pub fn runs_inline(core: &Core, call: &MethodCall, session: Option<&str>) -> bool {
+    if call.method == "system.multicall" {
+        let Some(Value::Array(descriptions)) = call.params.first() else {
+            // A malformed multicall only faults.
+            return true;
+        };
+        return descriptions
+            .iter()
+            .all(|d| match xmlrpc::system::inner_call(d) {
+                // The multicall stops at the malformed entry: what ran before it decided.
+                Err(_) => true,
+                Ok(inner) => {
+                    inner.method != "system.multicall" && runs_inline(core, &inner, session)
+                }
+            });
+    }
+    if call.method.starts_with("system.") {
+        return true;
+    }
+    if !call.method.ends_with(".info") {
+        return false;
+    }
+    let session = match session {
+        Some(s) => Some(s),
+        None => match call.params.first() {
+            Some(Value::String(s)) => Some(s.as_str()),
+            _ => None,
+        },
+    };
+    match session {
+        Some(s) => !core.authentication_writes(s),
+        None => true,
+    }
 }
 
 /// Runs one oned method: session type check, authentication, then the handler.
@@ -267,5 +303,123 @@ fn dispatch_with(core: &Arc<Core>, call: &MethodCall, session: Option<&str>) -> 
     match answer {
         Some(reply) => reply,
         None => Reply::Fault(Fault::method_not_defined(&call.method)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthMode, Settings};
+    use crate::core::ReadOnlySection;
+    use crate::store::Store;
+
+    fn new_core(auth: AuthMode) -> Arc<Core> {
+        let settings = Settings {
+            auth,
+            ..Settings::default()
+        };
+        Arc::new(Core::open(Store::open_in_memory().unwrap(), settings, "password").unwrap())
+    }
+
+    fn call(method: &str, params: Vec<Value>) -> MethodCall {
+        MethodCall {
+            method: method.into(),
+            params,
+        }
+    }
+
+    fn info(session: &str) -> MethodCall {
+        call(
+            "one.vmpool.info",
+            vec![
+                session.into(),
+                Value::Int(-2),
+                Value::Int(-1),
+                Value::Int(-1),
+                Value::Int(-1),
+            ],
+        )
+    }
+
+    fn multicall(calls: &[MethodCall]) -> MethodCall {
+        let entries = calls
+            .iter()
+            .map(|c| {
+                Value::Struct(vec![
+                    ("methodName".into(), Value::String(c.method.clone())),
+                    ("params".into(), Value::Array(c.params.clone())),
+                ])
+            })
+            .collect();
+        call("system.multicall", vec![Value::Array(entries)])
+    }
+
+    #[test]
+    fn only_reads_run_inline() {
+        let core = new_core(AuthMode::Stratuslab);
+        let admin = "oneadmin:password";
+        let allocate = call(
+            "one.vm.allocate",
+            vec![admin.into(), "MEMORY=64 CPU=0.1".into()],
+        );
+        assert!(runs_inline(&core, &info(admin), None));
+        assert!(runs_inline(
+            &core,
+            &call("system.listMethods", vec![]),
+            None
+        ));
+        assert!(!runs_inline(&core, &allocate, None));
+        // A multicall is a read only when every call in it is one.
+        assert!(runs_inline(
+            &core,
+            &multicall(&[info(admin), info(admin)]),
+            None
+        ));
+        assert!(!runs_inline(
+            &core,
+            &multicall(&[info(admin), allocate.clone()]),
+            None
+        ));
+        // An unknown user's first call registers them: a write.
+        assert!(!runs_inline(&core, &info("newcomer:secret"), None));
+        assert!(!runs_inline(
+            &core,
+            &multicall(&[info("newcomer:secret")]),
+            None
+        ));
+        // ... including under the identity the front door substitutes.
+        assert!(!runs_inline(&core, &info(admin), Some("newcomer:secret")));
+        // Sessions that cannot register anyone stay inline (they only fail).
+        assert!(runs_inline(&core, &info("no-colon"), None));
+        assert!(runs_inline(&core, &info("bad name!:x"), None));
+        // Without StratusLab's default driver nobody is registered.
+        let plain = new_core(AuthMode::Core);
+        assert!(runs_inline(&plain, &info("newcomer:secret"), None));
+    }
+
+    #[test]
+    fn a_write_on_the_inline_path_is_refused_and_changes_nothing() {
+        let core = new_core(AuthMode::Stratuslab);
+        let before = core.store_fingerprint().unwrap();
+        {
+            let _read_only = ReadOnlySection::enter();
+            let reply = dispatch(&core, &multicall(&[info("newcomer:secret")]));
+            let Reply::Value(Value::Array(results)) = reply else {
+                panic!("multicall answered {reply:?}");
+            };
+            // The inner call failed instead of committing the registration.
+            let Some(Value::Array(inner)) = results.first() else {
+                panic!("no inner result: {results:?}");
+            };
+            let Some(Value::Array(answer)) = inner.first() else {
+                panic!("inner result {inner:?}");
+            };
+            assert_eq!(answer.first(), Some(&Value::Bool(false)));
+        }
+        assert_eq!(core.store_fingerprint().unwrap(), before);
+        assert!(core.read().user_by_name("newcomer").is_none());
+        // Off the inline path the same call registers the user.
+        let _ = dispatch(&core, &info("newcomer:secret"));
+        assert!(core.read().user_by_name("newcomer").is_some());
     }
 }

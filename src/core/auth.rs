@@ -60,6 +60,19 @@ fn driver_accepts(user: &User, secret: &str, mode: AuthMode) -> bool {
 }
 
 impl Core {
+    /// Would authenticating `session` register a new user (a write)? True only for a
+    /// well-formed session of an unknown, valid name under `--auth stratuslab`: the front end
+    /// then runs the call where writes may block, not inline on a runtime worker.
+    pub fn authentication_writes(&self, session: &str) -> bool {
+        let Some((name, secret)) = split_session(session) else {
+            return false;
+        };
+        if name.is_empty() || secret.is_empty() || self.settings.auth != AuthMode::Stratuslab {
+            return false;
+        }
+        self.read().user_by_name(name).is_none() && validate_name(name).is_ok()
+    }
+
     pub fn authenticate(&self, session: &str) -> Result<Caller> {
         let (name, secret) = split_session(session).ok_or(Error::Authentication)?;
         if name.is_empty() || secret.is_empty() {

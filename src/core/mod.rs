@@ -261,7 +261,15 @@ impl Core {
 
     /// Runs one write: `f` computes changes from the current state; they are committed to
     /// SQLite and only then become visible. An error from `f` or from SQLite changes nothing.
+    /// A write inside a [`ReadOnlySection`] (a runtime worker serving a call inline) is
+    /// refused: it would block the worker on SQLite, so it is a routing bug.
     pub fn write<T>(&self, f: impl FnOnce(&State, &mut Tx) -> Result<T>) -> Result<T> {
+        if in_read_only_section() {
+            tracing::error!("a write was attempted on the read-only path; refused");
+            return Err(Error::Internal(
+                "write attempted on the read-only path".into(),
+            ));
+        }
         let mut store = self.lock_store()?;
         let mut tx = Tx::default();
         // The store mutex keeps other writers out, so the state cannot change between this
@@ -326,5 +334,31 @@ impl Core {
     /// Digest of the database rows (tests of "bad input changes nothing").
     pub fn store_fingerprint(&self) -> Result<String> {
         Ok(self.lock_store()?.fingerprint()?)
+    }
+}
+
+thread_local! {
+    static READ_ONLY_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn in_read_only_section() -> bool {
+    READ_ONLY_DEPTH.with(|d| d.get() > 0)
+}
+
+/// While alive, [`Core::write`] on this thread fails instead of committing: the front end
+/// holds one while it serves a call inline on a runtime worker, so a call it wrongly took for
+/// a read is caught instead of blocking the worker on SQLite.
+pub struct ReadOnlySection(());
+
+impl ReadOnlySection {
+    pub fn enter() -> ReadOnlySection {
+        READ_ONLY_DEPTH.with(|d| d.set(d.get() + 1));
+        ReadOnlySection(())
+    }
+}
+
+impl Drop for ReadOnlySection {
+    fn drop(&mut self) {
+        READ_ONLY_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
 }

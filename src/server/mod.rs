@@ -105,6 +105,7 @@ async fn answer_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String
         }
     };
     let label = api::dispatch::method_label(&call.method);
+    let inline = api::dispatch::runs_inline(&core, &call, session.as_deref());
     let run = move |core: &Arc<Core>, call: &xmlrpc::MethodCall| {
         let reply = match &session {
             Some(session) => api::dispatch::dispatch_as(core, call, session),
@@ -115,7 +116,8 @@ async fn answer_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String
         crate::metrics::metrics().rpc(label, timer.elapsed(), failure);
         answer
     };
-    if api::dispatch::is_read_only(&call.method) {
+    if inline {
+        let _read_only = crate::core::ReadOnlySection::enter();
         return run(&core, &call);
     }
     let method = call.method.clone();

@@ -168,7 +168,7 @@ fn multicall_entry(outcome: Result<Value, Fault>) -> Value {
 
 /// Reads one element of the multicall array
 /// (`xmlrpc_decompose_value(call, "{s:s,s:A,*}")`).
-fn inner_call(description: &Value) -> Result<MethodCall, Fault> {
+pub fn inner_call(description: &Value) -> Result<MethodCall, Fault> {
     if !matches!(description, Value::Struct(_)) {
         return Err(Fault::new(
             fault_code::TYPE,
