@@ -46,6 +46,8 @@ pub enum Command {
     /// VM templates: list, show (3.2's onetemplate).
     #[command(subcommand)]
     Template(crate::adminctl::PoolCommand),
+    /// Usage per VM and per user over a period, from the history records (3.2's oneacct).
+    Accounting(crate::accounting::AccountingArgs),
     /// Import an oned 3.2 database (SQLite or MySQL) into a new stratusd database.
     Import(ImportArgs),
     /// Write stratusd's pools as an oned 3.2 database (the way back to oned).

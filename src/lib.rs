@@ -5,6 +5,7 @@
 //! the `workers`, the `driver`s. Nothing below calls back up.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounting;
 pub mod admin;
 pub mod adminctl;
 pub mod api;

@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
         Command::Template(c) => {
             return adminctl::main(Family::Template, adminctl::Command::Pool(c))
         }
+        Command::Accounting(a) => return stratusd::accounting::main(&a),
         Command::Serve(args) => stratusd::daemon::serve(&args).map_err(|e| e.to_string()),
         Command::SiteSetup(args) => {
             stratusd::site::run(&args).map_err(|e| format!("site-setup: {e}"))
