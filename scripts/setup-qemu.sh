@@ -8,7 +8,11 @@
 #     it needs to read its disks (virtio-blk root disk, IDE CD-ROM context ISO);
 #   * the test Marketplace image of tests/qemu_storage.rs: root.img, a raw disk holding an ext2
 #     file system (e2fsprogs' mke2fs -d, no mount needed) with the marker file
-#     /etc/stratusd-image-marker, whose text is also in root.marker.
+#     /etc/stratusd-image-marker, whose text is also in root.marker;
+#   * the two-node site's (tests/real_site.rs, scripts/demo-site.sh): libvirtd for the nodes, and
+#     site.img, a disk that boots by itself (syslinux on a FAT partition holding the same kernel
+#     and initrd) as a StratusLab Marketplace image does; the guest takes its address by DHCP
+#     and runs dropbear (from this machine's dropbear-bin, with the libraries it links).
 # See shared/notes/libvirt-qemu-on-debian12.md for why each step is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,6 +76,19 @@ if ! installed libvirt-daemon-driver-qemu; then
   echo "setup-qemu: installing libvirt-daemon-driver-qemu"
   install_without_removals libvirt-daemon-driver-qemu
 fi
+# The nodes of the two-node site run their own libvirtd (the bookworm one, like the driver).
+if ! installed libvirt-daemon; then
+  echo "setup-qemu: installing libvirt-daemon"
+  install_without_removals libvirt-daemon
+fi
+# What the site's guest is built from: dropbear for SSH, syslinux (with mtools and dosfstools,
+# no mount needed) to make its disk bootable, sfdisk for its partition table.
+for pkg in dropbear-bin syslinux syslinux-common mtools dosfstools fdisk; do
+  if ! installed "$pkg"; then
+    echo "setup-qemu: installing $pkg"
+    install_without_removals "$pkg"
+  fi
+done
 # libvirt's QEMU driver looks this user up even when it runs QEMU as root; without it every call
 # re-probes QEMU (tens of seconds).
 if ! getent passwd libvirt-qemu >/dev/null; then
@@ -89,9 +106,10 @@ fi
 guest_dir=target/test-guest
 # Rebuilt when the guest's scripts or this recipe change (any cloud kernel boots it, so a newer
 # kernel in the archive is no reason to rebuild).
-recipe=$(cat scripts/test-guest/init scripts/test-guest/power-button scripts/setup-qemu.sh | sha256sum | cut -d' ' -f1)
+recipe=$(cat scripts/test-guest/init scripts/test-guest/power-button scripts/test-guest/udhcpc.script \
+  scripts/setup-qemu.sh | sha256sum | cut -d' ' -f1)
 if [ -s "$guest_dir/vmlinuz" ] && [ -s "$guest_dir/initrd.gz" ] && [ -s "$guest_dir/root.img" ] &&
-  [ -s "$guest_dir/root.marker" ] &&
+  [ -s "$guest_dir/root.marker" ] && [ -s "$guest_dir/site.img" ] &&
   [ "$(cat "$guest_dir/recipe" 2>/dev/null)" = "$recipe" ]; then
   exit 0
 fi
@@ -137,8 +155,26 @@ for module in $storage_modules; do
 done
 cp "$modules/fs/isofs/isofs.ko" "$root/lib/modules/disks/"
 echo isofs >>"$root/lib/modules/disks/order"
+# The network (virtio-net, which needs the failover modules) and FAT (the site image's
+# partition), also in load order.
+for module in net/core/failover drivers/net/net_failover drivers/net/virtio_net fs/fat/fat \
+  fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_utf8; do
+  cp "$modules/$module.ko" "$root/lib/modules/disks/"
+  echo "${module##*/}" >>"$root/lib/modules/disks/order"
+done
 install -m 0755 scripts/test-guest/init "$root/init"
 install -m 0755 scripts/test-guest/power-button "$root/etc/acpi/PWRF/00000080"
+install -m 0755 scripts/test-guest/udhcpc.script "$root/etc/udhcpc.script"
+# dropbear and the libraries it links, at the same paths.
+mkdir -p "$root/usr/sbin" "$root/root" "$root/lib64"
+install -m 0755 /usr/sbin/dropbear "$root/usr/sbin/dropbear"
+for lib in $(ldd /usr/sbin/dropbear | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\/lib/ { print $1 }'); do
+  mkdir -p "$root$(dirname "$lib")"
+  cp -L "$lib" "$root$lib"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+printf 'root:x:0:\n' >"$root/etc/group"
+printf '/bin/sh\n' >"$root/etc/shells"
 
 mkdir -p "$guest_dir"
 cp "$work"/kernel/boot/vmlinuz-* "$guest_dir/vmlinuz.new"
@@ -153,10 +189,26 @@ echo "The root disk of tests/qemu_storage.rs, built by scripts/setup-qemu.sh." >
 rm -f "$guest_dir/root.img.new"
 truncate -s 8M "$guest_dir/root.img.new"
 mke2fs -q -F -t ext2 -L stratusd-root -d "$image" "$guest_dir/root.img.new"
+# The site's Marketplace image: an MBR disk whose one FAT partition (at 1 MiB) holds syslinux,
+# the kernel and the initrd; `stratusd.tick` makes the guest count on its console.
+site="$guest_dir/site.img.new"
+offset=$((2048 * 512))
+rm -f "$site"
+truncate -s 24M "$site"
+printf 'start=2048, type=6, bootable\n' | sfdisk -q "$site"
+mkfs.vfat -n STRATUSD --offset 2048 "$site" $(((24 - 1) * 1024)) >/dev/null
+syslinux --offset "$offset" --install "$site"
+dd if=/usr/lib/syslinux/mbr/mbr.bin of="$site" bs=440 count=1 conv=notrunc status=none
+printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  APPEND initrd=initrd.gz console=ttyS0 quiet stratusd.tick\n' \
+  >"$work/syslinux.cfg"
+MTOOLS_SKIP_CHECK=1 mcopy -i "$site@@$offset" "$work"/kernel/boot/vmlinuz-* ::vmlinuz
+MTOOLS_SKIP_CHECK=1 mcopy -i "$site@@$offset" "$guest_dir/initrd.gz.new" ::initrd.gz
+MTOOLS_SKIP_CHECK=1 mcopy -i "$site@@$offset" "$work/syslinux.cfg" ::syslinux.cfg
+mv "$site" "$guest_dir/site.img"
 mv "$guest_dir/vmlinuz.new" "$guest_dir/vmlinuz"
 mv "$guest_dir/root.img.new" "$guest_dir/root.img"
 echo "$marker" >"$guest_dir/root.marker"
 mv "$guest_dir/initrd.gz.new" "$guest_dir/initrd.gz"
 echo "$kernel_pkg" >"$guest_dir/kernel-package"
 echo "$recipe" >"$guest_dir/recipe"
-echo "setup-qemu: test guest ready: $guest_dir/vmlinuz, $guest_dir/initrd.gz, $guest_dir/root.img"
+echo "setup-qemu: test guest ready: $guest_dir/vmlinuz, $guest_dir/initrd.gz, $guest_dir/root.img, $guest_dir/site.img"

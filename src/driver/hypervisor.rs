@@ -44,7 +44,6 @@ pub struct Hypervisor {
     sim_dir: PathBuf,
     default_domain_type: String,
     shutdown_timeout: Duration,
-    vnc_base_port: i64,
     /// One connection per host (and URI: a changed LIBVIRT_URI opens a new one), with the
     /// tick of its last use.
     conns: Mutex<HashMap<(Oid, String), (LibvirtHost, u64)>>,
@@ -102,14 +101,12 @@ impl Hypervisor {
     ) -> Self {
         let data_dir = settings.data_dir.as_path();
         let shutdown_timeout = Duration::from_secs_f64(settings.vm_shutdown_timeout.max(1.0));
-        let vnc_base_port = settings.vnc_base_port;
         Hypervisor {
             kind,
             vm_dir: data_dir.to_path_buf(),
             sim_dir: data_dir.join("simulated-hosts"),
             default_domain_type: default_domain_type.to_string(),
             shutdown_timeout,
-            vnc_base_port,
             conns: Mutex::new(HashMap::new()),
             tick: std::sync::atomic::AtomicU64::new(0),
             max_simulated_connections: settings.simulated_host_connections.max(1),
@@ -312,7 +309,6 @@ impl Hypervisor {
                 record_dir: &self.vm_dir,
                 domain_type: &domain_type,
                 console_log: console,
-                vnc_base_port: self.vnc_base_port,
                 default_nic_model: nic_model,
             },
         );

@@ -29,8 +29,7 @@ fn yes(v: Option<&str>) -> Option<bool> {
 }
 
 /// Where a hypervisor puts a VM: the VM directory root, the domain type, an optional serial
-/// console file, and the VNC base port (3.2 gave a VM whose GRAPHICS port is `-1` the port
-/// `VNC_BASE_PORT + <vid>`).
+/// console file and the site's NIC model.
 pub struct Placement<'a> {
     /// The VM directory root as the host sees it (a node may have its own).
     pub vm_dir: &'a Path,
@@ -38,7 +37,6 @@ pub struct Placement<'a> {
     pub record_dir: &'a Path,
     pub domain_type: &'a str,
     pub console_log: Option<PathBuf>,
-    pub vnc_base_port: i64,
     /// The NIC model for NICs that name none (3.2's `vmm_exec_kvm.conf` NIC default).
     pub default_nic_model: Option<&'a str>,
 }
@@ -49,7 +47,6 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         record_dir,
         domain_type,
         console_log,
-        vnc_base_port,
         default_nic_model,
     } = at;
     let t = &vm.template;
@@ -129,16 +126,12 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         vector_get(g, "TYPE")
             .filter(|ty| ty.eq_ignore_ascii_case("vnc"))
             .map(|_| GraphicsSpec {
+                // The core already gave a GRAPHICS without PORT `VNC_BASE_PORT + id`; `-1`
+                // (what the StratusLab client sends) is libvirt's autoport, as 3.2's KVM
+                // driver passed it on (a port under 5900 is refused by libvirt).
                 port: vector_get(g, "PORT")
                     .and_then(|p| p.trim().parse::<i64>().ok())
-                    .map(|p| {
-                        let p = if p == -1 {
-                            vnc_base_port + vm.id as i64
-                        } else {
-                            p
-                        };
-                        i32::try_from(p).unwrap_or(-1)
-                    }),
+                    .map(|p| i32::try_from(p).unwrap_or(-1)),
                 listen: vector_get(g, "LISTEN").map(str::to_string),
                 passwd: vector_get(g, "PASSWD").map(str::to_string),
                 keymap: vector_get(g, "KEYMAP").map(str::to_string),
@@ -212,7 +205,6 @@ mod tests {
             record_dir: dir,
             domain_type: "kvm",
             console_log: None,
-            vnc_base_port: 5000,
             default_nic_model: None,
         }
     }
@@ -242,7 +234,7 @@ mod tests {
         );
         assert_eq!(spec.disks[2].target, "hdd");
         assert_eq!(spec.disks[2].device, DiskDevice::Cdrom);
-        assert_eq!(spec.graphics.as_ref().and_then(|g| g.port), Some(5042));
+        assert_eq!(spec.graphics.as_ref().and_then(|g| g.port), Some(-1));
         assert_eq!(spec.nics[0].bridge.as_deref(), Some("br0"));
         assert!(spec.features.acpi);
         let xml = crate::driver::libvirt::domain_xml(&spec);
@@ -312,7 +304,6 @@ mod tests {
                 record_dir: &front,
                 domain_type: "qemu",
                 console_log: None,
-                vnc_base_port: 5000,
                 default_nic_model: Some("virtio"),
             },
         );
