@@ -201,6 +201,20 @@ impl Core {
                 MonitorResult::Failed(reason) => {
                     tracing::warn!(host = %host.name, %reason, "host monitoring failed");
                     host.state = HostState::Error;
+                    // Its running VMs cannot be told apart from vanished ones until the host
+                    // answers again; the VM poll then finds them (RUNNING) or reports them.
+                    for vm in state.vms.values() {
+                        let here = vm.last_history().is_some_and(|h| h.hid == id);
+                        if here
+                            && vm.state == VmState::Active
+                            && vm.lcm_state == crate::model::vm::LcmState::Running
+                        {
+                            tracing::warn!(vm = vm.id, host = %host.name, "host in ERROR: VM state UNKNOWN until it answers");
+                            let mut vm = vm.clone();
+                            vm.lcm_state = crate::model::vm::LcmState::Unknown;
+                            tx.put(Change::Vm(vm));
+                        }
+                    }
                 }
             }
             tx.put(Change::Host(host));
@@ -219,4 +233,93 @@ pub fn vms_on_host(state: &State, hid: Oid) -> usize {
                 && vm.last_history().is_some_and(|h| h.hid == hid)
         })
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MonitorResult;
+    use crate::config::Settings;
+    use crate::core::auth::Caller;
+    use crate::core::lifecycle::{Polled, StepOutcome};
+    use crate::core::Core;
+    use crate::driver::PollResult;
+    use crate::model::host::HostState;
+    use crate::model::vm::{LcmState, VmState};
+    use crate::model::Oid;
+    use crate::store::Store;
+
+    fn lcm(core: &Core, vm: Oid) -> LcmState {
+        core.read().vms[&vm].lcm_state
+    }
+
+    fn running() -> PollResult {
+        PollResult::Running {
+            cpu: 1,
+            memory_kib: 1024,
+            net_tx: 0,
+            net_rx: 0,
+        }
+    }
+
+    /// A node whose libvirt does not answer: the host goes to ERROR and its running VMs to
+    /// UNKNOWN, nothing else changes; when it answers again, the VMs found running are RUNNING
+    /// again and the missing ones stay UNKNOWN.
+    #[test]
+    fn a_failed_node_makes_its_vms_unknown_until_it_answers() {
+        let core = Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+        let admin = Caller::oneadmin();
+        let host = core
+            .host_allocate(&admin, "node1", "im_kvm", "vmm_kvm", "dummy", "tm_dummy")
+            .unwrap();
+        let ok = |core: &Core| {
+            let values = [
+                ("TOTALCPU", "800"),
+                ("FREECPU", "800"),
+                ("TOTALMEMORY", "1048576"),
+            ];
+            let values = values.map(|(k, v)| (k.to_string(), v.to_string())).to_vec();
+            core.host_monitored(host, MonitorResult::Ok(values))
+                .unwrap();
+        };
+        ok(&core);
+        let vms: Vec<Oid> = (0..2)
+            .map(|_| {
+                let vm = core.vm_allocate(&admin, "CPU = 1\nMEMORY = 64\n").unwrap();
+                core.vm_deploy(&admin, vm, host).unwrap();
+                for step in [LcmState::Prolog, LcmState::Boot] {
+                    let done = StepOutcome::Ok {
+                        deploy_id: Some(format!("one-{vm}")),
+                    };
+                    core.step_done(vm, (VmState::Active, step), done).unwrap();
+                }
+                assert_eq!(lcm(&core, vm), LcmState::Running);
+                vm
+            })
+            .collect();
+        let leases_before = core.read().vnets.len();
+        core.host_monitored(host, MonitorResult::Failed("cannot reach node1".into()))
+            .unwrap();
+        assert_eq!(core.read().hosts[&host].state, HostState::Error);
+        for vm in &vms {
+            assert_eq!(lcm(&core, *vm), LcmState::Unknown);
+            assert_eq!(core.read().vms[vm].state, VmState::Active);
+        }
+        ok(&core);
+        let polls = vec![
+            Polled {
+                vm: vms[0],
+                host,
+                result: running(),
+            },
+            Polled {
+                vm: vms[1],
+                host,
+                result: PollResult::Gone,
+            },
+        ];
+        core.vms_polled(polls).unwrap();
+        assert_eq!(lcm(&core, vms[0]), LcmState::Running);
+        assert_eq!(lcm(&core, vms[1]), LcmState::Unknown);
+        assert_eq!(core.read().vnets.len(), leases_before);
+    }
 }

@@ -775,9 +775,9 @@ impl Core {
             let t = now();
             for p in batch {
                 let Some(vm) = state.vms.get(&p.vm) else { continue };
-                // Only a VM still running on the polled host is concerned.
+                // Only a VM still running (or missing, UNKNOWN) on the polled host is concerned.
                 if vm.state != VmState::Active
-                    || vm.lcm_state != LcmState::Running
+                    || !matches!(vm.lcm_state, LcmState::Running | LcmState::Unknown)
                     || vm.last_history().map(|h| h.hid) != Some(p.host)
                 {
                     continue;
@@ -790,7 +790,13 @@ impl Core {
                         vm.memory = memory_kib;
                         vm.net_tx = net_tx;
                         vm.net_rx = net_rx;
+                        if vm.lcm_state == LcmState::Unknown {
+                            // As 3.2's poll did: the domain is there again (its host is back).
+                            tracing::info!(vm = vm.id, "VM was found running again: new state is RUNNING");
+                            vm.lcm_state = LcmState::Running;
+                        }
                     }
+                    PollResult::Gone if vm.lcm_state == LcmState::Unknown => continue,
                     PollResult::Gone => {
                         tracing::warn!(vm = vm.id, "VM running but it was not found. Restart and delete actions available or try to recover it manually");
                         vm.last_poll = t;

@@ -7,13 +7,16 @@
 use crate::core::lifecycle::Polled;
 use crate::core::Core;
 use crate::driver::Drivers;
+use crate::model::host::HostState;
 use crate::model::vm::{LcmState, VmState};
 use crate::model::{Host, Oid, Vm};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The running VMs of each host with a libvirt driver.
+/// The running (and UNKNOWN) VMs of each host with a libvirt driver that is not in ERROR: a
+/// host that does not answer its monitoring is not asked about each of its VMs, and its VMs
+/// are polled again once it answers.
 fn running_by_host(
     core: &Core,
     drivers: &Drivers,
@@ -23,7 +26,8 @@ fn running_by_host(
     let mut by_host: HashMap<Oid, Vec<Vm>> = HashMap::new();
     for vm in state.vms.values() {
         let due = due_only.is_none_or(|i| super::monitor::stored_time_due(vm.last_poll, i));
-        if vm.state == VmState::Active && vm.lcm_state == LcmState::Running && due {
+        let polled = matches!(vm.lcm_state, LcmState::Running | LcmState::Unknown);
+        if vm.state == VmState::Active && polled && due {
             if let Some(h) = vm.last_history() {
                 by_host.entry(h.hid).or_default().push(vm.clone());
             }
@@ -34,13 +38,51 @@ fn running_by_host(
         .filter_map(|(hid, vms)| {
             let host = state.hosts.get(&hid)?;
             drivers.hypervisor(&host.vm_mad)?;
-            Some((host.clone(), vms))
+            (host.state != HostState::Error).then(|| (host.clone(), vms))
         })
         .collect()
 }
 
-/// Polls the running VMs (with `due_only`, only those whose LAST_POLL is that old).
-pub fn poll_once(core: &Core, drivers: &Drivers, due_only: Option<Duration>) {
+/// An UNKNOWN VM whose domain the poll did not find (its host came back without it, or the
+/// guest powered itself off) is told once in its log; it stays UNKNOWN for `restart` or
+/// `delete`, as 3.2 left it.
+fn report_vanished(
+    drivers: &Drivers,
+    host: &Host,
+    vms: &[Vm],
+    batch: &[Polled],
+    reported: &mut HashSet<Oid>,
+) {
+    for vm in vms {
+        let gone = batch
+            .iter()
+            .any(|p| p.vm == vm.id && matches!(p.result, crate::driver::PollResult::Gone));
+        if vm.lcm_state != LcmState::Unknown {
+            reported.remove(&vm.id);
+        } else if gone && reported.insert(vm.id) {
+            let message = format!(
+                "The domain one-{} is not on host {}: the VM stays UNKNOWN (restart deploys it again, delete ends it)",
+                vm.id, host.name
+            );
+            tracing::warn!(vm = vm.id, host = %host.name, "{message}");
+            drivers.storage().log.append(
+                vm.id,
+                crate::vmlog::Module::Hypervisor,
+                crate::vmlog::Level::Warning,
+                &message,
+            );
+        }
+    }
+}
+
+/// Polls the running VMs (with `due_only`, only those whose LAST_POLL is that old);
+/// `reported` holds the UNKNOWN VMs already reported missing.
+pub fn poll_once(
+    core: &Core,
+    drivers: &Drivers,
+    due_only: Option<Duration>,
+    reported: &mut HashSet<Oid>,
+) {
     for (host, vms) in running_by_host(core, drivers, due_only) {
         let Ok(vmm) = drivers.vmm(&host.vm_mad) else {
             continue;
@@ -60,6 +102,7 @@ pub fn poll_once(core: &Core, drivers: &Drivers, due_only: Option<Duration>) {
             .iter()
             .any(|p| matches!(p.result, crate::driver::PollResult::Error(_)));
         crate::metrics::metrics().driver("vmm", "poll", &host.name, timer.elapsed(), ok);
+        report_vanished(drivers, &host, &vms, &batch, reported);
         if let Err(e) = core.vms_polled(batch) {
             tracing::error!(host = %host.name, error = %e, "could not record VM polls");
         }
@@ -70,11 +113,21 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
     let interval = Duration::from_secs_f64(core.settings.vm_polling_interval.max(1.0));
     tokio::spawn(async move {
         let mut due_only = Some(interval);
+        let mut reported = HashSet::new();
         loop {
             let (c, d) = (Arc::clone(&core), Arc::clone(&drivers));
             let pass = due_only.take();
-            if let Err(e) = tokio::task::spawn_blocking(move || poll_once(&c, &d, pass)).await {
-                tracing::error!(error = %e, "VM poll pass panicked");
+            let polled = tokio::task::spawn_blocking(move || {
+                poll_once(&c, &d, pass, &mut reported);
+                reported
+            })
+            .await;
+            match polled {
+                Ok(kept) => reported = kept,
+                Err(e) => {
+                    tracing::error!(error = %e, "VM poll pass panicked");
+                    reported = HashSet::new();
+                }
             }
             tokio::time::sleep(interval).await;
         }
