@@ -317,6 +317,10 @@ pub struct ServeArgs {
     /// Serve Prometheus metrics (GET /metrics) on ADDR, e.g. 127.0.0.1:9925; off when not given.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,
+    /// A libvirt URI parameter KVM hosts may use beyond the defaults (repeatable; e.g. `root`
+    /// for `qemu:///embed`; docs/security.md).
+    #[arg(long = "allow-libvirt-uri-param", value_name = "NAME")]
+    pub allow_libvirt_uri_params: Vec<String>,
 }
 
 impl ServeArgs {
@@ -400,6 +404,9 @@ impl ServeArgs {
         if let Some(v) = &self.vm_log_dir {
             s.vm_log_dir = Some(v.clone());
         }
+        s.libvirt_uri
+            .allow_params
+            .extend(self.allow_libvirt_uri_params.iter().cloned());
         if let Some(v) = &self.cache_dir {
             s.storage.cache_dir = Some(v.clone());
         }

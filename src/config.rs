@@ -101,6 +101,17 @@ impl Default for ConnectionSettings {
     }
 }
 
+/// What KVM hosts' libvirt URIs may use beyond the defaults (`[libvirt_uri]`;
+/// docs/security.md): the defaults run no program and name no socket or file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LibvirtUriSettings {
+    /// More transports, e.g. `ext` (runs the program of its `command` parameter).
+    pub allow_transports: Vec<String>,
+    /// More URI parameters, e.g. `root` (`qemu:///embed`), `keyfile`, `socket`, `command`.
+    pub allow_params: Vec<String>,
+}
+
 /// StratusLab's site policy (`/etc/stratuslab/policy.cfg`): each list, when non-empty, filters
 /// the Marketplace endorsements of an image before it may be cached.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -257,6 +268,7 @@ pub struct Settings {
     pub default_nic_model: String,
     /// Serve Prometheus metrics (`GET /metrics`) on this address; off when not set.
     pub metrics_listen: Option<SocketAddr>,
+    pub libvirt_uri: LibvirtUriSettings,
 }
 
 impl Default for Settings {
@@ -295,6 +307,7 @@ impl Default for Settings {
             nodes: NodeSettings::default(),
             default_nic_model: String::new(),
             metrics_listen: None,
+            libvirt_uri: LibvirtUriSettings::default(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod site;
 pub mod storage;
 pub mod store;
 pub mod template;
+pub mod trust;
 pub mod vmlog;
 pub mod workers;
 pub mod xmlrpc;

@@ -219,7 +219,15 @@ fn marketplace_images_boot_cached_and_saved_in_real_guests() {
     };
     let mut daemon = Daemon::start_in(
         dir.clone(),
-        &["--host-monitoring-interval", "5", "--log-level", "info"],
+        &[
+            "--host-monitoring-interval",
+            "5",
+            "--log-level",
+            "info",
+            // The embedded driver's URI names its root directory (docs/security.md).
+            "--allow-libvirt-uri-param",
+            "root",
+        ],
     );
     let mut client = daemon.client();
     add_qemu_host(&mut client, "qemu-storage-host", "tm_stratuslab", &uri);

@@ -9,6 +9,53 @@ use crate::model::vm::VmState;
 use crate::model::{now, Host, Kind, Oid, Permissions};
 use crate::template::Template;
 
+fn attributes_named<'a>(t: &'a Template, name: &str) -> Vec<&'a crate::template::Attribute> {
+    t.attributes().iter().filter(|a| a.name() == name).collect()
+}
+
+/// The attributes that choose a host's driver endpoint (src/trust.rs): only the oneadmin group
+/// may set, change or remove them (3.2's ACL gives every user MANAGE on hosts, and a libvirt
+/// URI can run a program as root); what it sets must pass the site's allow-lists.
+fn check_driver_attributes(
+    caller: &Caller,
+    id: Oid,
+    old: &Template,
+    new: &Template,
+    settings: &crate::config::Settings,
+) -> Result<()> {
+    for name in crate::trust::host_restricted() {
+        if attributes_named(old, name) == attributes_named(new, name) {
+            continue;
+        }
+        if !caller.is_privileged() {
+            return Err(Error::Authorization {
+                uid: caller.uid,
+                detail: format!("Not authorized to perform ADMIN HOST [{id}]"),
+            });
+        }
+    }
+    if attributes_named(old, "LIBVIRT_URI") != attributes_named(new, "LIBVIRT_URI") {
+        if let Some(uri) = new.get("LIBVIRT_URI").filter(|u| !u.is_empty()) {
+            crate::trust::check_libvirt_uri(uri, &settings.libvirt_uri).map_err(|why| {
+                Error::request(format!(
+                    "Can not update template. LIBVIRT_URI {uri} is not allowed on this site: {why}."
+                ))
+            })?;
+        }
+    }
+    if attributes_named(old, "DOMAIN_TYPE") != attributes_named(new, "DOMAIN_TYPE") {
+        if let Some(t) = new.get("DOMAIN_TYPE").filter(|t| !t.is_empty()) {
+            if !crate::trust::domain_type_allowed(t) {
+                return Err(Error::request(format!(
+                    "Can not update template. DOMAIN_TYPE {t} is not one of {}.",
+                    crate::trust::DOMAIN_TYPES.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Hosts belong to nobody in 3.2: oneadmin's group and ACL rules (`@1 HOST/* MANAGE`) reach them.
 pub fn host_ref(id: Oid) -> ObjRef {
     ObjRef {
@@ -131,6 +178,7 @@ impl Core {
         self.write(|state, tx| {
             let host = get_authorized(state, caller, id, Op::Manage)?;
             let tmpl = super::users::parse_update(text)?;
+            check_driver_attributes(caller, id, &host.template, &tmpl, &self.settings)?;
             let mut host = host.clone();
             host.template = tmpl;
             tx.put(Change::Host(host));

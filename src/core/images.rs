@@ -16,6 +16,9 @@ pub struct CopyJob {
     pub image: Oid,
     pub from: PathBuf,
     pub to: PathBuf,
+    /// For an ordinary user: the import directories `from` must be a regular file under,
+    /// reached without a symbolic link (`storage::confined`). oneadmin's group may copy any file.
+    pub confined_to: Option<Vec<PathBuf>>,
 }
 
 fn alloc_err(detail: impl Into<String>) -> Error {
@@ -107,15 +110,16 @@ impl Core {
             }
             let id = tx.alloc_id(state, Kind::Image);
             let user = super::users::get(state, caller.uid)?;
+            let confined_to = (!caller.is_privileged()).then(|| self.settings.image_import_dirs.clone());
             let (state_now, job, source) = if !source.is_empty() {
                 (ImageState::Ready, None, source)
             } else if path.is_empty() {
                 // Datablock made from SIZE/FSTYPE: an empty file in the repository.
                 let to = repo.join(repository_name(id));
-                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::new(), to }), String::new())
+                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::new(), to, confined_to }), String::new())
             } else {
                 let to = repo.join(repository_name(id));
-                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::from(&path), to }), String::new())
+                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::from(&path), to, confined_to }), String::new())
             };
             tx.put(Change::Image(Image {
                 id,
@@ -152,8 +156,21 @@ impl Core {
                 return Ok(0);
             }
             tracing::info!(image = job.image, from = %job.from.display(), to = %job.to.display(), "copying image into the repository");
+            let mut from = match &job.confined_to {
+                Some(dirs) => crate::storage::confined::open_beneath(dirs, &job.from)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))?,
+                None => std::fs::File::open(&job.from)?,
+            };
             let tmp = job.to.with_extension("part");
-            let bytes = std::fs::copy(&job.from, &tmp)?;
+            let copied =
+                std::fs::File::create(&tmp).and_then(|mut out| std::io::copy(&mut from, &mut out));
+            let bytes = match copied {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e);
+                }
+            };
             std::fs::rename(&tmp, &job.to)?;
             Ok(bytes)
         })();
@@ -200,7 +217,11 @@ impl Core {
             Ok(img.source.clone())
         })?;
         // Only files inside our repository are ours to remove.
-        if !source.is_empty() && Path::new(&source).starts_with(self.settings.image_repo_dir()) {
+        let plain = !source.split('/').any(|c| c == "..");
+        if plain
+            && !source.is_empty()
+            && Path::new(&source).starts_with(self.settings.image_repo_dir())
+        {
             if let Err(e) = std::fs::remove_file(&source) {
                 tracing::warn!(image = id, error = %e, "could not remove repository file {source}");
             }

@@ -21,21 +21,6 @@ static POOL_OPEN: LazyLock<EscapedFragment> =
 static POOL_CLOSE: LazyLock<EscapedFragment> =
     LazyLock::new(|| EscapedFragment::escape("</VM_POOL>"));
 
-/// Attributes ordinary users may not set (StratusLab's patch left only this one of 3.2's list).
-/// Attributes ordinary users may not set. StratusLab's patch left only `NIC/VLAN_ID` of 3.2's
-/// list; stratusd adds the ones through which a template could reach the front-end's files
-/// (a kernel or initrd read from a host path, or RAW domain XML that can attach any host file
-/// as a disk). The StratusLab client never sends them.
-const RESTRICTED: &[(&str, &str)] = &[
-    ("NIC", "VLAN_ID"),
-    ("OS", "KERNEL"),
-    ("OS", "INITRD"),
-    ("OS", "BOOTLOADER"),
-];
-
-/// Whole attributes ordinary users may not set.
-const RESTRICTED_TOP: &[&str] = &["RAW"];
-
 fn vector_value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
     pairs
         .iter()
@@ -361,18 +346,24 @@ impl Core {
     }
 
     pub fn vm_allocate_template(&self, caller: &Caller, tmpl: Template) -> Result<Oid> {
+        // 3.2's restricted-attribute check (StratusLab's patch left only NIC/VLAN_ID of 3.2's
+        // list): stratusd restricts every attribute through which a template could run a
+        // program or reach a node's files (src/trust.rs, docs/security.md).
         if !caller.is_privileged() {
-            for (vector, key) in RESTRICTED {
-                if tmpl.vectors(vector).any(|p| vector_value(p, key).is_some()) {
+            for (name, key) in crate::trust::vm_restricted() {
+                let present = if key.is_empty() {
+                    tmpl.attributes().iter().any(|a| a.name() == name)
+                } else {
+                    tmpl.vectors(name).any(|p| vector_value(p, key).is_some())
+                };
+                if present {
+                    let shown = if key.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{name}/{key}")
+                    };
                     return Err(alloc_err(&format!(
-                        "VM Template includes a restricted attribute {vector}/{key}."
-                    )));
-                }
-            }
-            for name in RESTRICTED_TOP {
-                if tmpl.attributes().iter().any(|a| a.name() == *name) {
-                    return Err(alloc_err(&format!(
-                        "VM Template includes a restricted attribute {name}."
+                        "VM Template includes a restricted attribute {shown}."
                     )));
                 }
             }

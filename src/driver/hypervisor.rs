@@ -43,6 +43,8 @@ pub struct Hypervisor {
     vm_dir: PathBuf,
     sim_dir: PathBuf,
     default_domain_type: String,
+    /// What the site allows in KVM hosts' libvirt URIs beyond the defaults.
+    uri_allow: crate::config::LibvirtUriSettings,
     shutdown_timeout: Duration,
     /// One connection per host (and URI: a changed LIBVIRT_URI opens a new one), with the
     /// tick of its last use.
@@ -106,6 +108,7 @@ impl Hypervisor {
             vm_dir: data_dir.to_path_buf(),
             sim_dir: data_dir.join("simulated-hosts"),
             default_domain_type: default_domain_type.to_string(),
+            uri_allow: settings.libvirt_uri.clone(),
             shutdown_timeout,
             conns: Mutex::new(HashMap::new()),
             tick: std::sync::atomic::AtomicU64::new(0),
@@ -150,17 +153,35 @@ impl Hypervisor {
                 })?;
                 Ok(uri)
             }
-            HostKind::Kvm => Ok(match host.template.get("LIBVIRT_URI") {
-                Some(u) if !u.is_empty() => u.to_string(),
-                _ if crate::storage::node::is_local_name(&host.name) => "qemu:///system".into(),
-                // The site's ssh program, when it is not plain ssh, for libvirt too.
-                _ if self.ssh.program() != "ssh" => format!(
-                    "qemu+ssh://{}/system?command={}",
-                    host.name,
-                    uri_component(self.ssh.program())
-                ),
-                _ => format!("qemu+ssh://{}/system", host.name),
-            }),
+            HostKind::Kvm => {
+                let refused = |uri: &str, why| {
+                    DriverError::Failed(format!("libvirt URI {uri} refused: {why}"))
+                };
+                // Checked again here: a URI from an imported database, or a host name, must
+                // not run a program or name a socket either (src/trust.rs). The site's own ssh
+                // program is added after the check: it is the site's choice.
+                Ok(match host.template.get("LIBVIRT_URI") {
+                    Some(u) if !u.is_empty() => {
+                        crate::trust::check_libvirt_uri(u, &self.uri_allow)
+                            .map_err(|why| refused(u, why))?;
+                        u.to_string()
+                    }
+                    _ if crate::storage::node::is_local_name(&host.name) => {
+                        "qemu:///system".into()
+                    }
+                    _ => {
+                        let uri = format!("qemu+ssh://{}/system", host.name);
+                        crate::trust::check_libvirt_uri(&uri, &self.uri_allow)
+                            .map_err(|why| refused(&uri, why))?;
+                        if self.ssh.program() == "ssh" {
+                            uri
+                        } else {
+                            // The site's ssh program, when it is not plain ssh, for libvirt too.
+                            format!("{uri}?command={}", uri_component(self.ssh.program()))
+                        }
+                    }
+                })
+            }
         }
     }
 
@@ -222,7 +243,9 @@ impl Hypervisor {
     /// that the first deploy on the host would spend otherwise. A host that cannot run its
     /// domain type (e.g. `kvm` without a usable /dev/kvm) shows in the log at once.
     fn probe_emulator(&self, conn: &LibvirtHost, host: &Host) {
-        let domain_type = self.domain_type(host);
+        let Ok(domain_type) = self.domain_type(host) else {
+            return;
+        };
         let started = std::time::Instant::now();
         match conn.domain_capabilities(DEFAULT_ARCH, &domain_type) {
             Ok(_) => {
@@ -234,15 +257,24 @@ impl Hypervisor {
         }
     }
 
-    fn domain_type(&self, host: &Host) -> String {
+    fn domain_type(&self, host: &Host) -> Result<String, DriverError> {
         match self.kind {
-            HostKind::Simulated => "test".into(),
-            HostKind::Kvm => host
-                .template
-                .get("DOMAIN_TYPE")
-                .filter(|t| !t.is_empty())
-                .unwrap_or(&self.default_domain_type)
-                .to_string(),
+            HostKind::Simulated => Ok("test".into()),
+            HostKind::Kvm => {
+                let t = host
+                    .template
+                    .get("DOMAIN_TYPE")
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or(&self.default_domain_type);
+                if crate::trust::domain_type_allowed(t) {
+                    Ok(t.to_string())
+                } else {
+                    Err(DriverError::Failed(format!(
+                        "DOMAIN_TYPE {t} refused: not one of {}",
+                        crate::trust::DOMAIN_TYPES.join(", ")
+                    )))
+                }
+            }
         }
     }
 
@@ -298,7 +330,7 @@ impl Hypervisor {
         } else {
             None
         };
-        let domain_type = self.domain_type(host);
+        let domain_type = self.domain_type(host)?;
         let node = self.node(host)?;
         let nic_model = (self.kind == HostKind::Kvm && !self.default_nic_model.is_empty())
             .then_some(self.default_nic_model.as_str());
@@ -312,6 +344,19 @@ impl Hypervisor {
                 default_nic_model: nic_model,
             },
         );
+        if let Some(format) = spec
+            .disks
+            .iter()
+            .filter_map(|d| d.driver.as_deref())
+            .find(|f| !crate::trust::disk_format_allowed(f))
+        {
+            if self.kind == HostKind::Kvm {
+                return Err(DriverError::Failed(format!(
+                    "disk format {format} refused: not one of {}",
+                    crate::trust::DISK_FORMATS.join(", ")
+                )));
+            }
+        }
         if self.kind == HostKind::Simulated {
             // oned's dummy VMM accepted every VM, devices and all (the StratusLab client itself
             // sends templates with two disks on one target); the test driver would refuse

@@ -60,7 +60,9 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         root: vector_get(os, "ROOT").map(str::to_string),
         boot: vector_get(os, "BOOT").map(str::to_string),
     };
-    let recorded_formats = crate::storage::layout::disk_formats(record_dir, vm.id);
+    let records = crate::storage::layout::VmPaths::new(record_dir, vm.id)
+        .read_record()
+        .disks;
     let mut disks = Vec::new();
     for (i, d) in t.vectors("DISK").enumerate() {
         let index = vector_get(d, "DISK_ID")
@@ -82,12 +84,16 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
             },
             target,
             bus: vector_get(d, "BUS").map(str::to_string),
-            driver: recorded_formats
+            driver: records
                 .get(&index)
-                .cloned()
+                .and_then(|r| r.format.clone())
                 .or_else(|| vector_get(d, "DRIVER").map(str::to_string)),
             cache: vector_get(d, "CACHE").map(str::to_string),
             readonly: yes(vector_get(d, "READONLY")).unwrap_or(false) || dtype == "cdrom",
+            own_backing_chain: matches!(
+                records.get(&index).map(|r| &r.kind),
+                Some(crate::storage::layout::DiskKind::Snapshot { .. })
+            ),
         });
     }
     if let Some(ctx) = t.get_vector("CONTEXT") {
@@ -264,6 +270,11 @@ mod tests {
         let spec = domain_spec(&v, place(&dir));
         assert_eq!(spec.disks[0].driver.as_deref(), Some("qcow2"));
         assert_eq!(spec.disks[1].driver, None);
+        // Only the snapshot overlay the transfer manager made keeps its backing chain; every
+        // other disk is declared without one, whatever its header says.
+        assert!(spec.disks[0].own_backing_chain);
+        assert!(!spec.disks[1].own_backing_chain);
+        assert!(!spec.disks[2].own_backing_chain);
         // The cloud-init config drive is a writable disk.
         assert_eq!(spec.disks[2].device, DiskDevice::Disk);
         assert!(!spec.disks[2].readonly);

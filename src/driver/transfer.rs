@@ -351,6 +351,8 @@ impl DiskTm {
             .cache
             .get_or_fetch(&request, &self.site.client, report)?;
         image.authorize(&vm.uname)?;
+        // Checked at download; again here for images cached before that check existed.
+        cow::check_no_backing_file(&self.site.cache.image_path(id), &image.format)?;
         if let Some(remote) = node.remote() {
             // hooks §3.2 on a node of its own: its cache gets the verified image once, the
             // VM's snapshot is made there.

@@ -136,6 +136,8 @@ async fn run(hook: Hook, vmid: Oid, args: String, host: Option<String>) {
         let mut c = tokio::process::Command::new("ssh");
         c.arg("-o")
             .arg("BatchMode=yes")
+            // A host name is never read as an option.
+            .arg("--")
             .arg(host)
             .arg(&hook.command)
             .args(&argv);

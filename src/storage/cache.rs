@@ -249,13 +249,9 @@ pub fn hash_file(path: &Path, report: &Reporter) -> Result<(u64, String)> {
     Ok((total, hex(&hasher.finalize())))
 }
 
-/// Format names handed to `qemu-img -F`: plain words only.
+/// Formats a cached image may have (src/trust.rs): `raw`, or `qcow2` without a backing file.
 pub fn valid_format(format: &str) -> bool {
-    !format.is_empty()
-        && format.len() <= 16
-        && format
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    crate::trust::disk_format_allowed(format)
 }
 
 impl ImageCache {
@@ -439,6 +435,12 @@ impl ImageCache {
         m.image_downloads_in_progress.inc();
         let outcome = self.download_verified(client, &url, &partial, expected, &entry.sha1, report);
         m.image_downloads_in_progress.dec();
+        // A header naming a backing file would make every VM of the image read that file of
+        // the node (and a saved image carry it away).
+        let outcome = outcome.and_then(|c| {
+            super::cow::check_no_backing_file(&partial, &format)?;
+            Ok(c)
+        });
         let copied = match outcome {
             Ok(c) => c,
             Err(e) => {

@@ -23,6 +23,38 @@ fn run(cmd: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Refuses an image of `format` whose header names another file: a backing file, or a qcow2
+/// external data file. QEMU would open that file of the node for every VM of the image (and a
+/// saved image would carry its content away). Raw images name nothing.
+pub fn check_no_backing_file(image: &Path, format: &str) -> Result<()> {
+    if format == "raw" {
+        return Ok(());
+    }
+    let out = Command::new(QEMU_IMG)
+        .args(["info", "-U", "--output=json", "-f", format])
+        .arg(image)
+        .output()
+        .map_err(|e| StorageError::Tool(format!("cannot run {QEMU_IMG}: {e}")))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(StorageError::Tool(format!(
+            "cannot read the {format} header: {}",
+            stderr.lines().next().unwrap_or("qemu-img failed").trim()
+        )));
+    }
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| StorageError::Tool(format!("cannot read the {format} header: {e}")))?;
+    let named = info
+        .get("backing-filename")
+        .or_else(|| info.pointer("/format-specific/data/data-file"));
+    match named {
+        Some(file) => Err(StorageError::BadValue(format!(
+            "the {format} image names another file ({file}); images with a backing or data file are refused"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Creates `overlay` as a qcow2 image backed by `backing` (of format `backing_format`). The
 /// overlay appears atomically; the backing path is absolute so the overlay works from anywhere.
 pub fn create_overlay(backing: &Path, backing_format: &str, overlay: &Path) -> Result<()> {
@@ -81,4 +113,54 @@ pub fn flatten_to_raw(disk: &Path, format: &str, to: &Path) -> Result<()> {
             .arg(to),
         "cannot read the disk",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("cow-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn qemu_img(args: &[&str]) {
+        let ok = Command::new(QEMU_IMG)
+            .args(args)
+            .status()
+            .expect("qemu-img runs (scripts/setup.sh --test installs qemu-utils)");
+        assert!(ok.success(), "qemu-img {args:?}");
+    }
+
+    #[test]
+    fn images_naming_another_file_are_refused() {
+        let dir = scratch("backing");
+        let plain = dir.join("plain.qcow2");
+        let evil = dir.join("evil.qcow2");
+        let raw = dir.join("raw.img");
+        std::fs::write(&raw, vec![0u8; 65536]).unwrap();
+        qemu_img(&["create", "-q", "-f", "qcow2", plain.to_str().unwrap(), "1M"]);
+        qemu_img(&[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "/etc/hostname",
+            "-F",
+            "raw",
+            evil.to_str().unwrap(),
+            "1M",
+        ]);
+        check_no_backing_file(&plain, "qcow2").unwrap();
+        check_no_backing_file(&raw, "raw").unwrap();
+        let err = check_no_backing_file(&evil, "qcow2")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/etc/hostname"), "{err}");
+        // A raw file declared qcow2 is not a qcow2 image at all.
+        assert!(check_no_backing_file(&raw, "qcow2").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -16,6 +16,7 @@
 
 pub mod cache;
 pub mod cloud_init;
+pub mod confined;
 pub mod context;
 pub mod cow;
 pub mod identifier;

@@ -12,10 +12,13 @@ const MIB: u64 = 1024 * 1024;
 /// File systems `MKIMAGE` accepts (each needs its `mkfs.<name>` on the host).
 pub const FILESYSTEMS: &[&str] = &["ext2", "ext3", "ext4", "xfs", "vfat", "btrfs"];
 
-/// A disk size from the template: MiB, a positive integer.
+/// The largest volatile disk: 16 TiB (and no size overflows a byte count).
+pub const MAX_SIZE_MIB: u64 = 16 * 1024 * 1024;
+
+/// A disk size from the template: MiB, a positive integer up to [`MAX_SIZE_MIB`].
 pub fn parse_size_mib(text: &str) -> Result<u64> {
     match text.trim().parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
+        Ok(n) if n > 0 && n <= MAX_SIZE_MIB => Ok(n),
         _ => Err(StorageError::BadValue(format!("invalid disk SIZE {text}"))),
     }
 }
@@ -143,6 +146,11 @@ mod tests {
         assert!(parse_size_mib("0").is_err());
         assert!(parse_size_mib("-3").is_err());
         assert_eq!(parse_size_mib(" 512 ").unwrap(), 512);
+        assert!(
+            parse_size_mib("18446744073709551615").is_err(),
+            "bytes would overflow"
+        );
+        assert_eq!(parse_size_mib("16777216").unwrap(), MAX_SIZE_MIB);
         let err = make_filesystem(Path::new("/nonexistent/x"), 1, "../../bin/sh").unwrap_err();
         assert!(err.to_string().contains("unsupported file system"));
     }

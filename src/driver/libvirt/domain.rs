@@ -96,6 +96,11 @@ pub struct DiskSpec {
     /// `<driver cache=…>`, e.g. `default`, `none`, `writethrough`.
     pub cache: Option<String>,
     pub readonly: bool,
+    /// The file's backing chain is one the transfer manager made (a snapshot overlay of a
+    /// cached image whose own header was checked): libvirt reads it from the file. Otherwise
+    /// the disk is declared without a backing file (`<backingStore/>`), so that a backing file
+    /// named in a header the guest's owner wrote is never opened.
+    pub own_backing_chain: bool,
 }
 
 /// One `NIC`.
@@ -280,6 +285,9 @@ fn push_disk(xml: &mut String, disk: &DiskSpec) {
     }
     target.push_str("/>");
     push_line(xml, 3, &target);
+    if !disk.own_backing_chain {
+        push_line(xml, 3, "<backingStore/>");
+    }
     if disk.readonly {
         push_line(xml, 3, "<readonly/>");
     }
@@ -380,7 +388,8 @@ mod tests {
     }
 
     /// The VM of `xmlrpc-api.md` §6.5 gives, line for line, the document of
-    /// `stratuslab-hooks.md` §10 (plus the explicit `autoport`).
+    /// `stratuslab-hooks.md` §10 (plus the explicit `autoport`, and `<backingStore/>` on disks
+    /// whose backing chain the transfer manager did not make: docs/security.md).
     #[test]
     fn reference_vm_matches_the_3_2_document() {
         let spec = DomainSpec {
@@ -422,16 +431,19 @@ mod tests {
 \t\t<disk type='file' device='disk'>
 \t\t\t<source file='/var/lib/one/42/images/disk.0'/>
 \t\t\t<target dev='vda'/>
+\t\t\t<backingStore/>
 \t\t\t<driver name='qemu' type='raw' cache='default'/>
 \t\t</disk>
 \t\t<disk type='file' device='disk'>
 \t\t\t<source file='/var/lib/one/42/images/disk.1'/>
 \t\t\t<target dev='vdb'/>
+\t\t\t<backingStore/>
 \t\t\t<driver name='qemu' type='raw' cache='default'/>
 \t\t</disk>
 \t\t<disk type='file' device='cdrom'>
 \t\t\t<source file='/var/lib/one/42/images/disk.2'/>
 \t\t\t<target dev='hdd'/>
+\t\t\t<backingStore/>
 \t\t\t<readonly/>
 \t\t\t<driver name='qemu' type='raw'/>
 \t\t</disk>
@@ -559,6 +571,7 @@ mod tests {
             "\t\t<disk type='block' device='disk'>\n\
              \t\t\t<source dev='/var/lib/one/42/images/disk.3'/>\n\
              \t\t\t<target dev='vdc' bus='virtio'/>\n\
+             \t\t\t<backingStore/>\n\
              \t\t\t<driver name='qemu' type='raw' cache='none'/>\n\t\t</disk>\n"
         ));
     }
@@ -582,13 +595,13 @@ mod tests {
         };
         let xml = domain_xml(&spec);
         assert!(xml.contains(
-            "\t\t\t<target dev='hda'/>\n\t\t\t<readonly/>\n\
+            "\t\t\t<target dev='hda'/>\n\t\t\t<backingStore/>\n\t\t\t<readonly/>\n\
              \t\t\t<driver name='qemu' type='raw' cache='default'/>\n"
         ));
         assert!(xml.contains(
             "\t\t<disk type='file' device='disk'>\n\
              \t\t\t<source file='/var/lib/one/42/images/disk.1'/>\n\
-             \t\t\t<target dev='hdd'/>\n\t\t\t<driver name='qemu' type='raw'/>\n\t\t</disk>\n"
+             \t\t\t<target dev='hdd'/>\n\t\t\t<backingStore/>\n\t\t\t<driver name='qemu' type='raw'/>\n\t\t</disk>\n"
         ));
         assert_eq!(xml.matches("<readonly/>").count(), 1);
     }
