@@ -83,8 +83,9 @@ pub struct ConnectionSettings {
     /// waiting are used up.
     pub min_rate: u64,
     pub rate_grace: f64,
-    /// Bytes of large request bodies held at once (read, parsed, answered) by all listeners
-    /// together; never less than `max_body_bytes`.
+    /// Bytes that large requests being read, parsed and answered may cost at once, all
+    /// listeners together (an XML-RPC request costs up to 10 times its body): with the
+    /// default a 16 MiB request has it to itself.
     pub body_memory: usize,
 }
 
@@ -96,7 +97,7 @@ impl Default for ConnectionSettings {
             idle_timeout: 30.0,
             min_rate: 1024,
             rate_grace: 10.0,
-            body_memory: 64 * 1024 * 1024,
+            body_memory: 160 * 1024 * 1024,
         }
     }
 }

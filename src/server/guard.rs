@@ -23,8 +23,10 @@
 //!   connection then closes; what the client already sent is discarded for a short linger so
 //!   that it can read the answer); a chunked body is cut at the limit while it streams;
 //! * **a memory budget for bodies** ([`BodyBudget`], shared by all listeners): a large body is
-//!   only read once its size in bytes is reserved, and stays reserved while the handler holds
-//!   the [`Collected`] body (while it is parsed and answered);
+//!   only read once its cost is reserved (its size, times what handling it costs: see
+//!   [`RequestBody::collect_costing`]), and stays reserved while the handler holds the
+//!   [`Collected`] body (while it is parsed and answered). A cost larger than the whole
+//!   budget reserves the whole budget;
 //! * **`accept` errors** (EMFILE, ENFILE, ENOBUFS …): the longest-waiting connection is closed
 //!   to free a descriptor, and accepting backs off (10 ms doubling to 1 s) instead of spinning.
 //!
@@ -67,8 +69,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 
-/// Bodies smaller than this are read without reserving budget: they cost less than the
-/// connection's own buffers.
+/// Bodies smaller than this are read without reserving budget: their cost is of the order of
+/// the connection's own buffers.
 const SMALL_BODY: u64 = 256 * 1024;
 /// How often a connection that is being served looks at its answer's progress.
 const BUSY_RECHECK: Duration = Duration::from_millis(500);
@@ -295,6 +297,8 @@ struct ConnState {
     phase_since: AtomicU64,
     killed: AtomicBool,
     kill: Notify,
+    /// Wakes the connection's watchdog when the phase changes (its deadline moves).
+    phase_changed: Notify,
     /// The answer being sent: bytes written since the socket first refused more (what went
     /// into the socket buffers at once proves nothing about the client), and the time it
     /// refused more.
@@ -315,6 +319,7 @@ impl ConnState {
             phase_since: AtomicU64::new((HANDSHAKE << PHASE_SHIFT) | now_ms()),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            phase_changed: Notify::new(),
             written: AtomicU64::new(0),
             ever_blocked: AtomicBool::new(false),
             blocked_since: AtomicU64::new(0),
@@ -338,12 +343,15 @@ impl ConnState {
     fn advance(&self, from: u64, to: u64) {
         let v = self.phase_since.load(Ordering::Acquire);
         if v >> PHASE_SHIFT == from {
-            let _ = self.phase_since.compare_exchange(
+            let moved = self.phase_since.compare_exchange(
                 v,
                 (to << PHASE_SHIFT) | now_ms(),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             );
+            if moved.is_ok() {
+                self.phase_changed.notify_one();
+            }
         }
     }
 
@@ -676,10 +684,21 @@ impl RequestBody {
     }
 
     /// Reads the whole body: a large one only once its size is reserved in the body budget.
-    pub async fn collect(mut self) -> Result<Collected, BodyError> {
+    pub async fn collect(self) -> Result<Collected, BodyError> {
+        self.collect_costing(1).await
+    }
+
+    /// [`RequestBody::collect`] for a body whose handling costs up to `factor` times its
+    /// size in memory (the body included: a parsed XML-RPC request, for instance), all of
+    /// it reserved before the body is read and held as long as the [`Collected`] body.
+    pub async fn collect_costing(mut self, factor: u64) -> Result<Collected, BodyError> {
         let expected = self.declared.unwrap_or(self.limit).min(self.limit);
         let permit = if expected >= SMALL_BODY {
-            Some(self.budget.reserve(expected).await)
+            Some(
+                self.budget
+                    .reserve(expected.saturating_mul(factor.max(1)))
+                    .await,
+            )
         } else {
             None
         };
@@ -1156,6 +1175,7 @@ async fn connection<T: Transport, H: Handler<T::Peer>>(
         tokio::select! {
             res = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => break End::Finished(res),
             _ = tokio::time::sleep_until(instant_of(at)) => {}
+            _ = state.phase_changed.notified() => {}
             _ = state.kill.notified() => break End::Closed { in_order: state.phase().0 == WAITING },
             _ = stop.changed(), if !stopping => {
                 stopping = true;
@@ -1327,6 +1347,24 @@ mod tests {
         let stats = guard.stats();
         assert_eq!(stats.evicted, 1, "{stats:?}");
         assert!(stats.open <= 5, "{stats:?}");
+    }
+
+    #[tokio::test]
+    async fn a_header_begun_late_gets_its_own_deadline() {
+        let mut l = limits(16);
+        l.idle_timeout = Duration::from_secs(30);
+        let (addr, guard, _stop) = start(l).await;
+        let mut slow = TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        slow.write_all(b"POST / HTTP/1.1\r\n").await.unwrap();
+        let started = Instant::now();
+        assert!(closed(&mut slow, Duration::from_secs(5)).await);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(guard.stats().header_timeouts, 1);
     }
 
     #[tokio::test]

@@ -26,73 +26,72 @@ pub const MAX_VALUE_NESTING: u32 = 64;
 /// error`. An empty body gives `... no element found` (oned's HTTP layer
 /// answers an empty body with HTTP 400 before it gets here).
 pub fn parse_method_call(body: &[u8]) -> Result<MethodCall, Fault> {
-    let root = parse_document(body)
+    let document = parse_document(body)
         .map_err(|e| Fault::not_a_proper_call(&format!("Call is not valid XML.  {e}")))?;
-    call_from_document(&root).map_err(|e| Fault::not_a_proper_call(&e))
+    call_from_document(document.root()).map_err(|e| Fault::not_a_proper_call(&e))
 }
 
 /// The structure checks of xmlrpc-c's `xmlrpc_parse_call()`; errors are the
 /// text that follows "Call XML not a proper XML-RPC call.".
-fn call_from_document(root: &Element) -> Result<MethodCall, String> {
-    if root.name != "methodCall" {
+fn call_from_document(root: Element<'_>) -> Result<MethodCall, String> {
+    if root.name() != "methodCall" {
         return Err(format!(
             "XML-RPC call should be a <methodCall> element.  Instead, we have a <{}> element.",
-            root.name
+            root.name()
         ));
     }
     let name_element = child_named(root, "methodName")?;
-    if !name_element.children.is_empty() {
+    if name_element.child_count() != 0 {
         return Err(format!(
             "A <methodName> element should not have children.  This one has {} of them.",
-            name_element.children.len()
+            name_element.child_count()
         ));
     }
-    check_basic_plane(&name_element.cdata)?;
-    let method = name_element.cdata.clone();
+    check_basic_plane(name_element.cdata())?;
+    let method = name_element.cdata().to_owned();
     // xmlrpc-c accepts a call without <params> only when <methodName> is
     // the only child (a workaround for old Ruby and xmlrpc-epi clients).
-    let params = if root.children.len() > 1 {
+    let params = if root.child_count() > 1 {
         params_from(child_named(root, "params")?)?
     } else {
         Vec::new()
     };
-    if root.children.len() > 2 {
+    if root.child_count() > 2 {
         return Err(format!(
             "<methodCall> has extraneous children, other than <methodName> and <params>.  \
              Total child count = {}",
-            root.children.len()
+            root.child_count()
         ));
     }
     Ok(MethodCall { method, params })
 }
 
-fn child_named<'e>(parent: &'e Element, name: &str) -> Result<&'e Element, String> {
+fn child_named<'e>(parent: Element<'e>, name: &str) -> Result<Element<'e>, String> {
     parent
-        .children
-        .iter()
-        .find(|c| c.name == name)
-        .ok_or_else(|| format!("Expected <{}> to have child <{name}>", parent.name))
+        .children()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| format!("Expected <{}> to have child <{name}>", parent.name()))
 }
 
-fn params_from(params: &Element) -> Result<Vec<Value>, String> {
-    let mut values = Vec::with_capacity(params.children.len());
-    for param in &params.children {
-        if param.name != "param" {
+fn params_from(params: Element<'_>) -> Result<Vec<Value>, String> {
+    let mut values = Vec::with_capacity(params.child_count());
+    for param in params.children() {
+        if param.name() != "param" {
             return Err(format!(
                 "Expected element of type <param>, found <{}>",
-                param.name
+                param.name()
             ));
         }
-        let [value] = param.children.as_slice() else {
+        let Some(value) = param.only_child() else {
             return Err(format!(
                 "Expected <param> to have 1 children, found {}",
-                param.children.len()
+                param.child_count()
             ));
         };
-        if value.name != "value" {
+        if value.name() != "value" {
             return Err(format!(
                 "Expected element of type <value>, found <{}>",
-                value.name
+                value.name()
             ));
         }
         values.push(parse_value(value, MAX_VALUE_NESTING)?);
@@ -102,50 +101,57 @@ fn params_from(params: &Element) -> Result<Vec<Value>, String> {
 
 /// xmlrpc-c's `xmlrpc_parseValue()`; `budget` is how many more levels of
 /// nesting are allowed.
-fn parse_value(element: &Element, budget: u32) -> Result<Value, String> {
-    if budget < 1 || element.truncated {
+fn parse_value(element: Element<'_>, budget: u32) -> Result<Value, String> {
+    if budget < 1 || element.truncated() {
         return Err("Nested data structure too deep.".to_owned());
     }
-    if element.name != "value" {
-        return Err(format!("<{}> element where <value> expected", element.name));
+    if element.name() != "value" {
+        return Err(format!(
+            "<{}> element where <value> expected",
+            element.name()
+        ));
     }
-    match element.children.as_slice() {
+    match element.child_count() {
         // No type element: the text is a string.
-        [] => string_value(&element.cdata),
-        [typed] => match typed.name.as_str() {
-            "struct" => parse_struct(typed, budget),
-            "array" => parse_array(typed, budget),
-            _ => parse_scalar(typed),
-        },
-        children => Err(format!(
-            "<value> has {} child elements.  Only zero or one make sense.",
-            children.len()
+        0 => string_value(element.cdata()),
+        1 => {
+            let Some(typed) = element.only_child() else {
+                return Err("<value> has 1 child elements.  Only zero or one make sense.".into());
+            };
+            match typed.name() {
+                "struct" => parse_struct(typed, budget),
+                "array" => parse_array(typed, budget),
+                _ => parse_scalar(typed),
+            }
+        }
+        n => Err(format!(
+            "<value> has {n} child elements.  Only zero or one make sense."
         )),
     }
 }
 
-fn parse_array(array: &Element, budget: u32) -> Result<Value, String> {
-    let [data] = array.children.as_slice() else {
+fn parse_array(array: Element<'_>, budget: u32) -> Result<Value, String> {
+    let Some(data) = array.only_child() else {
         return Err(format!(
             "<array> element has {} children.  Only one <data> makes sense.",
-            array.children.len()
+            array.child_count()
         ));
     };
-    if data.name != "data" {
+    if data.name() != "data" {
         return Err(format!(
             "<array> element has <{}> child.  Only <data> makes sense.",
-            data.name
+            data.name()
         ));
     }
-    if data.truncated {
+    if data.truncated() {
         return Err("Nested data structure too deep.".to_owned());
     }
-    let mut items = Vec::with_capacity(data.children.len());
-    for item in &data.children {
-        if item.name != "value" {
+    let mut items = Vec::with_capacity(data.child_count());
+    for item in data.children() {
+        if item.name() != "value" {
             return Err(format!(
                 "<data> element has <{}> child.  Only <value> makes sense.",
-                item.name
+                item.name()
             ));
         }
         items.push(parse_value(item, budget - 1)?);
@@ -153,45 +159,43 @@ fn parse_array(array: &Element, budget: u32) -> Result<Value, String> {
     Ok(Value::Array(items))
 }
 
-fn parse_struct(element: &Element, budget: u32) -> Result<Value, String> {
-    if element.truncated {
+fn parse_struct(element: Element<'_>, budget: u32) -> Result<Value, String> {
+    if element.truncated() {
         return Err("Nested data structure too deep.".to_owned());
     }
-    let mut members: Vec<(String, Value)> = Vec::with_capacity(element.children.len());
-    for member in &element.children {
-        if member.name != "member" {
+    let mut members: Vec<(String, Value)> = Vec::with_capacity(element.child_count());
+    for member in element.children() {
+        if member.name() != "member" {
             return Err(format!(
                 "<{}> element found where only <member> makes sense",
-                member.name
+                member.name()
             ));
         }
-        if member.truncated {
+        if member.truncated() {
             return Err("Nested data structure too deep.".to_owned());
         }
-        if member.children.len() != 2 {
+        if member.child_count() != 2 {
             return Err(format!(
                 "<member> element has {} children.  Only one <name> and one <value> make sense.",
-                member.children.len()
+                member.child_count()
             ));
         }
         let name = member
-            .children
-            .iter()
-            .find(|c| c.name == "name")
+            .children()
+            .find(|c| c.name() == "name")
             .ok_or("<member> has no <name> child")?;
-        if !name.children.is_empty() {
+        if name.child_count() != 0 {
             return Err(format!(
                 "<name> element has {} children.  Should have none.",
-                name.children.len()
+                name.child_count()
             ));
         }
-        let Value::String(key) = string_value(&name.cdata)? else {
+        let Value::String(key) = string_value(name.cdata())? else {
             return Err("<name> is not a string".to_owned());
         };
         let value_element = member
-            .children
-            .iter()
-            .find(|c| c.name == "value")
+            .children()
+            .find(|c| c.name() == "value")
             .ok_or("<member> has no <value> child")?;
         let value = parse_value(value_element, budget - 1)?;
         // A repeated key replaces the earlier value in place, as
@@ -204,19 +208,19 @@ fn parse_struct(element: &Element, budget: u32) -> Result<Value, String> {
     Ok(Value::Struct(members))
 }
 
-fn parse_scalar(element: &Element) -> Result<Value, String> {
-    if element.truncated {
+fn parse_scalar(element: Element<'_>) -> Result<Value, String> {
+    if element.truncated() {
         return Err("Nested data structure too deep.".to_owned());
     }
-    if !element.children.is_empty() {
+    if element.child_count() != 0 {
         return Err(format!(
             "The child of a <value> element is neither <array> nor <struct>, but has {} \
              child elements of its own.",
-            element.children.len()
+            element.child_count()
         ));
     }
-    let text = element.cdata.as_str();
-    match element.name.as_str() {
+    let text = element.cdata();
+    match element.name() {
         "int" | "i4" | "i1" | "i2" | "ex:i1" | "ex:i2" => scalar::parse_int(text).map(Value::Int),
         "boolean" => scalar::parse_boolean(text).map(Value::Bool),
         "double" => scalar::parse_double(text).map(Value::Double),

@@ -85,13 +85,6 @@ impl<'a> Source<'a> {
         }
     }
 
-    /// The text of `start..end`, which the caller has validated.
-    pub(crate) fn text(&self, start: usize, end: usize) -> String {
-        let mut out = String::new();
-        self.push_text(&mut out, start, end);
-        out
-    }
-
     /// Appends the text of `start..end`, which the caller has validated.
     pub(crate) fn push_text(&self, out: &mut String, start: usize, end: usize) {
         let bytes = self.bytes.get(start..end).unwrap_or_default();

@@ -90,6 +90,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn db(&self) -> PathBuf {
         self.dir.join("stratusd.db")
     }
