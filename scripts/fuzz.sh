@@ -16,16 +16,17 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=10
 targets=()
+list_targets() { sed -n 's/^name = "\([a-z_]*\)"$/\1/p' Cargo.toml | grep -v '^stratusd_fuzz$'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
-    --list) grep -o 'name = "[a-z_]*"' Cargo.toml | sed 's/name = "\(.*\)"/\1/' | grep -v stratusd-fuzz; exit 0 ;;
+    --list) list_targets; exit 0 ;;
     -*) echo "unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
   esac
 done
 if [ ${#targets[@]} -eq 0 ]; then
-  mapfile -t targets < <("$0" --list)
+  mapfile -t targets < <(list_targets)
 fi
 if ! command -v c++ >/dev/null; then
   echo "fuzzing needs a C++ compiler for libFuzzer: apt-get install g++ (scripts/setup.sh --test)" >&2

@@ -29,6 +29,9 @@ if [ "$want_test" = 1 ]; then
   # tests/dashboard drives Debian's headless Chromium through chromedriver; certutil and
   # pk12util put the test CA and a client certificate into the browser's NSS database.
   apt_pkgs+=(chromium chromium-driver libnss3-tools)
+  # scripts/fuzz.sh (run by scripts/test.sh): libfuzzer-sys compiles libFuzzer with a C++
+  # compiler. tests/security.rs lowers a running daemon's descriptor limit with prlimit.
+  apt_pkgs+=(g++ util-linux)
 fi
 
 missing=()

@@ -16,3 +16,5 @@ if [ ! -s /srv/cloud/images/ttylinux.img ]; then
 fi
 cargo build --quiet --all-targets
 cargo test --quiet -- --test-threads=2
+# A short run of every fuzz target (docs/security.md "Fuzzing"): a crash fails the run.
+scripts/fuzz.sh --seconds 5

@@ -85,6 +85,18 @@ pub const TABLE: &[Row] = &[
     row("HOST", "LIBVIRT_URI", "the libvirt connection the driver opens as root (`ext` transports run a program); also checked against the site's URI allow-list", OneadminGroup),
     row("HOST", "DOMAIN_TYPE", "the hypervisor libvirt starts the VMs with: `kvm` or `qemu`", OneadminGroup),
     row("HOST", "CONSOLE_LOG", "a serial console file `<vm_dir>/<vid>/console.log` written on the node", OneadminGroup),
+    row(
+        "HOST",
+        "VM_DIR",
+        "the node directory the daemon writes VM disks into and quarantines or purges over ssh as root (a node without a shared VM directory)",
+        OneadminGroup,
+    ),
+    row(
+        "HOST",
+        "VM_DIR_SHARED",
+        "whether disks are made on the front end or over ssh on the node",
+        OneadminGroup,
+    ),
     row("HOST", "NAME", "the node libvirt connects to (`qemu+ssh://<name>/system`) and remote hooks ssh to (CREATE HOST: the oneadmin group unless an ACL grants it)", Anyone),
     row("IMAGE", "PATH", "a front-end file copied into the repository: for others than the oneadmin group, only a regular file under an import directory, reached without a symbolic link", Anyone),
     row("IMAGE", "SOURCE", "a front-end file used as the image without a copy (3.2's restricted attribute)", OneadminGroup),
@@ -292,7 +304,16 @@ mod tests {
         assert!(vm.contains(&("NIC", "SCRIPT")));
         assert!(vm.contains(&("RAW", "")));
         let host: Vec<_> = host_restricted().collect();
-        assert_eq!(host, ["LIBVIRT_URI", "DOMAIN_TYPE", "CONSOLE_LOG"]);
+        assert_eq!(
+            host,
+            [
+                "LIBVIRT_URI",
+                "DOMAIN_TYPE",
+                "CONSOLE_LOG",
+                "VM_DIR",
+                "VM_DIR_SHARED"
+            ]
+        );
     }
 
     /// docs/security.md shows the same table: one row per entry, same setter.

@@ -87,6 +87,7 @@ fn ordinary_users_cannot_choose_a_driver_endpoint_or_run_a_program() {
         ),
         "LIBVIRT_URI = \"qemu+tcp://127.0.0.1:1/system\"\nDOMAIN_TYPE = \"xen\"\n".into(),
         format!("{site}CONSOLE_LOG = \"YES\"\n"),
+        format!("{site}VM_DIR_SHARED = \"NO\"\nVM_DIR = \"/etc\"\n"),
         // Removing the site's endpoint changes it too (to qemu+ssh://<name>/system).
         "DESCRIPTION = \"mine now\"\n".into(),
     ];
@@ -105,7 +106,13 @@ fn ordinary_users_cannot_choose_a_driver_endpoint_or_run_a_program() {
     let kept = format!("{site}DESCRIPTION = \"rack 4\"\n");
     ok_id(&c.call("one.host.update", &[s(EVE), i(host), s(&kept)]));
     let after = host_doc(&mut c, host);
-    for name in ["LIBVIRT_URI", "DOMAIN_TYPE", "CONSOLE_LOG"] {
+    for name in [
+        "LIBVIRT_URI",
+        "DOMAIN_TYPE",
+        "CONSOLE_LOG",
+        "VM_DIR",
+        "VM_DIR_SHARED",
+    ] {
         assert_eq!(
             template_value(&after, name),
             template_value(&before, name),
@@ -519,7 +526,7 @@ fn a_declared_body_above_the_limit_is_refused_unread() {
 /// (memory is measured by bench/request_memory.py, not here).
 #[test]
 fn sixteen_largest_bodies_at_once_are_all_answered() {
-    let limit = 4 * 1024 * 1024;
+    let limit = 1024 * 1024;
     let d = Daemon::start("sec-bodies", &["--max-body-bytes", &limit.to_string()]);
     let head = "<?xml version=\"1.0\"?><methodCall><methodName>one.user.info</methodName><params><param><value><string>oneadmin:password</string></value></param><param><value><i4>0</i4></value></param><param><value><array><data>";
     let tail = "</data></array></value></param></params></methodCall>";

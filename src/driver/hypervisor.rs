@@ -166,9 +166,7 @@ impl Hypervisor {
                             .map_err(|why| refused(u, why))?;
                         u.to_string()
                     }
-                    _ if crate::storage::node::is_local_name(&host.name) => {
-                        "qemu:///system".into()
-                    }
+                    _ if crate::storage::node::is_local_name(&host.name) => "qemu:///system".into(),
                     _ => {
                         let uri = format!("qemu+ssh://{}/system", host.name);
                         crate::trust::check_libvirt_uri(&uri, &self.uri_allow)
