@@ -96,6 +96,9 @@ pub fn init_logging(filter: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
+        // A log on a full disk: tracing's fallback report is an eprintln!, which panics when
+        // stderr cannot be written, taking down whichever request or worker was logging.
+        .log_internal_errors(false)
         .try_init();
 }
 

@@ -85,6 +85,8 @@ fn ordinary_users_cannot_choose_a_driver_endpoint_or_run_a_program() {
             "LIBVIRT_URI = \"qemu+ext:///system?command={}\"\nDOMAIN_TYPE = \"qemu\"\n",
             program.display()
         ),
+        // Another endpoint: other users' VMs on the host would turn UNKNOWN.
+        "LIBVIRT_URI = \"qemu+tcp://127.0.0.2:1/system\"\nDOMAIN_TYPE = \"qemu\"\n".into(),
         "LIBVIRT_URI = \"qemu+tcp://127.0.0.1:1/system\"\nDOMAIN_TYPE = \"xen\"\n".into(),
         format!("{site}CONSOLE_LOG = \"YES\"\n"),
         format!("{site}VM_DIR_SHARED = \"NO\"\nVM_DIR = \"/etc\"\n"),
@@ -553,4 +555,244 @@ fn sixteen_largest_bodies_at_once_are_all_answered() {
             &a.body[..a.body.len().min(300)]
         );
     }
+}
+
+/// A pdisk SOURCE is one volume URI: a value spanning lines would put a second volume (someone
+/// else's) into the VM's registration file, whose first line is the root volume that the end of
+/// the VM hands to pdisk's quarantine (owner `pdisk`: its owner loses it).
+#[test]
+fn a_pdisk_source_names_one_volume_of_the_user() {
+    let mp = common::marketplace::Marketplace::start();
+    let d = Daemon::start("sec-pdisk", &["--pdisk-endpoint", &mp.url()]);
+    let (alices, eves) = (
+        "95b75092-2a22-4f59-9c3b-2c2b8a6e1c01",
+        "48ac4190-9a11-4a06-8bef-03fd97080eba",
+    );
+    for (uuid, owner) in [(alices, "alice"), (eves, "eve")] {
+        let file = d.dir.join(format!("volume-{uuid}"));
+        std::fs::write(&file, vec![0u8; 64 * 1024]).unwrap();
+        mp.add_volume(uuid, "MACHINE_IMAGE_LIVE", owner, "snapshot:0f0e", &file);
+    }
+    let mut c = d.client();
+    let host = ok_id(&c.call(
+        "one.host.allocate",
+        &[
+            s(ADMIN),
+            s("stratus1"),
+            s("im_dummy"),
+            s("vmm_dummy"),
+            s("dummy"),
+            s("tm_stratuslab"),
+        ],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while field(&host_doc(&mut c, host), "STATE").as_deref() != Some("2") {
+        assert!(Instant::now() < deadline, "host not monitored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let source = |uuid: &str| format!("pdisk:{}/{uuid}", mp.url());
+    let hostile = [
+        format!("{}\n{}", source(alices), source(eves)),
+        format!("{} {}", source(alices), source(eves)),
+        format!("pdisk:{}/../{eves}?x", mp.url()),
+        "pdisk:..".to_string(),
+    ];
+    for text in &hostile {
+        let vm = ok_id(&c.call(
+            "one.vm.allocate",
+            &[
+                s(EVE),
+                s(&format!(
+                    "NAME = p\nMEMORY = 64\nDISK = [ SOURCE = \"{text}\", TARGET = vda ]\n"
+                )),
+            ],
+        ));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let doc = loop {
+            let doc = unescape(&rpc_result(&c.call("one.vm.info", &[s(EVE), i(vm)])).unwrap());
+            let running = field(&doc, "LCM_STATE").as_deref() == Some("3");
+            if field(&doc, "STATE").as_deref() == Some("7") || running {
+                break doc;
+            }
+            assert!(Instant::now() < deadline, "VM {vm} did not settle: {doc}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(
+            field(&doc, "STATE").as_deref(),
+            Some("7"),
+            "{text:?}: {doc}"
+        );
+        assert!(
+            doc.contains("does not name one pdisk volume"),
+            "{text:?}: {doc}"
+        );
+        // Whatever happens to the VM, alice's volume stays hers and unmounted.
+        c.call("one.vm.action", &[s(EVE), s("finalize"), i(vm)]);
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(mp.volume(alices)["owner"], "alice");
+    assert_eq!(mp.volume(alices)["quarantine"], "");
+    assert_eq!(mp.mounts(alices), Vec::<String>::new());
+    // Eve's own volume, named once, still boots.
+    let vm = ok_id(&c.call(
+        "one.vm.allocate",
+        &[
+            s(EVE),
+            s(&format!(
+                "NAME = p\nMEMORY = 64\nDISK = [ SOURCE = \"{}\", TARGET = vda ]\n",
+                source(eves)
+            )),
+        ],
+    ));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let doc = unescape(&rpc_result(&c.call("one.vm.info", &[s(EVE), i(vm)])).unwrap());
+        if field(&doc, "STATE").as_deref() == Some("3")
+            && field(&doc, "LCM_STATE").as_deref() == Some("3")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "eve's VM did not run: {doc}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(mp.mounts(eves), vec![format!("{eves}_{vm}")]);
+}
+
+/// A tmpfs mounted on a test directory (needs root), unmounted even when the test fails.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount runs (util-linux; the test needs root)");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Writes zeros until the file system is full.
+fn fill(path: &Path) {
+    let mut f = std::fs::File::create(path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    let small = [0u8; 512];
+    while f.write_all(&small).is_ok() {}
+    let _ = f.sync_all();
+}
+
+/// The daemon's data directory fills up: writes answer (done or refused), reads go on, the
+/// daemon keeps running; after room is made and a `kill -9`, everything it acknowledged is there
+/// and the database is intact.
+#[test]
+fn a_full_disk_loses_nothing_that_was_acknowledged() {
+    let dir = temp_dir("sec-full");
+    let _tmpfs = Tmpfs::mount(&dir, "48m");
+    let import = dir.join("import");
+    std::fs::create_dir_all(&import).unwrap();
+    std::fs::write(import.join("disk.img"), vec![1u8; 1024 * 1024]).unwrap();
+    let config = dir.join("stratusd.toml");
+    std::fs::write(
+        &config,
+        format!("image_import_dirs = [\"{}\"]\n", import.display()),
+    )
+    .unwrap();
+    let mut d = Daemon::start_in(dir.clone(), &["--config", config.to_str().unwrap()]);
+    let pid = d.pid().expect("the daemon runs");
+    let mut c = d.client();
+    let mut acknowledged = vec![ok_id(&c.call(
+        "one.vm.allocate",
+        &[s(EVE), s("NAME = before\nMEMORY = 64\n")],
+    ))];
+    fill(&dir.join("filler"));
+    let mut refused = 0;
+    for n in 0..40 {
+        let template = format!(
+            "NAME = full{n}\nMEMORY = 64\nDESCRIPTION = \"{}\"\n",
+            "x".repeat(8192)
+        );
+        let answer = c
+            .try_call("one.vm.allocate", &[s(EVE), s(&template)])
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no answer ({e}); daemon alive: {}; log: {}",
+                    Path::new(&format!("/proc/{pid}")).exists(),
+                    read_file(&dir.join("daemon.log"))
+                )
+            });
+        match rpc_result(&answer) {
+            Ok(id) => acknowledged.push(id.parse().unwrap()),
+            Err((message, _)) => {
+                assert!(!message.is_empty());
+                refused += 1;
+            }
+        }
+    }
+    // An image copy into the full repository fails the image, not the daemon.
+    let image = rpc_result(&c.call(
+        "one.image.allocate",
+        &[
+            s(EVE),
+            s(&format!(
+                "NAME = big\nPATH = \"{}\"\n",
+                import.join("disk.img").display()
+            )),
+        ],
+    ));
+    // Reads answer, and the daemon is still there.
+    let info = c.call("one.user.info", &[s(EVE), i(-1)]);
+    assert!(info.contains("<boolean>1</boolean>"), "{info}");
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the daemon died on a full disk"
+    );
+    eprintln!(
+        "full disk: {} allocations acknowledged, {refused} refused; image allocate: {image:?}",
+        acknowledged.len()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    if let Ok(id) = &image {
+        let doc = rpc_result(&c.call("one.image.info", &[s(EVE), i(id.parse().unwrap())])).unwrap();
+        assert!(
+            matches!(
+                field(&doc, "STATE").as_deref(),
+                Some("1") | Some("4") | Some("5")
+            ),
+            "{doc}"
+        );
+    }
+
+    // Room again, then a crash and a restart.
+    std::fs::remove_file(dir.join("filler")).unwrap();
+    d.kill9();
+    let conn = rusqlite::Connection::open(d.db()).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    drop(conn);
+    let d = Daemon::start_in(dir.clone(), &["--config", config.to_str().unwrap()]);
+    let mut c = d.client();
+    for id in &acknowledged {
+        let doc = rpc_result(&c.call("one.vm.info", &[s(EVE), i(*id)]))
+            .unwrap_or_else(|e| panic!("acknowledged VM {id} lost: {e:?}"));
+        assert_eq!(field(&doc, "ID").as_deref(), Some(id.to_string().as_str()));
+    }
+    ok_id(&c.call(
+        "one.vm.allocate",
+        &[s(EVE), s("NAME = after\nMEMORY = 64\n")],
+    ));
+    drop(c);
+    drop(d);
 }

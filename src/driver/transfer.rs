@@ -413,6 +413,7 @@ impl DiskTm {
         uuid: &str,
         report: &Reporter,
     ) -> crate::storage::Result<()> {
+        let source_text = pdisk::single_volume_uri(source_text)?;
         let Some(client) = self.site.pdisk.as_ref() else {
             return Err(StorageError::PdiskUnavailable(uuid.to_string()));
         };

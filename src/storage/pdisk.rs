@@ -55,12 +55,27 @@ pub fn uuid_of(source: &str) -> String {
         .to_string()
 }
 
-fn valid_uuid(uuid: &str) -> bool {
+pub fn valid_uuid(uuid: &str) -> bool {
     uuid.len() == 36
         && uuid.bytes().enumerate().all(|(i, b)| match i {
             8 | 13 | 18 | 23 => b == b'-',
             _ => b.is_ascii_hexdigit(),
         })
+}
+
+/// The one volume URI a `pdisk:` SOURCE may be: a UUID as its last part and no blank or control
+/// character. The URI is written as one line of the registration file, whose first line is the
+/// root volume handed to pdisk's quarantine at the end of the VM: a value spanning lines would
+/// put someone else's volume there.
+pub fn single_volume_uri(source: &str) -> Result<&str> {
+    let uri = source.trim();
+    if valid_uuid(&uuid_of(uri)) && !uri.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Ok(uri);
+    }
+    Err(StorageError::BadValue(format!(
+        "Unable to attach persistent disk: {} does not name one pdisk volume",
+        uri.escape_debug()
+    )))
 }
 
 /// Checks a volume may be disk `index` of a VM of `owner` (hooks §3.4 step 3). stratusd also
@@ -413,6 +428,17 @@ mod tests {
         assert!(device_of("iscsi://portal:3260/iqn.2011-01.eu.stratuslab:x:1").is_err());
         assert!(device_of("file:///srv/../etc/shadow").is_err());
         assert_eq!(quarantine_stamp(0), "1970-01-01 00:00:00.000000");
+        let one = format!("pdisk:host:8445:{UUID}");
+        assert_eq!(single_volume_uri(&format!(" {one}\n")).unwrap(), one);
+        for bad in [
+            format!("pdisk:host:8445:{UUID}x"),
+            format!("pdisk:h/{UUID}\npdisk:h/{UUID}"),
+            format!("pdisk:h/{UUID} pdisk:h/{UUID}"),
+            format!("pdisk:h/../{UUID}?x"),
+            "pdisk:..".into(),
+        ] {
+            assert!(single_volume_uri(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
