@@ -50,7 +50,11 @@ mod tests {
                 "VirtualMachineInfo",
                 &Error::Authorization {
                     uid: 2,
-                    detail: "Not authorized to perform USE VM [0]".into()
+                    reasons: vec![crate::core::messages::Denial::NotAuthorizedOn {
+                        op: "USE",
+                        kind: "VM",
+                        id: 0
+                    }]
                 }
             ),
             (
@@ -74,7 +78,13 @@ mod tests {
         assert_eq!(
             oned_message(
                 "HostAllocate",
-                &Error::alloc(Kind::Host, "NAME is already taken by HOST 0.")
+                &Error::alloc(
+                    Kind::Host,
+                    crate::core::messages::AllocDetail::NameTaken {
+                        kind: "HOST",
+                        id: 0
+                    }
+                )
             ),
             (
                 "[HostAllocate] Error allocating a new host. NAME is already taken by HOST 0."

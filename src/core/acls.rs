@@ -2,8 +2,9 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::messages::Refusal;
 use super::{Change, Core, Error, Result};
-use crate::model::acl::parse_hex;
+use crate::model::acl::{parse_hex, Op};
 use crate::model::{AclRule, Kind, Oid};
 
 impl Core {
@@ -15,26 +16,25 @@ impl Core {
         rights: &str,
     ) -> Result<Oid> {
         self.write(|state, tx| {
-            state.authorize(caller, &[AuthItem::create(Kind::Acl)])?;
+            state.authorize(caller, &[AuthItem::whole(Kind::Acl, Op::Manage)])?;
             let mut rule = AclRule {
                 id: -1,
                 user: parse_hex(user),
                 resource: parse_hex(resource),
                 rights: parse_hex(rights),
             };
-            if let Some(why) = rule.malformed() {
-                return Err(Error::request(format!(
-                    "Rule {} is malformed: {why}",
-                    rule.to_str()
-                )));
-            }
+            // 3.2 looks for the same rule before it checks the bits.
             if state.acls.values().any(|r| {
                 r.user == rule.user && r.resource == rule.resource && r.rights == rule.rights
             }) {
-                return Err(Error::request(format!(
-                    "Rule {} already exists",
-                    rule.to_str()
-                )));
+                return Err(Error::request(Refusal::AclRuleExists(rule.to_str())));
+            }
+            let reasons = rule.malformed();
+            if !reasons.is_empty() {
+                return Err(Error::request(Refusal::AclRuleMalformed {
+                    rule: rule.to_str(),
+                    reasons,
+                }));
             }
             rule.id = tx.alloc_id(state, Kind::Acl);
             tx.put(Change::Acl(rule));
@@ -44,9 +44,9 @@ impl Core {
 
     pub fn acl_delrule(&self, caller: &Caller, id: Oid) -> Result<Oid> {
         self.write(|state, tx| {
-            state.authorize(caller, &[AuthItem::create(Kind::Acl)])?;
+            state.authorize(caller, &[AuthItem::whole(Kind::Acl, Op::Manage)])?;
             if !state.acls.contains_key(&id) {
-                return Err(Error::request(format!("Rule {id} does not exist")));
+                return Err(Error::request(Refusal::AclRuleMissing(id)));
             }
             tx.delete(Kind::Acl, id);
             Ok(id)
@@ -55,7 +55,7 @@ impl Core {
 
     pub fn acl_info(&self, caller: &Caller) -> Result<String> {
         let state = self.read();
-        state.authorize(caller, &[AuthItem::create(Kind::Acl)])?;
+        state.authorize(caller, &[AuthItem::whole(Kind::Acl, Op::Manage)])?;
         let mut out = String::from("<ACL_POOL>");
         for rule in state.acls.values() {
             rule.write_xml(&mut out);

@@ -3,7 +3,7 @@
 use super::{Change, Core, Error, Result};
 use crate::config::AuthMode;
 use crate::model::group::USERS_GID;
-use crate::model::user::{sha1_hex, validate_name};
+use crate::model::user::{sha1_hex, validate_name, validate_password};
 use crate::model::{Kind, Oid, User};
 use crate::template::Template;
 
@@ -91,7 +91,14 @@ impl Core {
                 return Err(Error::Authentication);
             }
         }
-        if self.settings.auth != AuthMode::Stratuslab || validate_name(name).is_err() {
+        // The default driver's auto-creation fails (and so does the call) where the user's
+        // allocation would: a bad name or password (the secret, stored as is), or a body 3.2
+        // could not write as XML.
+        let creatable = validate_name(name).is_ok()
+            && validate_password(secret).is_ok()
+            && crate::template::is_raw_text_safe(name)
+            && crate::template::is_raw_text_safe(secret);
+        if self.settings.auth != AuthMode::Stratuslab || !creatable {
             return Err(Error::Authentication);
         }
         self.register_unknown_user(name, secret)

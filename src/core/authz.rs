@@ -1,6 +1,7 @@
 //! Authorization (3.2 `AuthRequest` + `AclManager`): permission bits first, then ACL rules.
 
 use super::auth::Caller;
+use super::messages::Denial;
 use super::{Error, Result, State};
 use crate::model::acl::Op;
 use crate::model::{Kind, Oid, Permissions};
@@ -27,6 +28,14 @@ impl AuthItem {
         AuthItem {
             kind,
             op: Op::Create,
+            obj: None,
+        }
+    }
+    /// `op` on the object type as a whole, no object: 3.2's ACL methods ask for MANAGE ACL.
+    pub fn whole(kind: Kind, op: Op) -> AuthItem {
+        AuthItem {
+            kind,
+            op,
             obj: None,
         }
     }
@@ -60,18 +69,14 @@ impl State {
         let mut refused = Vec::new();
         for item in items {
             if !self.allows(caller, item) {
+                let (op, kind) = (item.op.name(), item.kind.auth_name());
                 refused.push(match item.obj {
-                    Some(obj) => format!(
-                        "Not authorized to perform {} {} [{}]",
-                        item.op.name(),
-                        item.kind.auth_name(),
-                        obj.oid
-                    ),
-                    None => format!(
-                        "Not authorized to perform {} {}",
-                        item.op.name(),
-                        item.kind.auth_name()
-                    ),
+                    Some(obj) => Denial::NotAuthorizedOn {
+                        op,
+                        kind,
+                        id: obj.oid,
+                    },
+                    None => Denial::NotAuthorized { op, kind },
                 });
             }
         }
@@ -80,7 +85,7 @@ impl State {
         } else {
             Err(Error::Authorization {
                 uid: caller.uid,
-                detail: refused.join("; "),
+                reasons: refused,
             })
         }
     }

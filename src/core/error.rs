@@ -1,6 +1,7 @@
 //! The typed errors of every core operation. The API edge maps each to oned 3.2's
 //! `[<Class>] message` text and error code, once (see `api::error`).
 
+use super::messages::{join, AllocDetail, Denial, Refusal};
 use crate::model::Kind;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -8,10 +9,9 @@ pub enum Error {
     /// The session could not be authenticated (256).
     #[error("User couldn't be authenticated, aborting call.")]
     Authentication,
-    /// Authorization refused (512); `detail` is e.g. `Not authorized to perform USE VM [0]`
-    /// or a quota text.
-    #[error("User [{uid}] : {detail}.")]
-    Authorization { uid: i32, detail: String },
+    /// Authorization refused (512): each refused permission or exceeded quota.
+    #[error("User [{uid}] : {}.", join(.reasons))]
+    Authorization { uid: i32, reasons: Vec<Denial> },
     /// Object lookup failed (1024).
     #[error("Error getting {} [{id}].", kind.object_name())]
     NoExists { kind: Kind, id: i32 },
@@ -23,19 +23,22 @@ pub enum Error {
     ActionNotSupported,
     /// Wrong parameter values (4096), e.g. `Incorrect filter_flag`.
     #[error("{0}")]
-    BadParameter(String),
+    BadParameter(Refusal),
     /// Allocation failed (8192): `Error allocating a new <object>.` + optional detail.
     #[error("Error allocating a new {}.", kind.object_name())]
-    Allocate { kind: Kind, detail: Option<String> },
-    /// A template did not parse at allocation (8192).
+    Allocate {
+        kind: Kind,
+        detail: Option<AllocDetail>,
+    },
+    /// A template did not parse at allocation (8192); `message` is the parser's (§3.4).
     #[error("Error allocating a new {}. Parse error: {message}", kind.object_name())]
     AllocateParse { kind: Kind, message: String },
-    /// Any other request failure, already worded as 3.2 words it (8192 unless stated).
+    /// Any other request failure (8192 unless stated).
     #[error("{message}")]
-    Request { message: String, code: i32 },
+    Request { message: Refusal, code: i32 },
     /// A message 3.2 sends without the `[<Class>]` prefix (e.g. the chmod of OTHER bits).
     #[error("{message}")]
-    Unprefixed { message: String, code: i32 },
+    Unprefixed { message: Refusal, code: i32 },
     /// Persistence failed; nothing was changed (8192).
     #[error("Internal Error")]
     Internal(String),
@@ -83,16 +86,48 @@ impl Error {
         !matches!(self, Error::Unprefixed { .. })
     }
 
-    pub fn alloc(kind: Kind, detail: impl Into<String>) -> Error {
+    pub fn alloc(kind: Kind, detail: AllocDetail) -> Error {
         Error::Allocate {
             kind,
-            detail: Some(detail.into()),
+            detail: Some(detail),
         }
     }
 
-    pub fn request(message: impl Into<String>) -> Error {
+    /// The allocation failure of an object whose 3.2 body would not be well-formed XML
+    /// (`]]>` in a template value; `<`, `&` or `]]>` in a field 3.2 wrote raw, such as NAME).
+    /// 3.2 names the object as its class does; hosts say "Group" (a copy-paste in Host.cc).
+    pub fn xml_transform(kind: Kind) -> Error {
+        let object = match kind {
+            Kind::Vm => "VM",
+            Kind::Template => "Template",
+            Kind::Net => "Virtual Network",
+            Kind::Image => "Image",
+            Kind::User => "User",
+            Kind::Group | Kind::Host | Kind::Acl => "Group",
+        };
+        Error::alloc(kind, AllocDetail::XmlTransform(object))
+    }
+
+    /// [`Error::xml_transform`] unless every raw field and the template would be written as
+    /// well-formed XML.
+    pub fn check_xml(
+        kind: Kind,
+        raw_fields: &[&str],
+        template: Option<&crate::template::Template>,
+    ) -> Result<()> {
+        let raw_ok = raw_fields
+            .iter()
+            .all(|f| crate::template::is_raw_text_safe(f));
+        if raw_ok && template.is_none_or(|t| t.is_xml_safe()) {
+            Ok(())
+        } else {
+            Err(Error::xml_transform(kind))
+        }
+    }
+
+    pub fn request(message: Refusal) -> Error {
         Error::Request {
-            message: message.into(),
+            message,
             code: CODE_INTERNAL,
         }
     }

@@ -2,6 +2,7 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
+use super::messages::{AllocDetail, Refusal};
 use super::{Change, Core, Error, Result, State};
 use crate::model::acl::Op;
 use crate::model::{Group, Kind, Oid, Permissions};
@@ -32,20 +33,21 @@ impl Core {
         self.write(|state, tx| {
             state.authorize(caller, &[AuthItem::create(Kind::Group)])?;
             if name.is_empty() {
-                return Err(Error::alloc(Kind::Group, "NAME cannot be empty."));
+                return Err(Error::alloc(Kind::Group, AllocDetail::NameEmpty));
             }
-            if name.chars().count() > 128 {
-                return Err(Error::alloc(
-                    Kind::Group,
-                    "NAME is too long; max length is 128 chars.",
-                ));
+            if name.len() > 128 {
+                return Err(Error::alloc(Kind::Group, AllocDetail::NameTooLong));
             }
             if let Some(g) = state.groups.values().find(|g| g.name == name) {
                 return Err(Error::alloc(
                     Kind::Group,
-                    format!("NAME is already taken by GROUP {}.", g.id),
+                    AllocDetail::NameTaken {
+                        kind: "GROUP",
+                        id: g.id,
+                    },
                 ));
             }
+            Error::check_xml(Kind::Group, &[name], None)?;
             let id = tx.alloc_id(state, Kind::Group);
             tx.put(Change::Group(Group {
                 id,
@@ -66,14 +68,10 @@ impl Core {
                 &[AuthItem::on(Kind::Group, Op::Admin, group_ref(id))],
             )?;
             if id < 100 {
-                return Err(Error::request(
-                    "Can not delete group. System Groups (ID < 100) cannot be deleted.",
-                ));
+                return Err(Error::request(Refusal::DeleteSystemGroup));
             }
             if state.group_members(id).next().is_some() {
-                return Err(Error::request(format!(
-                    "Can not delete group. Group {id} is not empty."
-                )));
+                return Err(Error::request(Refusal::DeleteNonEmptyGroup(id)));
             }
             tx.delete(Kind::Group, id);
             Ok(id)

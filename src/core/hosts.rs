@@ -2,6 +2,7 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
+use super::messages::{AllocDetail, Denial, Refusal};
 use super::{Change, Core, Error, Result, State};
 use crate::model::acl::Op;
 use crate::model::host::{HostShare, HostState};
@@ -30,26 +31,31 @@ fn check_driver_attributes(
         if !caller.is_privileged() {
             return Err(Error::Authorization {
                 uid: caller.uid,
-                detail: format!("Not authorized to perform ADMIN HOST [{id}]"),
+                reasons: vec![Denial::NotAuthorizedOn {
+                    op: "ADMIN",
+                    kind: "HOST",
+                    id,
+                }],
             });
         }
     }
     if attributes_named(old, "LIBVIRT_URI") != attributes_named(new, "LIBVIRT_URI") {
         if let Some(uri) = new.get("LIBVIRT_URI").filter(|u| !u.is_empty()) {
             crate::trust::check_libvirt_uri(uri, &settings.libvirt_uri).map_err(|why| {
-                Error::request(format!(
-                    "Can not update template. LIBVIRT_URI {uri} is not allowed on this site: {why}."
-                ))
+                Error::request(Refusal::LibvirtUriNotAllowed {
+                    uri: uri.to_string(),
+                    why: why.to_string(),
+                })
             })?;
         }
     }
     if attributes_named(old, "DOMAIN_TYPE") != attributes_named(new, "DOMAIN_TYPE") {
         if let Some(t) = new.get("DOMAIN_TYPE").filter(|t| !t.is_empty()) {
             if !crate::trust::domain_type_allowed(t) {
-                return Err(Error::request(format!(
-                    "Can not update template. DOMAIN_TYPE {t} is not one of {}.",
-                    crate::trust::DOMAIN_TYPES.join(", ")
-                )));
+                return Err(Error::request(Refusal::DomainTypeNotAllowed {
+                    domain_type: t.to_string(),
+                    allowed: crate::trust::DOMAIN_TYPES.join(", "),
+                }));
             }
         }
     }
@@ -111,31 +117,33 @@ impl Core {
     ) -> Result<Oid> {
         self.write(|state, tx| {
             state.authorize(caller, &[AuthItem::create(Kind::Host)])?;
-            let err = |d: &str| Err(Error::alloc(Kind::Host, d));
+            let err = |d: AllocDetail| Err(Error::alloc(Kind::Host, d));
             if name.is_empty() {
-                return err("NAME cannot be empty.");
+                return err(AllocDetail::NameEmpty);
             }
-            if name.chars().count() > 128 {
-                return err("NAME is too long; max length is 128 chars.");
+            if name.len() > 128 {
+                return err(AllocDetail::NameTooLong);
             }
             if im.is_empty() {
-                return err("IM_MAD_NAME cannot be empty.");
+                return err(AllocDetail::ImMadEmpty);
             }
             if vmm.is_empty() {
-                return err("VMM_MAD_NAME cannot be empty.");
+                return err(AllocDetail::VmmMadEmpty);
             }
             if vnm.is_empty() {
-                return err("VNM_MAD_NAME cannot be empty.");
+                return err(AllocDetail::VnmMadEmpty);
             }
             if tm.is_empty() {
-                return err("TM_MAD_NAME cannot be empty.");
+                return err(AllocDetail::TmMadEmpty);
             }
             if let Some(h) = state.hosts.values().find(|h| h.name == name) {
-                return Err(Error::alloc(
-                    Kind::Host,
-                    format!("NAME is already taken by HOST {}.", h.id),
-                ));
+                return err(AllocDetail::NameTaken {
+                    kind: "HOST",
+                    id: h.id,
+                });
             }
+            // Host.cc names the object "Group" in this message (sic).
+            Error::check_xml(Kind::Host, &[name, im, vmm, vnm, tm], None)?;
             let id = tx.alloc_id(state, Kind::Host);
             tx.put(Change::Host(Host {
                 id,
@@ -157,9 +165,7 @@ impl Core {
         self.write(|state, tx| {
             let host = get_authorized(state, caller, id, Op::Admin)?;
             if host.share.running_vms > 0 || vms_on_host(state, id) > 0 {
-                return Err(Error::request(
-                    "Can not delete host. Can not remove a host with running VMs",
-                ));
+                return Err(Error::request(Refusal::DeleteHostWithVms));
             }
             tx.delete(Kind::Host, id);
             Ok(id)
@@ -177,8 +183,10 @@ impl Core {
     pub fn host_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
         self.write(|state, tx| {
             let host = get_authorized(state, caller, id, Op::Manage)?;
-            let tmpl = super::users::parse_update(text)?;
+            let mut tmpl = super::users::parse_update(text)?;
             check_driver_attributes(caller, id, &host.template, &tmpl, &self.settings)?;
+            // Host templates keep the last copy of a repeated attribute.
+            tmpl.keep_last_copies();
             let mut host = host.clone();
             host.template = tmpl;
             tx.put(Change::Host(host));

@@ -2,6 +2,7 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
 use super::owned::{self, get_authorized};
 use super::{Change, Core, Error, Result};
 use crate::model::acl::Op;
@@ -21,7 +22,7 @@ pub struct CopyJob {
     pub confined_to: Option<Vec<PathBuf>>,
 }
 
-fn alloc_err(detail: impl Into<String>) -> Error {
+fn alloc_err(detail: AllocDetail) -> Error {
     Error::alloc(Kind::Image, detail)
 }
 
@@ -59,67 +60,117 @@ impl Core {
             kind: Kind::Image,
             message: e.message,
         })?;
-        if !caller.is_privileged() && tmpl.get("SOURCE").is_some() {
-            return Err(alloc_err(
-                "Template includes a restricted attribute SOURCE.",
-            ));
-        }
+        // Image templates keep the last copy of a repeated attribute (3.2's ImageTemplate).
+        tmpl.keep_last_copies();
         let repo = self.settings.image_repo_dir();
         self.write(|state, tx| {
             state.authorize(caller, &[AuthItem::create(Kind::Image)])?;
             let name = tmpl.get("NAME").unwrap_or("").to_string();
             if name.is_empty() {
-                return Err(alloc_err("NAME cannot be empty."));
+                return Err(alloc_err(AllocDetail::NameEmpty));
             }
-            if let Some(i) = state.images.values().find(|i| i.uid == caller.uid && i.name == name) {
-                return Err(alloc_err(format!("NAME is already taken by IMAGE {}.", i.id)));
+            if name.len() > 128 {
+                return Err(alloc_err(AllocDetail::NameTooLong));
+            }
+            if let Some(i) = state
+                .images
+                .values()
+                .find(|i| i.uid == caller.uid && i.name == name)
+            {
+                return Err(alloc_err(AllocDetail::NameTaken {
+                    kind: "IMAGE",
+                    id: i.id,
+                }));
+            }
+            if !caller.is_privileged() && tmpl.get("SOURCE").is_some() {
+                return Err(alloc_err(AllocDetail::RestrictedImageSource));
             }
             let image_type = match tmpl.get("TYPE") {
                 None => ImageType::Os,
-                Some(t) => ImageType::parse(t).ok_or_else(|| alloc_err("Incorrect TYPE in template."))?,
+                Some(t) => {
+                    ImageType::parse(t).ok_or_else(|| alloc_err(AllocDetail::IncorrectImageType))?
+                }
             };
             let path = tmpl.get("PATH").unwrap_or("").to_string();
             let source = tmpl.get("SOURCE").unwrap_or("").to_string();
-            if !path.is_empty() && !source.is_empty() {
-                return Err(alloc_err("Template malformed, PATH and SOURCE are mutually exclusive."));
-            }
             let size_fs = tmpl.get("SIZE").is_some() && tmpl.get("FSTYPE").is_some();
             if path.is_empty() && source.is_empty() {
                 if image_type == ImageType::Datablock {
                     if !size_fs {
-                        return Err(alloc_err("A DATABLOCK type IMAGE has to declare a PATH, or both SIZE and FSTYPE."));
+                        return Err(alloc_err(AllocDetail::DatablockNeedsPath));
                     }
                 } else {
-                    return Err(alloc_err("No PATH in template."));
+                    return Err(alloc_err(AllocDetail::NoPath));
                 }
             }
-            if !path.is_empty() && !self.may_import(caller, &path) {
-                return Err(alloc_err(format!("PATH {path} is not in an image import directory of this site.")));
-            }
             let size = match tmpl.get("SIZE") {
-                Some(s) => s.trim().parse::<i64>().map_err(|_| alloc_err("Wrong number in SIZE."))?,
+                Some(s) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| alloc_err(AllocDetail::WrongSize))?,
                 None => 0,
             };
-            let persistent = tmpl.get("PERSISTENT").is_some_and(|p| p.eq_ignore_ascii_case("YES"));
+            if !path.is_empty() && !source.is_empty() {
+                return Err(alloc_err(AllocDetail::PathAndSource));
+            }
+            if !path.is_empty() && !self.may_import(caller, &path) {
+                return Err(alloc_err(AllocDetail::PathNotImportable(path.clone())));
+            }
+            let persistent = tmpl
+                .get("PERSISTENT")
+                .is_some_and(|p| p.eq_ignore_ascii_case("YES"));
             let fstype = tmpl.get("FSTYPE").unwrap_or("").to_string();
-            for key in ["NAME", "TYPE", "PATH", "SOURCE", "SIZE", "FSTYPE", "PERSISTENT", "PUBLIC"] {
+            for key in [
+                "NAME",
+                "TYPE",
+                "PATH",
+                "SOURCE",
+                "SIZE",
+                "FSTYPE",
+                "PERSISTENT",
+                "PUBLIC",
+            ] {
                 tmpl.remove(key);
             }
             if tmpl.get("DEV_PREFIX").is_none() {
                 tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
             }
-            let id = tx.alloc_id(state, Kind::Image);
             let user = super::users::get(state, caller.uid)?;
-            let confined_to = (!caller.is_privileged()).then(|| self.settings.image_import_dirs.clone());
+            let confined_to =
+                (!caller.is_privileged()).then(|| self.settings.image_import_dirs.clone());
+            Error::check_xml(
+                Kind::Image,
+                &[&name, &user.name, &user.gname, &source, &path, &fstype],
+                Some(&tmpl),
+            )?;
+            let id = tx.alloc_id(state, Kind::Image);
             let (state_now, job, source) = if !source.is_empty() {
                 (ImageState::Ready, None, source)
             } else if path.is_empty() {
                 // Datablock made from SIZE/FSTYPE: an empty file in the repository.
                 let to = repo.join(repository_name(id));
-                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::new(), to, confined_to }), String::new())
+                (
+                    ImageState::Locked,
+                    Some(CopyJob {
+                        image: id,
+                        from: PathBuf::new(),
+                        to,
+                        confined_to,
+                    }),
+                    String::new(),
+                )
             } else {
                 let to = repo.join(repository_name(id));
-                (ImageState::Locked, Some(CopyJob { image: id, from: PathBuf::from(&path), to, confined_to }), String::new())
+                (
+                    ImageState::Locked,
+                    Some(CopyJob {
+                        image: id,
+                        from: PathBuf::from(&path),
+                        to,
+                        confined_to,
+                    }),
+                    String::new(),
+                )
             };
             tx.put(Change::Image(Image {
                 id,
@@ -189,11 +240,10 @@ impl Core {
                     tracing::info!(image = img.id, bytes, "image ready");
                 }
                 Err(e) => {
-                    let message = format!(
-                        "Error copying image in the repository: Error copying {} to {}",
-                        job.from.display(),
-                        job.to.display()
-                    );
+                    let message = EventError::CopyImage(DriverReason::Copy {
+                        from: job.from.display().to_string(),
+                        to: job.to.display().to_string(),
+                    });
                     tracing::warn!(image = img.id, error = %e, "{message}");
                     super::lifecycle::set_template_error(&mut img.template, &message);
                     img.state = ImageState::Error;
@@ -207,11 +257,12 @@ impl Core {
     pub fn image_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
         let source = self.write(|state, tx| {
             let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            if img.running_vms > 0 {
-                return Err(Error::request(format!(
-                    "Can not delete image. Image {id} is in use by {} VMs.",
-                    img.running_vms
-                )));
+            // 3.2 refuses a USED image, or a READY one still counted in use; an image in any
+            // other state goes, whatever its count.
+            let in_use = img.state == ImageState::Used
+                || (img.state == ImageState::Ready && img.running_vms > 0);
+            if in_use {
+                return Err(Error::request(Refusal::DeleteUsedImage));
             }
             tx.delete(Kind::Image, id);
             Ok(img.source.clone())
@@ -240,7 +291,8 @@ impl Core {
     pub fn image_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
         self.write(|state, tx| {
             let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            let tmpl: Template = super::users::parse_update(text)?;
+            let mut tmpl: Template = super::users::parse_update(text)?;
+            tmpl.keep_last_copies();
             let mut img = img.clone();
             img.template = tmpl;
             tx.put(Change::Image(img));
@@ -251,15 +303,17 @@ impl Core {
     pub fn image_persistent(&self, caller: &Caller, id: Oid, persistent: bool) -> Result<Oid> {
         self.write(|state, tx| {
             let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+            let what = if persistent {
+                "persistent"
+            } else {
+                "non-persistent"
+            };
+            // Decided by the count of VMs using it, not by the state.
             if img.running_vms > 0 {
-                let what = if persistent {
-                    "persistent"
-                } else {
-                    "non-persistent"
-                };
-                return Err(Error::request(format!(
-                    "Could not make image {what}: Image is in use by VMs."
-                )));
+                return Err(Error::request(Refusal::PersistentUsed(what)));
+            }
+            if persistent && (img.perms.group_u || img.perms.other_u) {
+                return Err(Error::request(Refusal::PersistentPublic));
             }
             let mut img = img.clone();
             img.persistent = persistent;
@@ -273,12 +327,15 @@ impl Core {
             let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
             let mut img = img.clone();
             match (enable, img.state) {
-                (true, ImageState::Disabled | ImageState::Ready) => img.state = ImageState::Ready,
-                (false, ImageState::Ready | ImageState::Disabled) => {
+                // ERROR becomes READY without the failed copy being tried again, as in 3.2.
+                (true, ImageState::Disabled | ImageState::Error | ImageState::Ready) => {
+                    img.state = ImageState::Ready
+                }
+                (false, ImageState::Ready | ImageState::Error | ImageState::Disabled) => {
                     img.state = ImageState::Disabled
                 }
-                (true, _) => return Err(Error::request("Could not enable image")),
-                (false, _) => return Err(Error::request("Could not disable image")),
+                (true, _) => return Err(Error::request(Refusal::EnableImage)),
+                (false, _) => return Err(Error::request(Refusal::DisableImage)),
             }
             tx.put(Change::Image(img));
             Ok(id)
@@ -288,8 +345,9 @@ impl Core {
     pub fn image_chtype(&self, caller: &Caller, id: Oid, type_name: &str) -> Result<Oid> {
         self.write(|state, tx| {
             let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            let t = ImageType::parse(type_name)
-                .ok_or_else(|| Error::request(format!("Unknown type {type_name}")))?;
+            let t = ImageType::parse(type_name).ok_or_else(|| {
+                Error::request(Refusal::UnknownImageType(type_name.to_uppercase()))
+            })?;
             let mut img = img.clone();
             img.image_type = t;
             tx.put(Change::Image(img));

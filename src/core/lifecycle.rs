@@ -4,8 +4,10 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
 use super::owned::get;
 use super::{Change, Core, Error, Result, State, Tx};
+use crate::config::Settings;
 use crate::model::acl::Op;
 use crate::model::host::HostState;
 use crate::model::image::{ImageState, ImageType};
@@ -60,7 +62,7 @@ pub fn ctime(epoch: i64) -> String {
 }
 
 /// `ERROR = [ MESSAGE, TIMESTAMP ]`, replacing any previous one.
-pub fn set_template_error(tmpl: &mut Template, message: &str) {
+pub fn set_template_error(tmpl: &mut Template, message: &EventError) {
     tmpl.remove("ERROR");
     tmpl.push(crate::template::Attribute::vector(
         "ERROR",
@@ -114,8 +116,8 @@ fn new_history(vm: &Vm, host: &Host, vm_dir: &str, t: i64) -> History {
     }
 }
 
-/// Everything a VM holds is given back when it reaches DONE: leases, image usage.
-fn release_resources(state: &State, tx: &mut Tx, vm: &Vm) {
+/// The leases of a VM that reached DONE go back to their networks (only those it holds).
+fn release_leases(state: &State, tx: &mut Tx, vm: &Vm) {
     let mut nets: Vec<crate::model::VNet> = Vec::new();
     for nic in vm.template.vectors("NIC") {
         let get = |k: &str| nic.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
@@ -149,40 +151,24 @@ fn release_resources(state: &State, tx: &mut Tx, vm: &Vm) {
     for net in nets {
         tx.put(Change::VNet(net));
     }
-    let mut images: Vec<Image> = Vec::new();
-    for disk in vm.template.vectors("DISK") {
-        let Some(iid) = disk
-            .iter()
-            .find(|(k, _)| k == "IMAGE_ID")
-            .and_then(|(_, v)| v.parse::<Oid>().ok())
-        else {
-            continue;
-        };
-        let img = match images.iter_mut().find(|i| i.id == iid) {
-            Some(i) => i,
-            None => match state.images.get(&iid) {
-                Some(i) => {
-                    images.push(i.clone());
-                    match images.last_mut() {
-                        Some(i) => i,
-                        None => continue,
-                    }
-                }
-                None => continue,
-            },
-        };
-        img.running_vms = (img.running_vms - 1).max(0);
-        if img.running_vms == 0 && img.state == ImageState::Used {
-            img.state = ImageState::Ready;
+}
+
+/// Moves a disk the VM leaves on the front-end (`<vm dir>/<vid>/disk.<i>`) onto an image's
+/// file, as 3.2's `fs` image driver MV did: a rename, or a copy when the repository is on
+/// another file system. Returns the size in MB.
+fn move_disk(from: &str, to: &str) -> std::io::Result<i64> {
+    match std::fs::rename(from, to) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            std::fs::copy(from, to)?;
+            std::fs::remove_file(from)?;
         }
+        other => other?,
     }
-    for img in images {
-        tx.put(Change::Image(img));
-    }
+    Ok((std::fs::metadata(to)?.len() / (1024 * 1024)) as i64)
 }
 
 /// VM to DONE now: end the history record, give back host capacity and everything else.
-fn to_done(state: &State, tx: &mut Tx, vm: &mut Vm, t: i64) {
+fn to_done(settings: &Settings, state: &State, tx: &mut Tx, vm: &mut Vm, t: i64) {
     let was_on_host = vm.state == VmState::Active || vm.state == VmState::Suspended;
     if was_on_host {
         if let Some(h) = vm.last_history_mut() {
@@ -197,7 +183,113 @@ fn to_done(state: &State, tx: &mut Tx, vm: &mut Vm, t: i64) {
     vm.state = VmState::Done;
     vm.lcm_state = LcmState::LcmInit;
     vm.etime = t;
-    release_resources(state, tx, vm);
+    release_leases(state, tx, vm);
+    release_images(settings, state, tx, vm);
+}
+
+/// The images of a VM that reached DONE, as 3.2's ImageManager releases them (catalogue
+/// §14.5). Each DISK gives back one use of its image. A disk to save (SAVE=YES) is then moved
+/// from the VM's directory on the front-end, where the epilog left it: a persistent image's
+/// disk onto the image's SOURCE, a `one.vm.savedisk` disk into a new repository file of the
+/// image made for it. The image is READY (SIZE refreshed) when the move works, ERROR with
+/// `TEMPLATE/ERROR` "Error saving image to the repository: Could not move …" when it does not,
+/// e.g. on hosts whose transfer driver leaves no disk (tm_dummy), as with 3.2. A VM that was
+/// never deployed gives its persistent image straight back (its savedisk images fail: their
+/// disk would be `/disk.<i>`); a persistent image linked in place (tm_shared) needs no move.
+fn release_images(settings: &Settings, state: &State, tx: &mut Tx, vm: &Vm) {
+    let deployed = vm.last_history();
+    let vm_home = match deployed {
+        Some(_) => format!("{}{}", settings.vm_dir(), vm.id),
+        None => String::new(),
+    };
+    let linked_in_place = deployed.is_some_and(|h| h.tm_mad == "tm_shared");
+    fn slot(images: &mut Vec<Image>, state: &State, iid: Oid) -> Option<usize> {
+        if let Some(i) = images.iter().position(|i| i.id == iid) {
+            return Some(i);
+        }
+        images.push(state.images.get(&iid)?.clone());
+        Some(images.len() - 1)
+    }
+    let mut images: Vec<Image> = Vec::new();
+    let mut saved: Vec<(usize, String, String)> = Vec::new();
+    for disk in vm.template.vectors("DISK") {
+        let get = |k: &str| crate::template::vector_get(disk, k);
+        let yes = |k: &str| get(k).is_some_and(|v| v.trim().eq_ignore_ascii_case("yes"));
+        let from = format!("{vm_home}/disk.{}", get("DISK_ID").unwrap_or("0"));
+        if let Some(target) = get("SAVE_AS").and_then(|v| v.trim().parse::<Oid>().ok()) {
+            if let Some(k) = slot(&mut images, state, target) {
+                let to = settings
+                    .image_repo_dir()
+                    .join(super::images::repository_name(target))
+                    .to_string_lossy()
+                    .to_string();
+                saved.push((k, from.clone(), to));
+            }
+        }
+        let Some(k) = get("IMAGE_ID")
+            .and_then(|v| v.trim().parse::<Oid>().ok())
+            .and_then(|iid| slot(&mut images, state, iid))
+        else {
+            continue;
+        };
+        let img = &mut images[k];
+        img.running_vms = (img.running_vms - 1).max(0);
+        if img.running_vms > 0 || img.state != ImageState::Used {
+            continue;
+        }
+        let in_place =
+            linked_in_place && get("CLONE").is_some_and(|v| v.eq_ignore_ascii_case("no"));
+        if img.persistent
+            && yes("SAVE")
+            && get("SAVE_AS").is_none()
+            && deployed.is_some()
+            && !in_place
+        {
+            let to = img.source.clone();
+            saved.push((k, from, to));
+        } else {
+            img.state = ImageState::Ready;
+        }
+    }
+    for (k, from, to) in saved {
+        let img = &mut images[k];
+        let result = if std::fs::create_dir_all(settings.image_repo_dir()).is_ok() {
+            move_disk(&from, &to)
+        } else {
+            Err(std::io::ErrorKind::NotFound.into())
+        };
+        match result {
+            Ok(size) => {
+                if img.source.is_empty() || img.source == "-" {
+                    img.source = to;
+                }
+                img.size = size;
+                img.state = ImageState::Ready;
+                tracing::info!(
+                    image = img.id,
+                    vm = vm.id,
+                    "disk saved into the image repository"
+                );
+            }
+            Err(e) => {
+                let message = EventError::SaveImage(DriverReason::Move {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+                tracing::warn!(image = img.id, vm = vm.id, error = %e, "{message}");
+                set_template_error(&mut img.template, &message);
+                img.state = ImageState::Error;
+            }
+        }
+    }
+    for img in images {
+        tx.put(Change::Image(img));
+    }
+    if deployed.is_some() {
+        // A transfer driver that quarantined the VM directory left only the saved disks in
+        // it; once they are moved the directory is empty and goes (fails harmlessly otherwise).
+        let _ = std::fs::remove_dir(&vm_home);
+    }
 }
 
 impl Core {
@@ -260,6 +352,7 @@ impl Core {
                         vm.history.push(h);
                         vm.state = VmState::Active;
                         vm.lcm_state = LcmState::Boot;
+                        vm.boot_restores = true;
                     }
                     _ => return Err(Error::WrongState),
                 },
@@ -269,13 +362,15 @@ impl Core {
                     {
                         return Err(Error::WrongState);
                     }
+                    // 3.2 resends DEPLOY, not RESTORE: the VM boots from its disks.
                     vm.lcm_state = LcmState::Boot;
+                    vm.boot_restores = false;
                 }
                 "finalize" => match vm.state {
                     VmState::Done => return Ok(id),
                     VmState::Active => vm.lcm_state = LcmState::Cleanup,
                     _ => {
-                        to_done(state, tx, &mut vm, t);
+                        to_done(&self.settings, state, tx, &mut vm, t);
                         tracing::info!(vm = id, "VM finalized");
                     }
                 },
@@ -287,7 +382,7 @@ impl Core {
                     VmState::Active => vm.lcm_state = LcmState::Cleanup,
                     VmState::Suspended | VmState::Done => return Err(Error::WrongState),
                 },
-                _ => return Err(Error::request("Internal error. Action result not defined")),
+                _ => return Err(Error::request(Refusal::ActionResultUndefined)),
             }
             if vm.lcm_state != LcmState::Running || vm.state != VmState::Active {
                 // A reboot still waiting for the hypervisor is moot once the VM moves on.
@@ -396,6 +491,10 @@ impl Core {
         })
     }
 
+    /// `one.vm.savedisk` as 3.2's VirtualMachineSaveDisk: authorization (MANAGE on the VM,
+    /// CREATE IMAGE), then the new image (the caller's, named and typed as the generated
+    /// template `NAME="<name>"` … `TYPE=<type>` reads), then the VM's checks. A failure after
+    /// the image was made drops it but keeps its id used, as 3.2's pool did.
     pub fn vm_savedisk(
         &self,
         caller: &Caller,
@@ -404,12 +503,53 @@ impl Core {
         name: &str,
         itype: &str,
     ) -> Result<Oid> {
-        self.write(|state, tx| {
-            let vm = self.vm_for_action(state, caller, id, Op::Manage)?;
-            state.authorize(caller, &[AuthItem::create(Kind::Image)])?;
-            let fail = |d: String| Error::request(format!("Can not save_as disk. {d}"));
+        let outcome = self.write(|state, tx| {
+            let vm = state.vms.get(&id);
+            if !caller.is_privileged() {
+                let vm = vm.ok_or(Error::NoExists { kind: Kind::Vm, id })?;
+                state.authorize(
+                    caller,
+                    &[
+                        AuthItem::on(Kind::Vm, Op::Manage, super::owned::Owned::obj_ref(vm)),
+                        AuthItem::create(Kind::Image),
+                    ],
+                )?;
+            }
+            // The name goes between quotes in the generated template, so an empty one is the
+            // two-character name `""`; the type is cut at its first blank.
+            let name = if name.is_empty() { "\"\"" } else { name };
+            let itype = itype.split([' ', '\t']).next().unwrap_or("");
+            if name.len() > 128 {
+                return Err(Error::alloc(Kind::Image, AllocDetail::NameTooLong));
+            }
+            if let Some(i) = state
+                .images
+                .values()
+                .find(|i| i.uid == caller.uid && i.name == name)
+            {
+                return Err(Error::alloc(
+                    Kind::Image,
+                    AllocDetail::NameTaken {
+                        kind: "IMAGE",
+                        id: i.id,
+                    },
+                ));
+            }
+            let image_type = if itype.is_empty() {
+                ImageType::Os
+            } else {
+                ImageType::parse(itype)
+                    .ok_or_else(|| Error::alloc(Kind::Image, AllocDetail::IncorrectImageType))?
+            };
+            let user = super::users::get(state, caller.uid)?;
+            let img_id = tx.alloc_id(state, Kind::Image);
+            // From here on a refusal keeps the image id used (the write commits the counter).
+            let Some(vm) = vm else {
+                return Ok(Err(Error::NoExists { kind: Kind::Vm, id }));
+            };
+            let refuse = |r: Refusal| Ok(Err(Error::request(r)));
             if matches!(vm.state, VmState::Done | VmState::Failed) {
-                return Err(fail("VM cannot be in DONE or FAILED state.".into()));
+                return refuse(Refusal::SaveAsFinished);
             }
             let mut vm = vm.clone();
             let disk_key = disk_id.to_string();
@@ -418,31 +558,20 @@ impl Core {
                 .vectors_mut("DISK")
                 .find(|d| d.iter().any(|(k, v)| k == "DISK_ID" && *v == disk_key))
             else {
-                return Err(fail(format!(
-                    "The DISK {disk_id} does not exist for VM {id}."
-                )));
+                return refuse(Refusal::SaveAsNoDisk {
+                    disk: disk_id,
+                    vm: id,
+                });
             };
             if disk.iter().any(|(k, _)| k == "SAVE_AS") {
-                return Err(fail(format!(
-                    "The DISK {disk_id} is already going to be saved."
-                )));
+                return refuse(Refusal::SaveAsAlready(disk_id));
             }
             if disk
                 .iter()
                 .any(|(k, v)| k == "PERSISTENT" && v.eq_ignore_ascii_case("YES"))
             {
-                return Err(fail(format!(
-                    "Source image for DISK {disk_id} is persistent."
-                )));
+                return refuse(Refusal::SaveAsPersistent(disk_id));
             }
-            let image_type = if itype.is_empty() {
-                ImageType::Os
-            } else {
-                ImageType::parse(itype)
-                    .ok_or_else(|| Error::alloc(Kind::Image, "Incorrect TYPE in template."))?
-            };
-            let user = super::users::get(state, vm.uid)?;
-            let img_id = tx.alloc_id(state, Kind::Image);
             let mut tmpl = Template::new();
             tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
             tmpl.set_single("PUBLIC", "NO");
@@ -452,7 +581,7 @@ impl Core {
             crate::template::vector_set(disk, "SAVE_AS", img_id.to_string());
             tx.put(Change::Image(Image {
                 id: img_id,
-                uid: vm.uid,
+                uid: caller.uid,
                 gid: user.gid,
                 uname: user.name.clone(),
                 gname: user.gname.clone(),
@@ -470,8 +599,9 @@ impl Core {
                 template: tmpl,
             }));
             tx.put(Change::Vm(vm));
-            Ok(img_id)
-        })
+            Ok(Ok(img_id))
+        })?;
+        outcome
     }
 
     /// A driver finished the step of the VM's current transitional state `from`.
@@ -494,7 +624,7 @@ impl Core {
             if vm.lcm_state == LcmState::Running && vm.reboot_requested {
                 vm.reboot_requested = false;
                 if let StepOutcome::Failed(message) = outcome {
-                    let text = format!("Error rebooting VM, assume it's still running: {message}");
+                    let text = EventError::Reboot(message);
                     tracing::warn!(vm = vm.id, "{text}");
                     set_template_error(&mut vm.template, &text);
                 }
@@ -510,7 +640,11 @@ impl Core {
                     self.step_failed(state, tx, &mut vm, t, None)
                 }
                 StepOutcome::Ok { deploy_id } => {
-                    if let Some(d) = deploy_id {
+                    // Only a DEPLOY writes DEPLOY_ID: a RESTORE (resume, the end of a cold
+                    // migration) and a live migration keep the first deployment's, even on
+                    // another host, as 3.2 does.
+                    let deployed = vm.lcm_state == LcmState::Boot && !vm.boot_restores;
+                    if let (true, Some(d)) = (deployed, deploy_id) {
                         vm.deploy_id = d;
                     }
                     self.step_succeeded(state, tx, &mut vm, t);
@@ -529,11 +663,14 @@ impl Core {
                     h.petime = t;
                     h.rstime = t;
                 }
+                // A stopped VM resumes, a cold migration ends, from the checkpoint.
+                vm.boot_restores = vm.lcm_state != Prolog;
                 vm.lcm_state = Boot;
             }
             (VmState::Active, Boot) => {
                 // The driver's first poll comes with the deploy answer.
                 vm.last_poll = t;
+                vm.boot_restores = false;
                 vm.lcm_state = Running;
             }
             (VmState::Active, Migrate) => {
@@ -572,8 +709,7 @@ impl Core {
                 if let Some(h) = vm.last_history_mut() {
                     h.eetime = t;
                 }
-                self.save_disks_after_epilog(state, tx, vm);
-                to_done(state, tx, vm, t);
+                to_done(&self.settings, state, tx, vm, t);
             }
             (VmState::Active, SaveStop) => {
                 if let Some(h) = vm.last_history_mut() {
@@ -622,7 +758,7 @@ impl Core {
                     vm.state = VmState::Pending;
                     vm.lcm_state = LcmInit;
                 } else {
-                    to_done(state, tx, vm, t);
+                    to_done(&self.settings, state, tx, vm, t);
                 }
             }
             (VmState::Active, Failure) => {
@@ -652,21 +788,27 @@ impl Core {
     ) {
         use LcmState::*;
         if let Some(message) = driver_message {
+            let message = message.to_string();
             let text = match vm.lcm_state {
                 Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
-                    format!("Error excuting image transfer script: {message}")
+                    Some(EventError::Transfer(message))
                 }
-                Boot => format!("Error deploying virtual machine: {message}"),
-                Shutdown => format!("Error shuting down VM: {message}"),
-                Cancel => format!("Error canceling VM: {message}"),
-                SaveStop | SaveSuspend | SaveMigrate => {
-                    format!("Error saving VM state: {message}")
+                Boot if vm.boot_restores => Some(EventError::Restore(message)),
+                Boot => Some(EventError::Deploy(message)),
+                Shutdown => Some(EventError::Shutdown(message)),
+                Cancel => Some(EventError::Cancel(message)),
+                SaveStop | SaveSuspend | SaveMigrate => Some(EventError::Save(message)),
+                Migrate => Some(EventError::LiveMigrate(message)),
+                // 3.2 only logs the failures of other steps (the cleanup of finalize).
+                _ => {
+                    tracing::warn!(vm = vm.id, "{message}");
+                    None
                 }
-                Migrate => format!("Error live migrating VM: {message}"),
-                _ => message.to_string(),
             };
-            tracing::warn!(vm = vm.id, "{text}");
-            set_template_error(&mut vm.template, &text);
+            if let Some(text) = text {
+                tracing::warn!(vm = vm.id, "{text}");
+                set_template_error(&mut vm.template, &text);
+            }
         }
         match vm.lcm_state {
             // The VM keeps running when the hypervisor refuses to stop or move it.
@@ -704,53 +846,6 @@ impl Core {
                 vm.etime = t;
             }
         }
-    }
-
-    /// SAVE_AS disks become images at the end of a normal epilog. Hosts whose transfer driver
-    /// produces no disk file (tm_dummy) leave the new image in ERROR, as 3.2 did.
-    fn save_disks_after_epilog(&self, state: &State, tx: &mut Tx, vm: &Vm) {
-        for disk in vm.template.vectors("DISK") {
-            let get = |k: &str| disk.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-            let Some(img_id) = get("SAVE_AS").and_then(|v| v.parse::<Oid>().ok()) else {
-                continue;
-            };
-            let Some(img) = state.images.get(&img_id) else {
-                continue;
-            };
-            let mut img = img.clone();
-            let disk_id = get("DISK_ID").unwrap_or("0");
-            let from = format!("{}{}/disk.{disk_id}", self.settings.vm_dir(), vm.id);
-            let to = self
-                .settings
-                .image_repo_dir()
-                .join(super::images::repository_name(img_id));
-            let message = format!(
-                "Error saving image to the repository: Could not move {from} to {}",
-                to.display()
-            );
-            match std::fs::metadata(&from) {
-                Ok(_) => match std::fs::create_dir_all(self.settings.image_repo_dir())
-                    .and_then(|_| std::fs::rename(&from, &to))
-                {
-                    Ok(()) => {
-                        img.source = to.to_string_lossy().to_string();
-                        img.state = ImageState::Ready;
-                    }
-                    Err(_) => {
-                        set_template_error(&mut img.template, &message);
-                        img.state = ImageState::Error;
-                    }
-                },
-                Err(_) => {
-                    set_template_error(&mut img.template, &message);
-                    img.state = ImageState::Error;
-                }
-            }
-            tx.put(Change::Image(img));
-        }
-        // A transfer driver that quarantined the VM directory left only the saved disks in it;
-        // once they are moved the directory is empty and goes (fails harmlessly otherwise).
-        let _ = std::fs::remove_dir(format!("{}{}", self.settings.vm_dir(), vm.id));
     }
 }
 
@@ -812,7 +907,10 @@ impl Core {
                         vm.lcm_state = LcmState::LcmInit;
                     }
                     PollResult::Crashed => {
-                        set_template_error(&mut vm.template, "Error monitoring VM: the domain crashed");
+                        set_template_error(
+                            &mut vm.template,
+                            &EventError::MonitorVm("the domain crashed".into()),
+                        );
                         if let Some(h) = vm.last_history_mut() {
                             h.reason = Reason::Error;
                             h.etime = t;

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod hosts;
 pub mod images;
 pub mod lifecycle;
+pub mod messages;
 pub mod owned;
 pub mod state;
 pub mod templates;
@@ -275,7 +276,8 @@ impl Core {
         // The store mutex keeps other writers out, so the state cannot change between this
         // read view and the apply below.
         let value = f(&self.read(), &mut tx)?;
-        if tx.changes.is_empty() {
+        // Nothing written, and no id used (a refused one.vm.savedisk uses an image id).
+        if tx.changes.is_empty() && tx.allocated.is_empty() {
             return Ok(value);
         }
         let mut ops = Vec::with_capacity(tx.changes.len() + tx.allocated.len());

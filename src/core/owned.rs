@@ -3,6 +3,7 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
+use super::messages::Refusal;
 use super::{Change, Error, Result, State};
 use crate::model::acl::Op;
 use crate::model::{Image, Kind, Oid, Permissions, VNet, Vm, VmTemplate};
@@ -155,33 +156,67 @@ pub fn chown<T: Owned>(
     Ok(changed)
 }
 
-/// `one.<x>.chmod` with the nine bits in parameter order (-1 = keep).
+/// `one.<x>.chmod` with the nine bits in parameter order (-1 = keep), as 3.2's
+/// RequestManagerChmod decides it. oneadmin and its group apply the bits as given. Anyone else
+/// first has OWNER_A, GROUP_A and the three OTHER bits compared with the object's: an equal
+/// value keeps the bit. Only an ADMIN bit that really changes needs ADMIN on the object
+/// (MANAGE is enough otherwise), and only an OTHER bit that really changes meets
+/// ENABLE_OTHER_PERMISSIONS. So the full nine-value mask a client sends (the CLI's octal form)
+/// works for an owner with MANAGE as long as it repeats the ADMIN and OTHER bits it has.
 pub fn chmod<T: Owned>(
     state: &State,
     caller: &Caller,
     id: Oid,
-    bits: [i32; 9],
+    requested: [i32; 9],
     enable_other: bool,
 ) -> Result<T> {
+    const OWNER_A: usize = 2;
+    const GROUP_U: usize = 3;
+    const GROUP_A: usize = 5;
+    const OTHER_U: usize = 6;
+    const OTHER_M: usize = 7;
+    const OTHER_A: usize = 8;
     let obj = get::<T>(state, id)?;
-    // Changing any ADMIN bit needs ADMIN on the object, anything else MANAGE.
-    let admin = bits[2] > -1 || bits[5] > -1 || bits[8] > -1;
-    let op = if admin { Op::Admin } else { Op::Manage };
-    state.authorize(caller, &[AuthItem::on(T::KIND, op, obj.obj_ref())])?;
-    if !enable_other && !caller.is_privileged() && bits[6..9].iter().any(|b| *b > -1) {
-        return Err(Error::Unprefixed {
-            message: "Management of 'other' permissions is disabled in oned.conf".into(),
-            code: super::error::CODE_AUTHORIZATION,
-        });
+    let current = obj.perms().as_array();
+    let mut bits = requested;
+    if !caller.is_privileged() {
+        for k in [OWNER_A, GROUP_A, OTHER_U, OTHER_M, OTHER_A] {
+            if bits[k] == i32::from(current[k]) {
+                bits[k] = -1;
+            }
+        }
+        // A -1 is never a change; any other value that differs is (even an invalid one).
+        let changes = |ks: &[usize]| ks.iter().any(|k| bits[*k] != -1);
+        if !enable_other && changes(&[OTHER_U, OTHER_M, OTHER_A]) {
+            return Err(Error::Unprefixed {
+                message: Refusal::OtherPermissionsDisabled,
+                code: super::error::CODE_AUTHORIZATION,
+            });
+        }
+        let op = if changes(&[OWNER_A, GROUP_A, OTHER_A]) {
+            Op::Admin
+        } else {
+            Op::Manage
+        };
+        state.authorize(caller, &[AuthItem::on(T::KIND, op, obj.obj_ref())])?;
+    }
+    let image = (obj as &dyn std::any::Any).downcast_ref::<Image>();
+    if image.is_some_and(|img| img.persistent)
+        && (requested[GROUP_U] == 1 || requested[OTHER_U] == 1)
+    {
+        return Err(Error::request(Refusal::ChmodPublicPersistent));
+    }
+    if bits.iter().any(|b| !(-1..=1).contains(b)) {
+        return Err(Error::request(Refusal::ChmodRange));
     }
     let mut changed = obj.clone();
-    let mut current = changed.perms().as_array();
-    for (slot, bit) in current.iter_mut().zip(bits.iter()) {
-        if *bit > -1 {
-            *slot = *bit != 0;
+    let mut now = current;
+    for (slot, bit) in now.iter_mut().zip(bits.iter()) {
+        if *bit != -1 {
+            *slot = *bit == 1;
         }
     }
-    *changed.perms_mut() = Permissions::from_array(current);
+    *changed.perms_mut() = Permissions::from_array(now);
     Ok(changed)
 }
 
@@ -214,7 +249,7 @@ pub fn filter<'a, T: Owned>(
     end: i32,
 ) -> Result<impl Iterator<Item = &'a T> + 'a> {
     if flag < -3 {
-        return Err(Error::BadParameter("Incorrect filter_flag".into()));
+        return Err(Error::BadParameter(Refusal::IncorrectFilter));
     }
     let unrestricted = caller.is_privileged() || state.acl_grants_all(caller, T::KIND, Op::Use);
     let range: Box<dyn Iterator<Item = (&Oid, &T)>> = if start != -1 {

@@ -2,6 +2,7 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::messages::AllocDetail;
 use super::owned::{self, get_authorized};
 use super::{Change, Core, Error, Result};
 use crate::model::acl::Op;
@@ -21,11 +22,8 @@ impl Core {
                 Some(n) if !n.is_empty() => n.to_string(),
                 _ => format!("template-{id}"),
             };
-            if name.chars().count() > 128 {
-                return Err(Error::alloc(
-                    Kind::Template,
-                    "NAME is too long; max length is 128 chars.",
-                ));
+            if name.len() > 128 {
+                return Err(Error::alloc(Kind::Template, AllocDetail::NameTooLong));
             }
             if let Some(t) = state
                 .templates
@@ -34,13 +32,21 @@ impl Core {
             {
                 return Err(Error::alloc(
                     Kind::Template,
-                    format!("NAME is already taken by TEMPLATE {}.", t.id),
+                    AllocDetail::NameTaken {
+                        kind: "TEMPLATE",
+                        id: t.id,
+                    },
                 ));
             }
             let id = tx.alloc_id(state, Kind::Template);
             let user = super::users::get(state, caller.uid)?;
             let mut tmpl = tmpl.clone();
             tmpl.set_single("TEMPLATE_ID", id.to_string());
+            Error::check_xml(
+                Kind::Template,
+                &[&name, &user.name, &user.gname],
+                Some(&tmpl),
+            )?;
             tx.put(Change::Template(VmTemplate {
                 id,
                 uid: caller.uid,
@@ -98,19 +104,5 @@ impl Core {
             "VMTEMPLATE_POOL",
             |t, out| t.write_xml(out),
         )
-    }
-
-    /// `one.template.instantiate`: a new VM from the template, named `name` when given.
-    pub fn template_instantiate(&self, caller: &Caller, id: Oid, name: &str) -> Result<Oid> {
-        let mut tmpl = {
-            let state = self.read();
-            get_authorized::<VmTemplate>(&state, caller, id, Op::Use)?
-                .template
-                .clone()
-        };
-        if !name.is_empty() {
-            tmpl.set_single("NAME", name);
-        }
-        self.vm_allocate_template(caller, tmpl)
     }
 }

@@ -2,6 +2,7 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
+use super::messages::{AllocDetail, Refusal};
 use super::{Change, Core, Error, Result, State};
 use crate::model::acl::Op;
 use crate::model::group::{ONEADMIN_GID, USERS_GID};
@@ -60,14 +61,21 @@ impl Core {
         self.write(|state, tx| {
             state.authorize(caller, &[AuthItem::create(Kind::User)])?;
             let driver = if driver.is_empty() { "core" } else { driver };
-            validate_name(name).map_err(|d| Error::alloc(Kind::User, d))?;
+            // 3.2 checks the password (as given, for every driver) before the name.
+            let invalid = |v| Error::alloc(Kind::User, AllocDetail::User(v));
+            validate_password(password).map_err(invalid)?;
+            validate_name(name).map_err(invalid)?;
             if let Some(existing) = state.user_by_name(name) {
                 return Err(Error::alloc(
                     Kind::User,
-                    format!("NAME is already taken by USER {}.", existing.id),
+                    AllocDetail::NameTaken {
+                        kind: "USER",
+                        id: existing.id,
+                    },
                 ));
             }
-            validate_password(password).map_err(|d| Error::alloc(Kind::User, d))?;
+            let stored = stored_password(driver, password);
+            Error::check_xml(Kind::User, &[name, &stored, driver], None)?;
             // Users created by oneadmin-group members go to `users`; others' into their group.
             let gid = if caller.gid == ONEADMIN_GID {
                 USERS_GID
@@ -80,7 +88,7 @@ impl Core {
                 gid,
                 gname: state.group_name(gid),
                 name: name.to_string(),
-                password: stored_password(driver, password),
+                password: stored,
                 auth_driver: driver.to_string(),
                 enabled: true,
                 template: Template::new(),
@@ -93,9 +101,7 @@ impl Core {
         self.write(|state, tx| {
             get_authorized(state, caller, id, Op::Admin)?;
             if id == ONEADMIN_UID {
-                return Err(Error::request(
-                    "Can not delete user. oneadmin can not be deleted.",
-                ));
+                return Err(Error::request(Refusal::DeleteOneadmin));
             }
             tx.delete(Kind::User, id);
             Ok(id)
@@ -114,7 +120,9 @@ impl Core {
     pub fn user_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
         self.write(|state, tx| {
             let user = get_authorized(state, caller, id, Op::Manage)?;
-            let tmpl = parse_update(text)?;
+            let mut tmpl = parse_update(text)?;
+            // User templates keep the last copy of a repeated attribute.
+            tmpl.keep_last_copies();
             let mut user = user.clone();
             user.template = tmpl;
             tx.put(Change::User(user));
@@ -125,8 +133,11 @@ impl Core {
     pub fn user_passwd(&self, caller: &Caller, id: Oid, password: &str) -> Result<Oid> {
         self.write(|state, tx| {
             let user = get_authorized(state, caller, id, Op::Manage)?;
-            validate_password(password)
-                .map_err(|d| Error::request(format!("Can not change password. {d}")))?;
+            // 3.2 hashes a `core` user's password before it validates it, so any text is
+            // accepted then; other drivers' passwords are checked.
+            if user.auth_driver != "core" {
+                validate_password(password).map_err(|v| Error::request(Refusal::Password(v)))?;
+            }
             let mut user = user.clone();
             user.password = stored_password(&user.auth_driver, password);
             tx.put(Change::User(user));
@@ -138,7 +149,7 @@ impl Core {
         self.write(|state, tx| {
             let user = get(state, id)?;
             if gid < 0 {
-                return Err(Error::BadParameter("Wrong group ID".into()));
+                return Err(Error::BadParameter(Refusal::WrongGroupId));
             }
             let group = state.groups.get(&gid).ok_or(Error::NoExists {
                 kind: Kind::Group,
@@ -172,9 +183,13 @@ impl Core {
             if !driver.is_empty() {
                 user.auth_driver = driver.to_string();
             }
+            // An empty password keeps the old one; a new one is checked unless it is for
+            // `core`, which hashes it.
             if !password.is_empty() {
-                validate_password(password)
-                    .map_err(|d| Error::request(format!("Can not change auth driver. {d}")))?;
+                if user.auth_driver != "core" {
+                    validate_password(password)
+                        .map_err(|v| Error::request(Refusal::Password(v)))?;
+                }
                 user.password = stored_password(&user.auth_driver, password);
             }
             tx.put(Change::User(user));
@@ -196,9 +211,10 @@ impl Core {
 /// A replacement template for `*.update`, with 3.2's wording of parse errors.
 pub fn parse_update(text: &str) -> Result<Template> {
     template::parse(text).map_err(|e| {
-        Error::request(format!(
-            "Can not update template. Parse error: {}",
-            e.message
-        ))
+        Error::request(if e.message.is_empty() {
+            Refusal::UpdateParseNoDetail
+        } else {
+            Refusal::UpdateParse(e.message)
+        })
     })
 }

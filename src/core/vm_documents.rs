@@ -118,8 +118,14 @@ mod tests {
     fn cached_entries_follow_every_change_of_a_vm() {
         let core = core();
         let plain = allocate(&core, "plain");
-        // Characters the XML-RPC encoding escapes, in the name and the template.
-        let odd = allocate(&core, "a&b <c> d\r");
+        // Characters the XML-RPC encoding escapes, in the name and the template (3.2 refuses
+        // `&` and `<` in a NAME, which it wrote raw).
+        let odd = core
+            .vm_allocate(
+                &Caller::oneadmin(),
+                "NAME = \"a>b d\"\nNOTE = \"a&b <c> d\r\"\nCPU = 1\nMEMORY = 256\n",
+            )
+            .unwrap();
         let moved = allocate(&core, "moved");
         assert_documents_current(&core);
 

@@ -3,13 +3,14 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::messages::{AllocDetail, Denial, Refusal};
 use super::owned::{self, get_authorized, Owned};
 use super::{Change, Core, Error, Result, State, Tx};
 use crate::model::acl::Op;
 use crate::model::image::{ImageState, ImageType};
 use crate::model::vm::{LcmState, VmState};
 use crate::model::vnet::{ip_to_string, parse_ip};
-use crate::model::{now, Image, Kind, Oid, Permissions, VNet, Vm};
+use crate::model::{now, Image, Kind, Oid, Permissions, VNet, Vm, VmTemplate};
 use crate::template::vars::{substitute, VarResolver};
 use crate::template::{self, Attribute, Template};
 use crate::xmlrpc::{EscapedFragment, EscapedText};
@@ -305,21 +306,22 @@ fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> 
     let mut errors = Vec::new();
     if let Some(limit) = cpu_limit {
         if used_cpu + req_cpu > limit {
-            errors.push(format!("CPU quota exceeded (Quota: {limit:.1}, Used: {used_cpu:.1}, Requested: {req_cpu:.1})"));
+            errors.push(Denial::quota("CPU", limit, used_cpu, req_cpu));
         }
     }
     if let Some(limit) = memory_limit {
         if used_mem + req_mem > limit {
-            errors.push(format!(
-                "MEMORY quota exceeded (Quota: {limit}, Used: {used_mem}, Requested: {req_mem})"
+            errors.push(Denial::quota(
+                "MEMORY",
+                limit as f64,
+                used_mem as f64,
+                req_mem as f64,
             ));
         }
     }
     if let Some(limit) = num_vms_limit {
         if used_vms + 1 > limit {
-            errors.push(format!(
-                "NUM_VMS quota exceeded (Quota: {limit}, Used: {used_vms}, Requested: 1)"
-            ));
+            errors.push(Denial::quota("NUM_VMS", limit as f64, used_vms as f64, 1.0));
         }
     }
     if errors.is_empty() {
@@ -327,13 +329,56 @@ fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> 
     } else {
         Err(Error::Authorization {
             uid: caller.uid,
-            detail: errors.join("; "),
+            reasons: errors,
         })
     }
 }
 
-fn alloc_err(detail: &str) -> Error {
+fn alloc_err(detail: AllocDetail) -> Error {
     Error::alloc(Kind::Vm, detail)
+}
+
+/// USE on every network and image the template's NICs and DISKs name. Names that resolve to
+/// nothing are left out (the allocation then fails on them with "Could not get …").
+fn referenced_objects(state: &State, tmpl: &Template, owner: Oid) -> Vec<AuthItem> {
+    let mut items = Vec::new();
+    for nic in tmpl.vectors("NIC") {
+        if let Some(Some(net)) = nic_network(state, nic, owner) {
+            items.push(AuthItem::on(Kind::Net, Op::Use, net.obj_ref()));
+        }
+    }
+    for disk in tmpl.vectors("DISK") {
+        if let Some(Some(img)) = disk_image(state, disk, owner) {
+            items.push(AuthItem::on(Kind::Image, Op::Use, img.obj_ref()));
+        }
+    }
+    items
+}
+
+/// Attributes only oneadmin and its group may set (checked after authorization, as 3.2 does).
+fn check_restricted(caller: &Caller, tmpl: &Template) -> Result<()> {
+    // 3.2's check (StratusLab's patch left only NIC/VLAN_ID of 3.2's list): stratusd restricts
+    // every attribute through which a template could run a program or reach a node's files
+    // (src/trust.rs, docs/security.md).
+    if caller.is_privileged() {
+        return Ok(());
+    }
+    for (name, key) in crate::trust::vm_restricted() {
+        let present = if key.is_empty() {
+            tmpl.attributes().iter().any(|a| a.name() == name)
+        } else {
+            tmpl.vectors(name).any(|p| vector_value(p, key).is_some())
+        };
+        if present {
+            let shown = if key.is_empty() {
+                name.to_string()
+            } else {
+                format!("{name}/{key}")
+            };
+            return Err(alloc_err(AllocDetail::RestrictedVmAttribute(shown)));
+        }
+    }
+    Ok(())
 }
 
 impl Core {
@@ -345,48 +390,45 @@ impl Core {
         self.vm_allocate_template(caller, tmpl)
     }
 
+    /// `one.vm.allocate` of a parsed template: CREATE VM, and USE on every network and image it
+    /// references.
     pub fn vm_allocate_template(&self, caller: &Caller, tmpl: Template) -> Result<Oid> {
-        // 3.2's restricted-attribute check (StratusLab's patch left only NIC/VLAN_ID of 3.2's
-        // list): stratusd restricts every attribute through which a template could run a
-        // program or reach a node's files (src/trust.rs, docs/security.md).
-        if !caller.is_privileged() {
-            for (name, key) in crate::trust::vm_restricted() {
-                let present = if key.is_empty() {
-                    tmpl.attributes().iter().any(|a| a.name() == name)
-                } else {
-                    tmpl.vectors(name).any(|p| vector_value(p, key).is_some())
-                };
-                if present {
-                    let shown = if key.is_empty() {
-                        name.to_string()
-                    } else {
-                        format!("{name}/{key}")
-                    };
-                    return Err(alloc_err(&format!(
-                        "VM Template includes a restricted attribute {shown}."
-                    )));
-                }
-            }
-        }
         let id = self.write(|state, tx| {
-            // CREATE VM, and USE on every network and image the template references.
             let mut items = vec![AuthItem::create(Kind::Vm)];
-            for nic in tmpl.vectors("NIC") {
-                if let Some(Some(net)) = nic_network(state, nic, caller.uid) {
-                    items.push(AuthItem::on(Kind::Net, Op::Use, net.obj_ref()));
-                }
-            }
-            for disk in tmpl.vectors("DISK") {
-                if let Some(Some(img)) = disk_image(state, disk, caller.uid) {
-                    items.push(AuthItem::on(Kind::Image, Op::Use, img.obj_ref()));
-                }
-            }
+            items.extend(referenced_objects(state, &tmpl, caller.uid));
             state.authorize(caller, &items)?;
             check_quota(self, state, caller, &tmpl)?;
+            check_restricted(caller, &tmpl)?;
             build_vm(self, state, tx, caller, tmpl.clone())
         })?;
         tracing::info!(vm = id, user = %caller.name, "VM allocated");
         Ok(id)
+    }
+
+    /// `one.template.instantiate` (3.2's TemplateInstantiate): a VM from a registered template,
+    /// owned by the caller. The template is looked up first (also for oneadmin); the caller
+    /// needs USE on it and on the images and networks it references, but not CREATE VM. Every
+    /// NAME of the template is replaced by `name`, even an empty one, which gives `one-<id>`:
+    /// the template's own NAME never names the VM.
+    pub fn template_instantiate(&self, caller: &Caller, id: Oid, name: &str) -> Result<Oid> {
+        let vid = self.write(|state, tx| {
+            let registered = owned::get::<VmTemplate>(state, id)?;
+            let mut tmpl = registered.template.clone();
+            tmpl.remove("NAME");
+            tmpl.push(Attribute::single("NAME", name));
+            let mut items = vec![AuthItem::on(Kind::Template, Op::Use, registered.obj_ref())];
+            items.extend(referenced_objects(state, &tmpl, caller.uid));
+            state.authorize(caller, &items)?;
+            // The quota module looks at a TEMPLATE USE request only when it carries more than
+            // the template itself (3.2: a lone TEMPLATE USE is never quota-checked).
+            if items.len() > 1 {
+                check_quota(self, state, caller, &tmpl)?;
+            }
+            check_restricted(caller, &tmpl)?;
+            build_vm(self, state, tx, caller, tmpl)
+        })?;
+        tracing::info!(vm = vid, template = id, user = %caller.name, "VM instantiated");
+        Ok(vid)
     }
 
     /// The VM's document, escaped for the answer (the cached pool entry when it is the same).
@@ -417,7 +459,7 @@ impl Core {
         vm_state: i32,
     ) -> Result<EscapedText> {
         if !(-2..=7).contains(&vm_state) {
-            return Err(Error::BadParameter("Incorrect filter_flag, state".into()));
+            return Err(Error::BadParameter(Refusal::IncorrectStateFilter));
         }
         let state = self.read();
         let vms = owned::filter::<Vm>(&state, caller, flag, start, end)?;
@@ -456,10 +498,10 @@ fn build_vm(
     let s = &core.settings;
     let owner = super::users::get(state, caller.uid)?;
     if tmpl.vectors("CONTEXT").count() > 1 {
-        return Err(alloc_err("Only one CONTEXT attribute can be defined."));
+        return Err(alloc_err(AllocDetail::OneContext));
     }
     if tmpl.get("CONTEXT").is_some() {
-        return Err(alloc_err("Wrong format for CONTEXT attribute."));
+        return Err(alloc_err(AllocDetail::ContextFormat));
     }
     if tmpl
         .attributes()
@@ -468,18 +510,27 @@ fn build_vm(
         .count()
         > 1
     {
-        return Err(alloc_err("Only one REQUIREMENTS attribute can be defined."));
+        return Err(alloc_err(AllocDetail::OneRequirements));
+    }
+    if tmpl.get_vector("REQUIREMENTS").is_some() {
+        return Err(alloc_err(AllocDetail::RequirementsFormat));
     }
     let id = tx.alloc_id(state, Kind::Vm);
+    // 3.2: the name is the first NAME when that is a non-empty single value, and every NAME
+    // stays as written; otherwise `one-<id>`, which replaces every NAME.
     let name = match tmpl.get("NAME") {
         Some(n) if !n.is_empty() => n.to_string(),
-        _ => format!("one-{id}"),
+        _ => {
+            let generated = format!("one-{id}");
+            tmpl.set_single("NAME", &generated);
+            generated
+        }
     };
-    if name.chars().count() > 128 {
-        return Err(alloc_err("NAME is too long; max length is 128 chars."));
+    if name.len() > 128 {
+        return Err(alloc_err(AllocDetail::NameTooLong));
     }
-    tmpl.set_single("NAME", &name);
-    tmpl.set_single("VMID", id.to_string());
+    // Added after a VMID the user wrote, which therefore wins in `$VMID`, as in 3.2.
+    tmpl.push(Attribute::single("VMID", id.to_string()));
 
     // Leases, inside this write: the first one.vm.info already shows IP and MAC.
     let mut nets: Vec<VNet> = Vec::new();
@@ -496,7 +547,7 @@ fn build_vm(
         if vname == "NIC" {
             match nic_network(state, &pairs, caller.uid) {
                 None => {}
-                Some(None) => return Err(alloc_err("Could not get virtual network for VM.")),
+                Some(None) => return Err(alloc_err(AllocDetail::NoVirtualNetwork)),
                 Some(Some(net)) => {
                     let idx = match nets.iter().position(|n| n.id == net.id) {
                         Some(i) => i,
@@ -506,16 +557,15 @@ fn build_vm(
                         }
                     };
                     let net = &mut nets[idx];
-                    let ip = match vector_value(&pairs, "IP") {
+                    let (ip, mac) = match vector_value(&pairs, "IP") {
                         Some(req) => match parse_ip(req) {
-                            Some(ip) if net.is_free(ip) => ip,
-                            _ => return Err(alloc_err("Could not get virtual network for VM.")),
+                            Some(ip) if net.is_free(ip) => (ip, net.take(ip, id)),
+                            _ => return Err(alloc_err(AllocDetail::NoVirtualNetwork)),
                         },
                         None => net
-                            .first_free()
-                            .ok_or_else(|| alloc_err("Could not get virtual network for VM."))?,
+                            .take_next(id)
+                            .ok_or_else(|| alloc_err(AllocDetail::NoVirtualNetwork))?,
                     };
-                    let mac = net.take(ip, id);
                     set_pair(&mut pairs, "NETWORK", net.name.clone());
                     set_pair(&mut pairs, "NETWORK_ID", net.id.to_string());
                     set_pair(&mut pairs, "BRIDGE", net.bridge.clone());
@@ -556,7 +606,7 @@ fn build_vm(
                     set_pair(pairs, "TARGET", format!("{}d", s.default_device_prefix));
                 }
             }
-            Some(None) => return Err(alloc_err("Could not get disk image for VM.")),
+            Some(None) => return Err(alloc_err(AllocDetail::NoDiskImage)),
             Some(Some(img)) => {
                 let img = match images.iter_mut().find(|i| i.id == img.id) {
                     Some(i) => i,
@@ -571,7 +621,7 @@ fn build_vm(
                 let usable = img.state == ImageState::Ready
                     || (img.state == ImageState::Used && !img.persistent);
                 if !usable {
-                    return Err(alloc_err("Could not get disk image for VM."));
+                    return Err(alloc_err(AllocDetail::NoDiskImage));
                 }
                 let prefix = img
                     .template
@@ -594,13 +644,13 @@ fn build_vm(
                     }
                 };
                 if os_images > 1 {
-                    return Err(alloc_err("VM can not use more than one OS image."));
+                    return Err(alloc_err(AllocDetail::MoreThanOneOsImage));
                 }
                 if cdrom_images > 1 {
-                    return Err(alloc_err("VM can not use more than one CDROM image."));
+                    return Err(alloc_err(AllocDetail::MoreThanOneCdrom));
                 }
                 if datablock_letter > b'e' + 10 {
-                    return Err(alloc_err("VM can not use more than 10 DATABLOCK images."));
+                    return Err(alloc_err(AllocDetail::TooManyDatablocks));
                 }
                 set_pair(pairs, "IMAGE", img.name.clone());
                 set_pair(pairs, "IMAGE_ID", img.id.to_string());
@@ -675,6 +725,7 @@ fn build_vm(
         history: Vec::new(),
         reboot_requested: false,
         resubmit_after_cleanup: false,
+        boot_restores: false,
     };
 
     // CONTEXT values and REQUIREMENTS get their variables substituted (leases are known now).
@@ -728,6 +779,13 @@ fn build_vm(
         tmpl.set_single("REQUIREMENTS", &value);
     }
     vm.template = tmpl;
+    // Last, as 3.2's insert: a body that would not be well-formed XML is refused, nothing is
+    // kept and the id is not used.
+    Error::check_xml(
+        Kind::Vm,
+        &[&vm.name, &vm.uname, &vm.gname],
+        Some(&vm.template),
+    )?;
 
     for net in nets {
         for nic in vm.template.vectors("NIC") {

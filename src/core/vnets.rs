@@ -2,22 +2,19 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::messages::{AllocDetail, Refusal};
 use super::owned::{self, get_authorized};
 use super::{Change, Core, Error, Result};
 use crate::model::acl::Op;
 use crate::model::vnet::{
-    ip_to_string, mac_for_ip, parse_ip, parse_mac, parse_mac_prefix, Lease, NetKind,
+    ip_to_string, mac_for_ip, parse_lease_ip, parse_mac, parse_mac_prefix, Lease, NetKind,
 };
 use crate::model::{Kind, Oid, Permissions, VNet};
 use crate::template::{self, Template};
 use std::collections::BTreeMap;
 
-fn alloc_err(detail: impl Into<String>) -> Error {
+fn alloc_err(detail: AllocDetail) -> Error {
     Error::alloc(Kind::Net, detail)
-}
-
-fn lease_err(detail: &str) -> Error {
-    Error::request(format!("Error modifying network leases. {detail}"))
 }
 
 /// Host bits needed for `size` addresses plus network and broadcast (3.2 rounds up).
@@ -42,6 +39,100 @@ fn parse_size(text: &str) -> Option<u64> {
     }
 }
 
+/// The address range of a RANGED network and the mask to record, from its template, with
+/// 3.2's checks in 3.2's order (catalogue §6.1): IP_START and IP_END must parse; without
+/// NETWORK_ADDRESS both must be given (no network is computed then); the mask comes from
+/// `NETWORK_ADDRESS=a.b.c.d/N`, NETWORK_MASK (its trailing zero bits) or NETWORK_SIZE
+/// (`C`/`B`/`A` or a number of hosts, default `network_size`); the address must be the
+/// network's base; the ends must lie in the network and be in order.
+fn ranged_range(tmpl: &Template, network_size: u32) -> Result<(u32, u32, Option<u32>)> {
+    let given = |key: &str| tmpl.get(key).unwrap_or("").trim().to_string();
+    let (start_text, end_text) = (given("IP_START"), given("IP_END"));
+    let parse_end = |key: &'static str, text: &str| -> Result<Option<u32>> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        parse_lease_ip(text).map(Some).ok_or_else(|| {
+            alloc_err(AllocDetail::InvalidRangeEnd {
+                key,
+                value: text.to_string(),
+            })
+        })
+    };
+    let start = parse_end("IP_START", &start_text)?.filter(|ip| *ip != 0);
+    let end = parse_end("IP_END", &end_text)?.filter(|ip| *ip != 0);
+    let addr_text = given("NETWORK_ADDRESS");
+    if addr_text.is_empty() {
+        return match (start, end) {
+            (Some(s), Some(e)) if s <= e => Ok((s, e, None)),
+            (Some(s), Some(e)) => Err(alloc_err(AllocDetail::RangeReversed {
+                start: ip_to_string(s),
+                end: ip_to_string(e),
+            })),
+            _ => Err(alloc_err(AllocDetail::NoNetworkAddress)),
+        };
+    }
+    let (addr_part, prefix) = match addr_text.split_once('/') {
+        Some((a, p)) => (a.trim(), Some(p.trim())),
+        None => (addr_text.as_str(), None),
+    };
+    let host_bits = if let Some(p) = prefix {
+        match p.parse::<u32>() {
+            Ok(n) if n <= 32 => 32 - n,
+            _ => return Err(alloc_err(AllocDetail::InvalidCidrPrefix(p.to_string()))),
+        }
+    } else if let Some(mask_text) = tmpl.get("NETWORK_MASK") {
+        let mask = parse_lease_ip(mask_text.trim())
+            .ok_or_else(|| alloc_err(AllocDetail::InvalidNetworkMask(mask_text.to_string())))?;
+        mask.trailing_zeros()
+    } else {
+        let size = match tmpl.get("NETWORK_SIZE") {
+            Some(t) => parse_size(t).ok_or_else(|| alloc_err(AllocDetail::WrongNetworkSize))?,
+            None => u64::from(network_size),
+        };
+        (!mask_for_size(size)).count_ones()
+    };
+    let mask = if host_bits >= 32 {
+        0
+    } else {
+        u32::MAX << host_bits
+    };
+    let addr = parse_lease_ip(addr_part)
+        .ok_or_else(|| alloc_err(AllocDetail::InvalidNetworkAddress(addr_part.to_string())))?;
+    if addr & !mask != 0 {
+        return Err(alloc_err(AllocDetail::NotBaseAddress {
+            address: addr_part.to_string(),
+            mask: ip_to_string(mask),
+        }));
+    }
+    let broadcast = addr | !mask;
+    let outside = |ip: u32| ip & mask != addr;
+    let bits = 32 - host_bits;
+    let start = start.unwrap_or(addr.saturating_add(1));
+    let end = end.unwrap_or(broadcast.saturating_sub(1));
+    let outside_error = |key: &'static str, value: &str| {
+        alloc_err(AllocDetail::OutsideNetwork {
+            key,
+            value: value.to_string(),
+            address: addr_part.to_string(),
+            bits,
+        })
+    };
+    if outside(start) {
+        return Err(outside_error("IP_START", &start_text));
+    }
+    if outside(end) {
+        return Err(outside_error("IP_END", &end_text));
+    }
+    if start > end {
+        return Err(alloc_err(AllocDetail::RangeReversed {
+            start: ip_to_string(start),
+            end: ip_to_string(end),
+        }));
+    }
+    Ok((start, end, Some(mask)))
+}
+
 /// Leases named by a `LEASES = [ IP = ..., MAC = ... ]` template.
 fn lease_requests(tmpl: &Template) -> Vec<(Option<u32>, Option<String>)> {
     tmpl.vectors("LEASES")
@@ -53,7 +144,7 @@ fn lease_requests(tmpl: &Template) -> Vec<(Option<u32>, Option<String>)> {
                     .map(|(_, v)| v.as_str())
             };
             (
-                get("IP").and_then(parse_ip),
+                get("IP").and_then(|ip| parse_lease_ip(ip.trim())),
                 get("MAC").map(|m| m.to_string()),
             )
         })
@@ -71,35 +162,34 @@ impl Core {
             state.authorize(caller, &[AuthItem::create(Kind::Net)])?;
             let name = tmpl.get("NAME").unwrap_or("").to_string();
             if name.is_empty() {
-                return Err(alloc_err("NAME cannot be empty."));
+                return Err(alloc_err(AllocDetail::NameEmpty));
             }
-            if name.chars().count() > 128 {
-                return Err(alloc_err("NAME is too long; max length is 128 chars."));
+            if name.len() > 128 {
+                return Err(alloc_err(AllocDetail::NameTooLong));
             }
             if let Some(n) = state
                 .vnets
                 .values()
                 .find(|n| n.uid == caller.uid && n.name == name)
             {
-                return Err(alloc_err(format!("NAME is already taken by NET {}.", n.id)));
+                return Err(alloc_err(AllocDetail::NameTaken {
+                    kind: "NET",
+                    id: n.id,
+                }));
             }
             let kind = match tmpl.get("TYPE").map(|t| t.trim().to_ascii_uppercase()) {
-                None => return Err(alloc_err("No TYPE in template for Virtual Network.")),
+                None => return Err(alloc_err(AllocDetail::NoNetworkType)),
+                Some(t) if t.is_empty() => return Err(alloc_err(AllocDetail::NoNetworkType)),
                 Some(t) if t == "RANGED" => NetKind::Ranged,
                 Some(t) if t == "FIXED" => NetKind::Fixed,
-                Some(_) => {
-                    let raw = tmpl.get("TYPE").unwrap_or("");
-                    return Err(alloc_err(format!(
-                        "Wrong type \"{raw}\" in template for Virtual Network."
-                    )));
-                }
+                Some(t) => return Err(alloc_err(AllocDetail::WrongNetworkType(t))),
             };
             let id = state.next_id(Kind::Net);
             let phydev = tmpl.get("PHYDEV").unwrap_or("").to_string();
             let bridge = match tmpl.get("BRIDGE") {
                 Some(b) if !b.is_empty() => b.to_string(),
                 _ if !phydev.is_empty() => format!("onebr{id}"),
-                _ => return Err(alloc_err("No BRIDGE in template for Virtual Network.")),
+                _ => return Err(alloc_err(AllocDetail::NoBridge)),
             };
             let vlan = match tmpl.get("VLAN") {
                 Some(v) => v.eq_ignore_ascii_case("YES"),
@@ -124,68 +214,33 @@ impl Core {
                 mac_prefix: prefix,
                 template: Template::new(),
                 leases: BTreeMap::new(),
-                cursor: 0,
+                cursor: Default::default(),
             };
             match kind {
                 NetKind::Ranged => {
-                    let addr_text = tmpl.get("NETWORK_ADDRESS").unwrap_or("").to_string();
-                    if addr_text.is_empty() {
-                        return Err(alloc_err(
-                            "No NETWORK_ADDRESS in template for Virtual Network.",
-                        ));
+                    let (start, end, mask) = ranged_range(&tmpl, self.settings.network_size)?;
+                    net.ip_start = start;
+                    net.ip_end = end;
+                    if let Some(mask) = mask {
+                        tmpl.set_single("NETWORK_MASK", ip_to_string(mask));
                     }
-                    let (addr_part, cidr) = match addr_text.split_once('/') {
-                        Some((a, c)) => (a, c.trim().parse::<u32>().ok().filter(|c| *c <= 32)),
-                        None => (addr_text.as_str(), None),
-                    };
-                    let addr = parse_ip(addr_part).ok_or_else(|| {
-                        alloc_err("Wrong NETWORK_ADDRESS in template for Virtual Network.")
-                    })?;
-                    let mask = if let Some(m) = tmpl.get("NETWORK_MASK").and_then(parse_ip) {
-                        m
-                    } else if let Some(c) = cidr {
-                        if c == 0 {
-                            0
-                        } else {
-                            u32::MAX << (32 - c)
-                        }
-                    } else {
-                        let size = match tmpl.get("NETWORK_SIZE") {
-                            Some(t) => parse_size(t).ok_or_else(|| {
-                                alloc_err("Wrong NETWORK_SIZE in template for Virtual Network.")
-                            })?,
-                            None => self.settings.network_size as u64,
-                        };
-                        mask_for_size(size)
-                    };
-                    let network = addr & mask;
-                    let broadcast = network | !mask;
-                    net.ip_start = tmpl
-                        .get("IP_START")
-                        .and_then(parse_ip)
-                        .unwrap_or(network.saturating_add(1));
-                    net.ip_end = tmpl
-                        .get("IP_END")
-                        .and_then(parse_ip)
-                        .unwrap_or(broadcast.saturating_sub(1));
-                    if net.ip_end < net.ip_start {
-                        return Err(alloc_err(
-                            "Wrong IP_START or IP_END in template for Virtual Network.",
-                        ));
-                    }
-                    tmpl.set_single("NETWORK_MASK", ip_to_string(mask));
                     for key in ["NETWORK_ADDRESS", "NETWORK_SIZE", "IP_START", "IP_END"] {
                         tmpl.remove(key);
                     }
                 }
                 NetKind::Fixed => {
+                    // 3.2 skips (and only logs) a lease with a bad IP or MAC, or an IP given
+                    // twice; the network is created with the others.
                     for (ip, mac) in lease_requests(&tmpl) {
-                        let ip =
-                            ip.ok_or_else(|| alloc_err("Wrong IP in LEASES for Virtual Network."))?;
+                        let Some(ip) = ip else { continue };
+                        if net.leases.contains_key(&ip) {
+                            continue;
+                        }
                         let mac = match mac {
-                            Some(m) => parse_mac(&m).ok_or_else(|| {
-                                alloc_err("Wrong MAC in LEASES for Virtual Network.")
-                            })?,
+                            Some(m) => match parse_mac(&m) {
+                                Some(mac) => mac,
+                                None => continue,
+                            },
                             None => mac_for_ip(prefix, ip),
                         };
                         net.leases.insert(
@@ -204,6 +259,18 @@ impl Core {
                 tmpl.remove(key);
             }
             net.template = tmpl.clone();
+            Error::check_xml(
+                Kind::Net,
+                &[
+                    &net.name,
+                    &net.uname,
+                    &net.gname,
+                    &net.bridge,
+                    &net.phydev,
+                    &net.vlan_id,
+                ],
+                Some(&net.template),
+            )?;
             let id = tx.alloc_id(state, Kind::Net);
             net.id = id;
             tx.put(Change::VNet(net));
@@ -213,12 +280,9 @@ impl Core {
 
     pub fn vn_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
         self.write(|state, tx| {
-            let net = get_authorized::<VNet>(state, caller, id, Op::Manage)?;
-            if net.leases.values().any(|l| l.used && l.vid >= 0) {
-                return Err(Error::request(
-                    "Can not delete virtual network. Virtual network has leases in use",
-                ));
-            }
+            // As 3.2, leases in use do not stop it: their VMs keep their NICs, and nothing is
+            // given back to the deleted network when they end.
+            get_authorized::<VNet>(state, caller, id, Op::Manage)?;
             tx.delete(Kind::Net, id);
             Ok(id)
         })
@@ -254,78 +318,103 @@ impl Core {
         )
     }
 
-    /// addleases / rmleases / hold / release share their shape: a LEASES template applied to
-    /// one network under MANAGE.
+    /// addleases / rmleases / hold / release share their shape: the first LEASES vector of a
+    /// template applied to one network under MANAGE, with 3.2's texts (catalogue §6.2).
     pub fn vn_leases(&self, caller: &Caller, id: Oid, text: &str, op: LeaseOp) -> Result<Oid> {
-        let tmpl =
-            template::parse(text).map_err(|e| lease_err(&format!("Parse error. {}", e.message)))?;
-        let requests = lease_requests(&tmpl);
         self.write(|state, tx| {
-            let net = get_authorized::<VNet>(state, caller, id, Op::Manage)?;
-            let mut net = net.clone();
-            if requests.is_empty() {
-                return Err(lease_err("Wrong LEASES template."));
+            // Only uid 0 skips the authorization step, which is also where others learn that
+            // the network does not exist: for it a parse error comes first.
+            if caller.uid != 0 {
+                get_authorized::<VNet>(state, caller, id, Op::Manage)?;
             }
-            for (ip, mac) in &requests {
-                let ip = ip.ok_or_else(|| lease_err("Wrong IP in lease."))?;
-                match op {
-                    LeaseOp::Add => {
-                        if net.kind != NetKind::Fixed {
-                            return Err(lease_err("Leases can only be added to FIXED networks."));
-                        }
-                        if net.leases.contains_key(&ip) {
-                            return Err(lease_err("Lease already exists."));
-                        }
-                        let mac = match mac {
-                            Some(m) => {
-                                parse_mac(m).ok_or_else(|| lease_err("Wrong MAC in lease."))?
-                            }
-                            None => mac_for_ip(net.mac_prefix, ip),
-                        };
-                        net.leases.insert(
-                            ip,
-                            Lease {
-                                mac,
-                                used: false,
-                                vid: -1,
-                            },
-                        );
-                    }
-                    LeaseOp::Remove => {
-                        if net.kind != NetKind::Fixed {
-                            return Err(lease_err(
-                                "Leases can only be removed from FIXED networks.",
-                            ));
-                        }
-                        match net.leases.get(&ip) {
-                            None => return Err(lease_err("Lease is not part of the NET.")),
-                            Some(l) if l.used => return Err(lease_err("Lease is in use.")),
-                            Some(_) => {
-                                net.leases.remove(&ip);
-                            }
-                        }
-                    }
-                    LeaseOp::Hold => {
-                        if !net.contains(ip) {
-                            return Err(lease_err("Lease is not part of the NET."));
-                        }
-                        if !net.is_free(ip) {
-                            return Err(lease_err("Lease is in use."));
-                        }
-                        net.take(ip, -1);
-                    }
-                    LeaseOp::Release => match net.leases.get(&ip) {
-                        Some(l) if l.used && l.vid == -1 => net.release(ip),
-                        Some(l) if l.used => return Err(lease_err("Lease is in use by a VM.")),
-                        _ if net.contains(ip) => return Err(lease_err("Lease is not on hold.")),
-                        _ => return Err(lease_err("Lease is not part of the NET.")),
-                    },
-                }
-            }
+            let tmpl = template::parse(text).map_err(|e| {
+                Error::request(if e.message.is_empty() {
+                    Refusal::LeaseParseNoDetail
+                } else {
+                    Refusal::LeaseParse(e.message)
+                })
+            })?;
+            let mut net = owned::get::<VNet>(state, id)?.clone();
+            apply_lease_op(&mut net, &tmpl, op)?;
             tx.put(Change::VNet(net));
             Ok(id)
         })
     }
+}
+
+/// One lease operation on `net` (the first LEASES attribute only, as 3.2).
+fn apply_lease_op(net: &mut VNet, tmpl: &Template, op: LeaseOp) -> Result<()> {
+    // RANGED networks refuse additions and removals before looking at the template.
+    match (op, net.kind) {
+        (LeaseOp::Add, NetKind::Ranged) => return Err(Error::request(Refusal::AddLeasesRanged)),
+        (LeaseOp::Remove, NetKind::Ranged) => {
+            return Err(Error::request(Refusal::RemoveLeasesRanged))
+        }
+        _ => {}
+    }
+    let lease = match tmpl.attributes().iter().find(|a| a.name() == "LEASES") {
+        Some(template::Attribute::Vector { pairs, .. }) => pairs,
+        _ => return Err(Error::request(Refusal::EmptyLeaseDescription)),
+    };
+    let ip_text = template::vector_get(lease, "IP").unwrap_or("");
+    let ip = parse_lease_ip(ip_text);
+    match op {
+        LeaseOp::Add => {
+            let ip =
+                ip.ok_or_else(|| Error::request(Refusal::AddMalformedIp(ip_text.to_string())))?;
+            if net.leases.contains_key(&ip) {
+                return Err(Error::request(Refusal::AddExistingIp(ip_text.to_string())));
+            }
+            let mac = match template::vector_get(lease, "MAC") {
+                Some(m) => parse_mac(m)
+                    .ok_or_else(|| Error::request(Refusal::AddMalformedMac(m.to_string())))?,
+                None => mac_for_ip(net.mac_prefix, ip),
+            };
+            net.leases.insert(
+                ip,
+                Lease {
+                    mac,
+                    used: false,
+                    vid: -1,
+                },
+            );
+        }
+        LeaseOp::Remove => {
+            let ip =
+                ip.ok_or_else(|| Error::request(Refusal::RemoveMalformedIp(ip_text.to_string())))?;
+            match net.leases.get(&ip) {
+                None => {
+                    return Err(Error::request(Refusal::RemoveUnknownIp {
+                        ip: ip_text.to_string(),
+                        net: net.id,
+                    }))
+                }
+                Some(l) if l.used => {
+                    return Err(Error::request(Refusal::RemoveUsedIp(ip_text.to_string())))
+                }
+                Some(_) => {
+                    net.leases.remove(&ip);
+                }
+            }
+        }
+        LeaseOp::Hold => {
+            let ip = ip
+                .filter(|ip| net.contains(*ip))
+                .ok_or_else(|| Error::request(Refusal::LeaseNotInNetwork))?;
+            if !net.is_free(ip) {
+                return Err(Error::request(Refusal::LeaseInUse));
+            }
+            net.take(ip, -1);
+        }
+        LeaseOp::Release => {
+            let ip = ip.ok_or_else(|| Error::request(Refusal::WrongLeaseFormat))?;
+            match net.leases.get(&ip) {
+                Some(l) if l.used && l.vid == -1 => net.release(ip),
+                _ => return Err(Error::request(Refusal::LeaseNotOnHold)),
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

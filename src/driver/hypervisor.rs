@@ -783,6 +783,7 @@ mod idempotency_tests {
             history: Vec::new(),
             reboot_requested: false,
             resubmit_after_cleanup: false,
+            boot_restores: false,
         }
     }
 

@@ -311,6 +311,7 @@ fn vm(node: &Node) -> Result<Vm, String> {
         history,
         reboot_requested: false,
         resubmit_after_cleanup: false,
+        boot_restores: false,
     })
 }
 
@@ -355,7 +356,7 @@ fn vnet(node: &Node, default_mac_prefix: u16) -> Result<VNet, String> {
         mac_prefix: default_mac_prefix,
         template: node.template()?,
         leases: BTreeMap::new(),
-        cursor: 0,
+        cursor: Default::default(),
     })
 }
 

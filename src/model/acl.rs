@@ -45,6 +45,32 @@ impl Op {
     }
 }
 
+/// Why an ACL rule is malformed, in 3.2's order (`AclRule::malformed`).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum AclReason {
+    /// `part` is `[user]` or `[resource]`.
+    #[error("{0} INDIVIDUAL (#) and GROUP (@) bits are exclusive")]
+    IndividualAndGroup(&'static str),
+    #[error("{0} INDIVIDUAL (#) and ALL (*) bits are exclusive")]
+    IndividualAndAll(&'static str),
+    #[error("{0} GROUP (@) and ALL (*) bits are exclusive")]
+    GroupAndAll(&'static str),
+    #[error("{0} is missing one of the INDIVIDUAL, GROUP or ALL bits")]
+    SelectorMissing(&'static str),
+    #[error("{0} ID cannot be negative")]
+    NegativeId(&'static str),
+    #[error("when using the ALL bit, {0} ID must be 0")]
+    IdWithAll(&'static str),
+    #[error("[resource] type is missing")]
+    TypeMissing,
+    #[error("wrong [resource] type")]
+    WrongType,
+    #[error("wrong [rights], it cannot be 0")]
+    RightsZero,
+    #[error("wrong [rights], it cannot be bigger than 0xF")]
+    RightsTooBig,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclRule {
     pub id: Oid,
@@ -90,46 +116,53 @@ impl AclRule {
         s
     }
 
-    /// 3.2 `AclRule::malformed`: the reasons, joined with `; `, or None when the rule is valid.
-    pub fn malformed(&self) -> Option<String> {
-        let mut errors: Vec<&str> = Vec::new();
-        let user_sel = self.user & SEL_MASK;
-        if user_sel == 0 {
-            errors.push("[user] is missing one of the INDIVIDUAL, GROUP or ALL bits");
-        } else if !user_sel.is_power_of_two() {
-            errors.push("[user] must have only one of the INDIVIDUAL, GROUP or ALL bits");
+    /// 3.2 `AclRule::malformed`: the reasons (none when the rule is valid).
+    /// Each selector is checked the same way (the exclusive bits, a missing bit, a negative
+    /// id, an id with the ALL bit), then the resource types, then the rights.
+    pub fn malformed(&self) -> Vec<AclReason> {
+        fn selector(errors: &mut Vec<AclReason>, part: &'static str, value: u64) {
+            let (ind, grp, all) = (
+                value & SEL_INDIVIDUAL != 0,
+                value & SEL_GROUP != 0,
+                value & SEL_ALL != 0,
+            );
+            if ind && grp {
+                errors.push(AclReason::IndividualAndGroup(part));
+            }
+            if ind && all {
+                errors.push(AclReason::IndividualAndAll(part));
+            }
+            if grp && all {
+                errors.push(AclReason::GroupAndAll(part));
+            }
+            if !(ind || grp || all) {
+                errors.push(AclReason::SelectorMissing(part));
+            }
+            // The id is a 32-bit int in 3.2: 2^31 and above are negative.
+            let id = (value & ID_MASK) as u32 as i32;
+            if id < 0 {
+                errors.push(AclReason::NegativeId(part));
+            }
+            if all && id != 0 {
+                errors.push(AclReason::IdWithAll(part));
+            }
         }
-        if user_sel == SEL_ALL && self.user & ID_MASK != 0 {
-            errors.push("when using the ALL bit, [user] ID must be 0");
-        }
-        if self.user & !(SEL_MASK | ID_MASK) != 0 {
-            errors.push("[user] has wrong bits set");
-        }
-        let res_sel = self.resource & SEL_MASK;
-        if res_sel == 0 {
-            errors.push("[resource] is missing one of the INDIVIDUAL, GROUP or ALL bits");
-        } else if !res_sel.is_power_of_two() {
-            errors.push("[resource] must have only one of the INDIVIDUAL, GROUP or ALL bits");
-        }
-        if res_sel == SEL_ALL && self.resource & ID_MASK != 0 {
-            errors.push("when using the ALL bit, [resource] ID must be 0");
-        }
+        let mut errors = Vec::new();
+        selector(&mut errors, "[user]", self.user);
+        selector(&mut errors, "[resource]", self.resource);
         if self.resource & TYPE_MASK == 0 {
-            errors.push("[resource] type is missing");
+            errors.push(AclReason::TypeMissing);
         }
         if self.resource & !(SEL_MASK | ID_MASK | TYPE_MASK) != 0 {
-            errors.push("wrong [resource] type");
+            errors.push(AclReason::WrongType);
         }
         if self.rights == 0 {
-            errors.push("wrong [rights], it cannot be 0");
-        } else if self.rights > 0xF {
-            errors.push("wrong [rights], it cannot be bigger than 0xF");
+            errors.push(AclReason::RightsZero);
         }
-        if errors.is_empty() {
-            None
-        } else {
-            Some(errors.join("; "))
+        if self.rights > 0xF {
+            errors.push(AclReason::RightsTooBig);
         }
+        errors
     }
 
     pub fn write_xml(&self, out: &mut String) {
@@ -228,8 +261,33 @@ mod tests {
         };
         assert_eq!(r.to_str(), "?? /?? ");
         assert_eq!(
-            r.malformed().as_deref(),
+            Some(crate::core::messages::join(&r.malformed())).as_deref(),
             Some("[user] is missing one of the INDIVIDUAL, GROUP or ALL bits; [resource] is missing one of the INDIVIDUAL, GROUP or ALL bits; [resource] type is missing; wrong [rights], it cannot be 0")
+        );
+    }
+
+    #[test]
+    fn every_malformed_reason_in_3_2_order() {
+        let r = AclRule {
+            id: 0,
+            user: SEL_INDIVIDUAL | SEL_GROUP | SEL_ALL | 0x8000_0000,
+            resource: SEL_GROUP | SEL_ALL | 5 | 0x1000_0000_0000_0000,
+            rights: 0x10,
+        };
+        assert_eq!(
+            Some(crate::core::messages::join(&r.malformed())).as_deref(),
+            Some(
+                "[user] INDIVIDUAL (#) and GROUP (@) bits are exclusive; \
+                 [user] INDIVIDUAL (#) and ALL (*) bits are exclusive; \
+                 [user] GROUP (@) and ALL (*) bits are exclusive; \
+                 [user] ID cannot be negative; \
+                 when using the ALL bit, [user] ID must be 0; \
+                 [resource] GROUP (@) and ALL (*) bits are exclusive; \
+                 when using the ALL bit, [resource] ID must be 0; \
+                 [resource] type is missing; \
+                 wrong [resource] type; \
+                 wrong [rights], it cannot be bigger than 0xF"
+            )
         );
     }
 

@@ -36,30 +36,49 @@ impl User {
     }
 }
 
-/// 3.2 `User::name_is_valid`: the detail after `Error allocating a new user. `.
-pub fn validate_name(name: &str) -> Result<(), String> {
+/// 3.2's checks of a user name or password. Allocation adds a final period
+/// ([`AllocDetail::User`]); one.user.passwd and one.user.chauth answer them without one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum UserValidation {
+    #[error("Invalid password, it cannot be empty")]
+    PasswordEmpty,
+    #[error("Invalid password, character '{0}' is not allowed")]
+    PasswordCharacter(char),
+    #[error("Invalid NAME, it cannot be empty")]
+    NameEmpty,
+    #[error("Invalid NAME, character '{0}' is not allowed")]
+    NameCharacter(char),
+    #[error("Invalid NAME, max length is 128 chars")]
+    NameTooLong,
+}
+
+/// 3.2 `User::name_is_valid`.
+pub fn validate_name(name: &str) -> Result<(), UserValidation> {
     if name.is_empty() {
-        return Err("Invalid NAME, it cannot be empty.".into());
+        return Err(UserValidation::NameEmpty);
     }
     if let Some(c) = name
         .chars()
         .find(|c| [' ', ':', '\t', '\n', '\x0b', '\x0c', '\r'].contains(c))
     {
-        return Err(format!("Invalid NAME, character '{c}' is not allowed."));
+        return Err(UserValidation::NameCharacter(c));
     }
-    if name.chars().count() > 128 {
-        return Err("Invalid NAME, max length is 128 chars.".into());
+    if name.len() > 128 {
+        return Err(UserValidation::NameTooLong);
     }
     Ok(())
 }
 
-/// 3.2 `User::pass_is_valid`.
-pub fn validate_password(pass: &str) -> Result<(), String> {
+/// 3.2 `User::pass_is_valid`: no blank character (space, tab, line breaks, \v, \f).
+pub fn validate_password(pass: &str) -> Result<(), UserValidation> {
     if pass.is_empty() {
-        return Err("Invalid password, it cannot be empty.".into());
+        return Err(UserValidation::PasswordEmpty);
     }
-    if pass.contains(' ') {
-        return Err("Invalid password, character ' ' is not allowed.".into());
+    if let Some(c) = pass
+        .chars()
+        .find(|c| [' ', '\t', '\n', '\x0b', '\x0c', '\r'].contains(c))
+    {
+        return Err(UserValidation::PasswordCharacter(c));
     }
     Ok(())
 }

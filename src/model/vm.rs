@@ -163,6 +163,10 @@ pub struct Vm {
     /// The CLEANUP in progress ends in PENDING (`resubmit`) rather than DONE (`finalize`).
     #[serde(default)]
     pub resubmit_after_cleanup: bool,
+    /// The BOOT in progress restores the saved checkpoint (resume, end of a cold migration)
+    /// instead of deploying: 3.2's RESTORE, which keeps DEPLOY_ID (not part of the document).
+    #[serde(default)]
+    pub boot_restores: bool,
 }
 
 impl Vm {

@@ -44,10 +44,32 @@ pub struct VNet {
     /// FIXED: every defined lease; RANGED: only leases in use. Keyed by IP, ascending as 3.2
     /// lists them.
     pub leases: BTreeMap<u32, Lease>,
-    /// FIXED networks only: where the next free-lease search starts. 3.2 walks the lease list
-    /// round robin, so a lease just released is not handed out again right away.
-    #[serde(default)]
-    pub cursor: u32,
+    /// Where the next automatic lease search starts (see [`LeaseCursor`]).
+    #[serde(skip)]
+    pub cursor: LeaseCursor,
+}
+
+/// 3.2's lease cursor (catalogue §14.1). FIXED: the IP of the lease entry the cursor is on
+/// (0: before the lowest); automatic allocation takes the first free entry from there,
+/// wrapping round, and leaves the cursor on the entry after it, so leases are handed out round
+/// robin in IP order and a freed one is not reused until the cursor comes round. RANGED: an
+/// offset from IP_START that stays on the address just handed out.
+///
+/// Like oned's, it lives only in memory: it starts over when the network is loaded (a daemon
+/// restart) or created. Clones of the network share it, so a VM allocation that takes a lease
+/// and then fails leaves it advanced, as it did in 3.2; only writers, under the store lock,
+/// move it.
+#[derive(Debug, Clone, Default)]
+pub struct LeaseCursor(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl LeaseCursor {
+    pub fn get(&self) -> u32 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set(&self, value: u32) {
+        self.0.store(value, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// MAC derived from an IP the way 3.2 does: the 2-octet prefix then the 4 IP octets.
@@ -88,6 +110,24 @@ pub fn parse_mac(text: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(":"),
     )
+}
+
+/// An address as 3.2's lease code reads one: four dot-separated decimal numbers up to 255
+/// (leading zeros allowed).
+pub fn parse_lease_ip(text: &str) -> Option<u32> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.split('.');
+    for octet in octets.iter_mut() {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *octet = part.parse::<u8>().ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(u32::from_be_bytes(octets))
 }
 
 pub fn ip_to_string(ip: u32) -> String {
@@ -178,19 +218,44 @@ impl VNet {
         self.contains(ip) && self.leases.get(&ip).is_none_or(|l| !l.used)
     }
 
-    /// The address the next VM gets.
-    pub fn first_free(&self) -> Option<u32> {
+    /// The address automatic allocation would hand out next (see [`LeaseCursor`]).
+    pub fn next_free(&self) -> Option<u32> {
+        let cursor = self.cursor.get();
         match self.kind {
             NetKind::Fixed => {
                 let free = |(ip, l): (&u32, &Lease)| (!l.used).then_some(*ip);
                 self.leases
-                    .range(self.cursor..)
+                    .range(cursor..)
                     .find_map(free)
-                    .or_else(|| self.leases.range(..self.cursor).find_map(free))
+                    .or_else(|| self.leases.range(..cursor).find_map(free))
             }
-            // RANGED networks give the lowest free address (3.2 scans from IP_START).
-            NetKind::Ranged => self.free_in(self.ip_start, self.ip_end),
+            NetKind::Ranged => {
+                let size = u64::from(self.ip_end).checked_sub(u64::from(self.ip_start))? + 1;
+                let at = u64::from(self.ip_start) + u64::from(cursor) % size;
+                let at = u32::try_from(at).ok()?;
+                self.free_in(at, self.ip_end).or_else(|| {
+                    at.checked_sub(1)
+                        .and_then(|before| self.free_in(self.ip_start, before))
+                })
+            }
         }
+    }
+
+    /// Automatic allocation for VM `vid`: the next free address from the cursor, taken, and
+    /// the cursor moved as 3.2 moves it. Returns the IP and its MAC.
+    pub fn take_next(&mut self, vid: Oid) -> Option<(u32, String)> {
+        let ip = self.next_free()?;
+        let mac = self.take(ip, vid);
+        match self.kind {
+            NetKind::Fixed => {
+                let after = ip
+                    .checked_add(1)
+                    .and_then(|n| self.leases.range(n..).next().map(|(k, _)| *k));
+                self.cursor.set(after.unwrap_or(0));
+            }
+            NetKind::Ranged => self.cursor.set(ip - self.ip_start),
+        }
+        Some((ip, mac))
     }
 
     /// First address of `[from, to]` not in use; leases in use are sparse in the map, so walk
@@ -215,6 +280,7 @@ impl VNet {
     }
 
     /// Marks `ip` used by `vid` (-1 = held). Returns the MAC. The caller checked it is free.
+    /// An address asked for explicitly does not move the cursor.
     pub fn take(&mut self, ip: u32, vid: Oid) -> String {
         let mac = self
             .leases
@@ -229,9 +295,6 @@ impl VNet {
                 vid,
             },
         );
-        if vid >= 0 {
-            self.cursor = ip.saturating_add(1);
-        }
         mac
     }
 

@@ -235,7 +235,7 @@ mod tests {
                     )
                 })
                 .collect::<BTreeMap<_, _>>(),
-            cursor: 0,
+            cursor: Default::default(),
         }
     }
 

@@ -171,6 +171,7 @@ mod tests {
             history: Vec::new(),
             reboot_requested: false,
             resubmit_after_cleanup: false,
+            boot_restores: false,
         }
     }
 

@@ -28,6 +28,7 @@ pub mod vars;
 
 pub use attribute::{attribute_name, vector_get, vector_remove, vector_set, Attribute};
 pub use error::ParseError;
+pub use xml::{is_cdata_safe, is_raw_text_safe, is_xml_char};
 
 use serde::{Deserialize, Serialize};
 
@@ -161,6 +162,20 @@ impl Template {
         self.attributes.push(attribute);
     }
 
+    /// Keeps only the last attribute of each name, as 3.2's image, host and user templates do
+    /// with a repeated attribute (VM, VM-template and network templates keep every copy).
+    pub fn keep_last_copies(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        let mut kept: Vec<Attribute> = Vec::with_capacity(self.attributes.len());
+        for attribute in std::mem::take(&mut self.attributes).into_iter().rev() {
+            if seen.insert(attribute.name().to_string()) {
+                kept.push(attribute);
+            }
+        }
+        kept.reverse();
+        self.attributes = kept;
+    }
+
     /// Removes every attribute called `name` and returns them in insertion order.
     pub fn remove(&mut self, name: &str) -> Vec<Attribute> {
         let (removed, kept) = std::mem::take(&mut self.attributes)
@@ -168,6 +183,14 @@ impl Template {
             .partition(|a| a.name() == name);
         self.attributes = kept;
         removed
+    }
+
+    /// Would 3.2 have written this template as well-formed XML? It put values into CDATA
+    /// unescaped, so a value holding `]]>` or a control character (other than tab, LF, CR)
+    /// broke its object body, and the allocation of the object failed with "Error
+    /// transforming the … to XML.".
+    pub fn is_xml_safe(&self) -> bool {
+        xml::is_well_formed(&self.attributes)
     }
 
     /// `<TEMPLATE>…</TEMPLATE>` as 3.2 writes it; see [`Template::write_xml`].

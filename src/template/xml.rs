@@ -69,3 +69,28 @@ fn push_cdata(out: &mut String, value: &str) {
     out.push_str(rest);
     out.push_str("]]>");
 }
+
+/// Is `c` a character XML 1.0 allows in a document (what libxml2 accepted when 3.2 checked its
+/// object bodies)? Control characters other than tab, LF and CR are not.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+}
+
+/// Would `value` keep 3.2's CDATA section (`<![CDATA[value]]>`) well-formed?
+pub fn is_cdata_safe(value: &str) -> bool {
+    !value.contains("]]>") && value.chars().all(is_xml_char)
+}
+
+/// Would `text` written raw (3.2's scalar fields: NAME, UNAME, SOURCE, BRIDGE, …) keep the
+/// document well-formed? A lone `>` is harmless; `<`, `&` and `]]>` are not.
+pub fn is_raw_text_safe(text: &str) -> bool {
+    !text.contains(['<', '&']) && is_cdata_safe(text)
+}
+
+/// Would 3.2's `<TEMPLATE>` of these attributes be well-formed?
+pub(super) fn is_well_formed(attributes: &[Attribute]) -> bool {
+    attributes.iter().all(|a| match a {
+        Attribute::Single { value, .. } => is_cdata_safe(value),
+        Attribute::Vector { pairs, .. } => pairs.iter().all(|(_, v)| is_cdata_safe(v)),
+    })
+}

@@ -5,7 +5,7 @@ use super::changes::{ChangeFeed, Changes};
 use crate::core::lifecycle::StepOutcome;
 use crate::core::Core;
 use crate::driver::{DriverError, Drivers, TmOp, VmmOp};
-use crate::model::vm::{LcmState, Reason, VmState};
+use crate::model::vm::{LcmState, VmState};
 use crate::model::{Host, Oid, Vm};
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
@@ -28,15 +28,11 @@ fn step_for(vm: &Vm) -> Option<Step> {
         Prolog => Step::Tm(TmOp::Prolog),
         PrologResume => Step::Tm(TmOp::Resume),
         PrologMigrate => Step::Tm(TmOp::Migrate),
-        Boot => {
-            let n = vm.history.len();
-            let restoring = n >= 2 && vm.history[n - 2].reason == Reason::StopResume;
-            Step::Vmm(if restoring {
-                VmmOp::Restore
-            } else {
-                VmmOp::Deploy
-            })
-        }
+        Boot => Step::Vmm(if vm.boot_restores {
+            VmmOp::Restore
+        } else {
+            VmmOp::Deploy
+        }),
         Migrate => Step::Vmm(VmmOp::Migrate),
         SaveMigrate | SaveStop | SaveSuspend => Step::Vmm(VmmOp::Save),
         Shutdown => Step::Vmm(VmmOp::Shutdown),
