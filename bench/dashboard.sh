@@ -68,8 +68,9 @@ sign_in() {
 measure() {
   local who=$1 cookie=$2 path=$3
   local urls=()
-  for _ in $(seq "$runs"); do urls+=("$base$path"); done
-  curl "${curl_tls[@]}" -H "Cookie: $cookie" -o /dev/null \
+  # curl's -o applies to one URL: each URL gets its own, or the bodies reach the timing lines.
+  for _ in $(seq "$runs"); do urls+=(-o /dev/null "$base$path"); done
+  curl "${curl_tls[@]}" -H "Cookie: $cookie" \
     -w '%{http_code} %{time_pretransfer} %{time_total} %{size_download}\n' "${urls[@]}" |
     awk -v who="$who" -v path="$path" '
       { if ($1 != 200) bad = $1; t[NR] = ($3 - $2) * 1000; size = $4 }
