@@ -450,6 +450,11 @@ fn prometheus_scrapes_the_pools_as_oned_documents_show_them() {
         .is_empty());
     // This client's keep-alive connection is open.
     assert!(counter(&p, "stratusd_connections_open{listener=\"xmlrpc\"}") >= 1.0);
+    // Every scrape Prometheus made was timed, and its read-lock part too (that one before the
+    // text is encoded, so a scrape's text already counts its own snapshot).
+    let scrapes = counter(&p, "stratusd_metrics_scrape_duration_seconds_count");
+    assert!(scrapes >= 1.0);
+    assert!(counter(&p, "stratusd_metrics_snapshot_duration_seconds_count") >= scrapes + 1.0);
     let scrape = counter(&p, "scrape_duration_seconds{job=\"stratusd\"}");
     eprintln!(
         "prometheus: scrape of stratusd took {:.1} ms",

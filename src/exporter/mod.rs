@@ -452,7 +452,15 @@ pub fn server_name() -> String {
 /// The whole `/metrics` text of one scrape.
 pub fn render(core: &Core, server: &str, listeners: &[ListenerStats]) -> String {
     let timer = crate::metrics::Timer::start();
-    let snapshot = PoolSnapshot::take(&core.read(), server);
+    let snapshot = {
+        let state = core.read();
+        let snapshot = PoolSnapshot::take(&state, server);
+        drop(state);
+        crate::metrics::metrics()
+            .scrape_snapshot_seconds
+            .observe(timer.elapsed().as_secs_f64());
+        snapshot
+    };
     let text = render_snapshot(snapshot, listeners.to_vec());
     crate::metrics::metrics()
         .scrape_seconds

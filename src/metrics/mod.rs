@@ -86,6 +86,8 @@ pub struct Metrics {
     pub quarantine_directories: Gauge,
     pub quarantine_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub scrape_seconds: Histogram,
+    /// Of a scrape, the part spent holding the pools' read lock (what writers can wait for).
+    pub scrape_snapshot_seconds: Histogram,
 }
 
 /// Buckets from 50 µs to about 30 s: API calls, commits.
@@ -120,6 +122,7 @@ impl Metrics {
             quarantine_directories: Gauge::default(),
             quarantine_bytes: Gauge::default(),
             scrape_seconds: fast_buckets(),
+            scrape_snapshot_seconds: fast_buckets(),
         };
         let mut r = Registry::with_prefix("stratusd");
         r.register(
@@ -211,6 +214,11 @@ impl Metrics {
             "metrics_scrape_duration_seconds",
             "Time to render /metrics",
             m.scrape_seconds.clone(),
+        );
+        r.register(
+            "metrics_snapshot_duration_seconds",
+            "Time a /metrics scrape holds the pools' read lock to copy them out",
+            m.scrape_snapshot_seconds.clone(),
         );
         Metrics { registry: r, ..m }
     }
