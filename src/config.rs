@@ -267,6 +267,8 @@ pub struct Settings {
     /// NIC model of KVM domains whose NIC names none (3.2's `vmm_exec_kvm.conf` NIC default;
     /// empty: the hypervisor's own default).
     pub default_nic_model: String,
+    /// KVM guests get a virtio RNG fed from the node's /dev/urandom (not in 3.2's domains).
+    pub guest_rng: bool,
     /// Serve Prometheus metrics (`GET /metrics`) on this address; off when not set.
     pub metrics_listen: Option<SocketAddr>,
     pub libvirt_uri: LibvirtUriSettings,
@@ -307,6 +309,7 @@ impl Default for Settings {
             connections: ConnectionSettings::default(),
             nodes: NodeSettings::default(),
             default_nic_model: String::new(),
+            guest_rng: false,
             metrics_listen: None,
             libvirt_uri: LibvirtUriSettings::default(),
         }

@@ -60,6 +60,8 @@ pub struct Hypervisor {
     ssh: SshClient,
     /// NIC model of domains whose NIC names none (empty: the hypervisor's default).
     default_nic_model: String,
+    /// Guests get a virtio RNG.
+    guest_rng: bool,
 }
 
 /// A value as one query parameter of a libvirt URI.
@@ -120,6 +122,7 @@ impl Hypervisor {
                 Duration::from_secs_f64(settings.nodes.command_timeout.max(1.0)),
             ),
             default_nic_model: settings.default_nic_model.clone(),
+            guest_rng: settings.guest_rng,
         }
     }
 
@@ -340,6 +343,7 @@ impl Hypervisor {
                 domain_type: &domain_type,
                 console_log: console,
                 default_nic_model: nic_model,
+                rng: self.kind == HostKind::Kvm && self.guest_rng,
             },
         );
         if let Some(format) = spec

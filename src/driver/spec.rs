@@ -39,6 +39,8 @@ pub struct Placement<'a> {
     pub console_log: Option<PathBuf>,
     /// The NIC model for NICs that name none (3.2's `vmm_exec_kvm.conf` NIC default).
     pub default_nic_model: Option<&'a str>,
+    /// Give the guest a virtio RNG (`guest_rng`).
+    pub rng: bool,
 }
 
 pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
@@ -48,6 +50,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         domain_type,
         console_log,
         default_nic_model,
+        rng,
     } = at;
     let t = &vm.template;
     let images = images_dir(vm_dir, vm);
@@ -168,6 +171,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         raw,
         serial_file: console_log,
         emulator: None,
+        rng,
     }
 }
 
@@ -213,6 +217,7 @@ mod tests {
             domain_type: "kvm",
             console_log: None,
             default_nic_model: None,
+            rng: false,
         }
     }
 
@@ -317,6 +322,7 @@ mod tests {
                 domain_type: "qemu",
                 console_log: None,
                 default_nic_model: Some("virtio"),
+                rng: true,
             },
         );
         // Paths on the node, format from the front-end's record.
@@ -327,6 +333,11 @@ mod tests {
         assert_eq!(spec.disks[0].driver.as_deref(), Some("qcow2"));
         assert_eq!(spec.nics[0].model.as_deref(), Some("virtio"));
         assert_eq!(spec.nics[1].model.as_deref(), Some("e1000"));
+        let xml = crate::driver::libvirt::domain_xml(&spec);
+        assert!(
+            xml.contains("<backend model='random'>/dev/urandom</backend>"),
+            "{xml}"
+        );
         let _ = std::fs::remove_dir_all(&front);
     }
 }

@@ -553,7 +553,9 @@ impl Nodes {
 
     /// Moves a VM directory (`members`, relative to the VM directory root, e.g. `42` or
     /// `42/images`) from one place to another, sparse files kept sparse (GNU tar on both
-    /// sides). The source keeps its copy: the caller removes it once the move is complete.
+    /// sides; zero blocks are found by reading, since a hypervisor's disk copy may have
+    /// allocated them). The source keeps its copy: the caller removes it once the move is
+    /// complete.
     pub fn copy_vm(
         &self,
         from: Place,
@@ -568,7 +570,7 @@ impl Nodes {
         let quoted: Vec<String> = members.iter().map(|m| quote(m)).collect::<Result<_>>()?;
         let pack = |root: &Path| -> Result<String> {
             Ok(format!(
-                "tar -C {} -cSf - {}",
+                "tar -C {} --sparse --hole-detection=raw -cf - {}",
                 quote_path(root)?,
                 quoted.join(" ")
             ))
@@ -608,7 +610,14 @@ impl Nodes {
                 moved
             }
             (Place::FrontEnd(root), Place::Node(b)) => {
-                let mut args = vec!["-C", path_str(root)?, "-cSf", "-"];
+                let mut args = vec![
+                    "-C",
+                    path_str(root)?,
+                    "--sparse",
+                    "--hole-detection=raw",
+                    "-cf",
+                    "-",
+                ];
                 args.extend(members.iter().map(String::as_str));
                 let mut tar = local_tar(&args, false)?;
                 let mut stdout = tar

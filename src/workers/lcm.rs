@@ -215,3 +215,104 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{step_for, Step};
+    use crate::config::Settings;
+    use crate::core::auth::Caller;
+    use crate::core::hosts::MonitorResult;
+    use crate::core::lifecycle::StepOutcome;
+    use crate::core::Core;
+    use crate::driver::VmmOp;
+    use crate::model::vm::{LcmState, VmState};
+    use crate::model::Oid;
+    use crate::store::Store;
+
+    fn boot_op(core: &Core, vm: Oid) -> Option<VmmOp> {
+        let vm = &core.read().vms[&vm];
+        assert_eq!((vm.state, vm.lcm_state), (VmState::Active, LcmState::Boot));
+        match step_for(vm) {
+            Some(Step::Vmm(op)) => Some(op),
+            _ => None,
+        }
+    }
+
+    /// Runs the steps from the VM's state until it is in `until`.
+    fn steps(core: &Core, vm: Oid, until: LcmState) {
+        loop {
+            let (state, lcm) = {
+                let r = core.read();
+                (r.vms[&vm].state, r.vms[&vm].lcm_state)
+            };
+            if lcm == until {
+                return;
+            }
+            let done = StepOutcome::Ok {
+                deploy_id: Some(format!("one-{vm}")),
+            };
+            core.step_done(vm, (state, lcm), done).unwrap();
+        }
+    }
+
+    /// As 3.2: BOOT deploys afresh after a prolog and after `restart`, and restores the saved
+    /// checkpoint after a cold migration and after a resume (a guest is not rebooted by them).
+    #[test]
+    fn boot_restores_after_cold_migration_and_resume_and_deploys_otherwise() {
+        let core = Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+        let admin = Caller::oneadmin();
+        let hosts: Vec<Oid> = ["node1", "node2"]
+            .iter()
+            .map(|name| {
+                let h = core
+                    .host_allocate(&admin, name, "im_kvm", "vmm_kvm", "dummy", "tm_dummy")
+                    .unwrap();
+                let values = [
+                    ("TOTALCPU", "800"),
+                    ("FREECPU", "800"),
+                    ("TOTALMEMORY", "1048576"),
+                ]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .to_vec();
+                core.host_monitored(h, MonitorResult::Ok(values)).unwrap();
+                h
+            })
+            .collect();
+        let vm = core.vm_allocate(&admin, "CPU = 1\nMEMORY = 64\n").unwrap();
+        core.vm_deploy(&admin, vm, hosts[0]).unwrap();
+        steps(&core, vm, LcmState::Boot);
+        assert_eq!(boot_op(&core, vm), Some(VmmOp::Deploy), "after a prolog");
+        steps(&core, vm, LcmState::Running);
+
+        core.vm_migrate(&admin, vm, hosts[1], false).unwrap();
+        steps(&core, vm, LcmState::Boot);
+        assert_eq!(
+            boot_op(&core, vm),
+            Some(VmmOp::Restore),
+            "after a cold migration"
+        );
+        steps(&core, vm, LcmState::Running);
+
+        core.vm_action(&admin, "suspend", vm).unwrap();
+        steps(&core, vm, LcmState::LcmInit);
+        assert_eq!(core.read().vms[&vm].state, VmState::Suspended);
+        core.vm_action(&admin, "resume", vm).unwrap();
+        assert_eq!(
+            boot_op(&core, vm),
+            Some(VmmOp::Restore),
+            "after a suspension"
+        );
+        steps(&core, vm, LcmState::Running);
+
+        core.vm_action(&admin, "stop", vm).unwrap();
+        steps(&core, vm, LcmState::LcmInit);
+        assert_eq!(core.read().vms[&vm].state, VmState::Stopped);
+        core.vm_action(&admin, "resume", vm).unwrap();
+        core.vm_deploy(&admin, vm, hosts[0]).unwrap();
+        steps(&core, vm, LcmState::Boot);
+        assert_eq!(boot_op(&core, vm), Some(VmmOp::Restore), "after a stop");
+        // `restart` of a VM whose restore did not finish (or an UNKNOWN one) deploys afresh.
+        core.vm_action(&admin, "restart", vm).unwrap();
+        assert_eq!(boot_op(&core, vm), Some(VmmOp::Deploy), "after a restart");
+    }
+}
