@@ -147,12 +147,17 @@ down() {
     [ -d "$site" ] && rm -rf "$site"
     return 0
   fi
-  local pid ns link tries
-  # The daemon first (it talks to the nodes), then the front-end services.
+  local pid ns link tries pids=()
+  # Only the site's own processes (their command lines name its directory): a recorded pid
+  # may belong to someone else's process by now.
   for pid in $(state_all pid | tac); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$site" && pids+=("$pid")
+  done
+  # The daemon first (it talks to the nodes), then the front-end services.
+  for pid in "${pids[@]}"; do
     kill -TERM "$pid" 2>/dev/null || true
   done
-  for pid in $(state_all pid); do
+  for pid in "${pids[@]}"; do
     for tries in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
@@ -346,6 +351,7 @@ listen = "127.0.0.1:$port"
 data_dir = "$front"
 kvm_domain_type = "qemu"
 default_nic_model = "virtio"
+guest_rng = true
 host_monitoring_interval = $interval
 host_first_monitoring_delay = 1
 vm_polling_interval = $interval

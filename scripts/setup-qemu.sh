@@ -156,9 +156,10 @@ done
 cp "$modules/fs/isofs/isofs.ko" "$root/lib/modules/disks/"
 echo isofs >>"$root/lib/modules/disks/order"
 # The network (virtio-net, which needs the failover modules) and FAT (the site image's
-# partition), also in load order.
+# partition; the cloud kernel's default character set is ascii), also in load order.
+# The entropy of a virtio RNG (the site's guest_rng) lets dropbear answer at once.
 for module in net/core/failover drivers/net/net_failover drivers/net/virtio_net fs/fat/fat \
-  fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_utf8; do
+  fs/fat/vfat fs/nls/nls_cp437 fs/nls/nls_ascii fs/nls/nls_utf8 drivers/char/hw_random/virtio-rng; do
   cp "$modules/$module.ko" "$root/lib/modules/disks/"
   echo "${module##*/}" >>"$root/lib/modules/disks/order"
 done

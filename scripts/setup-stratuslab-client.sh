@@ -77,8 +77,11 @@ install_client() {
   local release="$1" printed="$2" first="$3" second="${4:-}"
   local env="$venvs/stratuslab-client-$release"
   local wanted="python=$python27 pip install $first; pip install $second"
+  # A virtualenv copied from elsewhere (another checkout's target/) names that place's
+  # interpreter in its scripts: it is made again here.
   if [ -f "$env/.stratusd-setup" ] && [ "$(cat "$env/.stratusd-setup")" = "$wanted" ] \
-     && [ -x "$env/bin/stratus-run-instance" ]; then
+     && [ -x "$env/bin/stratus-run-instance" ] \
+     && [ "$(head -1 "$env/bin/stratus-run-instance")" = "#!$env/bin/python" ]; then
     echo "setup: reusing $env"
     return 0
   fi
