@@ -167,10 +167,13 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                         let step = step_for(vm)?;
                         let host = state.hosts.get(&vm.last_history()?.hid)?;
                         // Only a migration acts on the host the VM leaves (the domain is
-                        // there); every other step on the host it is placed on.
+                        // there, and the VM directory of a node that shares nothing, which
+                        // PROLOG_MIGRATE moves); every other step on the host it is placed on.
                         let n = vm.history.len();
-                        let migrating =
-                            matches!(vm.lcm_state, LcmState::Migrate | LcmState::SaveMigrate);
+                        let migrating = matches!(
+                            vm.lcm_state,
+                            LcmState::Migrate | LcmState::SaveMigrate | LcmState::PrologMigrate
+                        );
                         let prev = (n >= 2 && migrating)
                             .then(|| state.hosts.get(&vm.history[n - 2].hid).cloned())
                             .flatten();
