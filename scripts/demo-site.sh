@@ -151,7 +151,7 @@ down() {
   # Only the site's own processes (their command lines name its directory): a recorded pid
   # may belong to someone else's process by now.
   for pid in $(state_all pid | tac); do
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$site" && pids+=("$pid")
+    { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "$site" && pids+=("$pid")
   done
   # The daemon first (it talks to the nodes), then the front-end services.
   for pid in "${pids[@]}"; do
