@@ -86,7 +86,7 @@ pub enum FrontDoorError {
 
 /// Which of one-proxy's two web applications a path belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Door {
+pub enum Door {
     Password,
     Certificate,
 }
@@ -99,9 +99,10 @@ fn door_of(path: &str) -> Option<Door> {
     }
 }
 
-/// Everything a request needs, built once at start-up.
+/// Everything a request needs, built once at start-up: the TLS set-up and the authorities
+/// of both doors. The front door's listener and the persistent disk service share one.
 pub struct FrontDoor {
-    listen: SocketAddr,
+    listen: Option<SocketAddr>,
     acceptor: TlsAcceptor,
     passwords: PasswordAuthority,
     certs: Option<CertAuthority>,
@@ -112,9 +113,16 @@ pub struct FrontDoor {
 impl FrontDoor {
     /// The front door the settings describe; `None` when no listen address is configured.
     pub fn from_settings(s: &FrontDoorSettings) -> Result<Option<FrontDoor>, FrontDoorError> {
-        let Some(listen) = s.listen else {
+        if s.listen.is_none() {
             return Ok(None);
-        };
+        }
+        Self::build(s).map(Some)
+    }
+
+    /// The TLS set-up and the authorities the settings describe, whether or not the front
+    /// door itself listens (the persistent disk service uses them too).
+    pub fn build(s: &FrontDoorSettings) -> Result<FrontDoor, FrontDoorError> {
+        let listen = s.listen;
         let (Some(cert_file), Some(key_file)) = (&s.tls_cert, &s.tls_key) else {
             return Err(FrontDoorError::MissingTls);
         };
@@ -188,18 +196,27 @@ impl FrontDoor {
             tracing::warn!("the front door has no password file, LDAP directory or CA directory: it refuses everybody");
         }
         let config = tls::server_config(cert_file, key_file, cas)?;
-        Ok(Some(FrontDoor {
+        Ok(FrontDoor {
             listen,
             acceptor: TlsAcceptor::from(Arc::new(config)),
             passwords,
             certs,
             idle_timeout,
             dashboard: crate::dashboard::Dashboard::new(),
-        }))
+        })
     }
 
-    pub fn listen_addr(&self) -> SocketAddr {
+    /// Where the front door listens; `None` when only the persistent disk service uses it.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.listen
+    }
+
+    /// The TLS transport of a guarded listener (the client's certificate chain kept for
+    /// `/cert`).
+    pub fn transport(&self) -> TlsTransport {
+        TlsTransport {
+            acceptor: self.acceptor.clone(),
+        }
     }
 
     /// The guard of the front door's listener: the daemon's `limits` with the front door's
@@ -213,7 +230,7 @@ impl FrontDoor {
 }
 
 /// One-proxy's (Jetty's) answer page for an HTTP error.
-fn error_page(status: StatusCode, path: &str) -> Response<Full<Bytes>> {
+pub(crate) fn error_page(status: StatusCode, path: &str) -> Response<Full<Bytes>> {
     let reason = status.canonical_reason().unwrap_or("Error");
     let code = status.as_u16();
     let path = path.replace('&', "&amp;").replace('<', "&lt;");
@@ -238,17 +255,17 @@ fn unauthorized(path: &str) -> Response<Full<Bytes>> {
 }
 
 /// What one connection knows about its client.
-struct Peer {
-    addr: SocketAddr,
+pub struct Peer {
+    pub addr: SocketAddr,
     certificates: Vec<CertificateDer<'static>>,
 }
 
 /// Authenticates the request at `door`; the identity, or the answer that refuses it.
-async fn authenticate(
+pub async fn authenticate<B>(
     front: &FrontDoor,
     door: Door,
     peer: &Peer,
-    req: &Request<RequestBody>,
+    req: &Request<B>,
 ) -> Result<Identity, Response<Full<Bytes>>> {
     let path = req.uri().path();
     match door {
@@ -302,7 +319,7 @@ async fn authenticate(
 /// Reads and drops a refused request's body when it is small, so that the keep-alive
 /// connection stays usable (hyper closes a connection whose request body was left unread);
 /// a larger one is left, and the connection closes after the answer.
-async fn discard_small_body(body: RequestBody) {
+pub(crate) async fn discard_small_body(body: RequestBody) {
     use http_body_util::BodyExt;
     let _ = http_body_util::Limited::new(body, REFUSED_BODY_DRAIN)
         .collect()
@@ -344,7 +361,7 @@ async fn route(
 }
 
 /// TLS, with the client's certificate chain kept for `/cert`.
-struct TlsTransport {
+pub struct TlsTransport {
     acceptor: TlsAcceptor,
 }
 
