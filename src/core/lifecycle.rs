@@ -185,6 +185,7 @@ fn to_done(settings: &Settings, state: &State, tx: &mut Tx, vm: &mut Vm, t: i64)
     vm.etime = t;
     release_leases(state, tx, vm);
     release_images(settings, state, tx, vm);
+    super::volumes::release_vm_mounts(state, tx, vm);
 }
 
 /// The images of a VM that reached DONE, as 3.2's ImageManager releases them (catalogue

@@ -22,11 +22,13 @@ pub mod users;
 pub mod vm_documents;
 pub mod vms;
 pub mod vnets;
+pub mod volumes;
 
 pub use error::{Error, Result};
 pub use state::State;
 
 use crate::config::Settings;
+use crate::model::volume::Volume;
 use crate::model::{AclRule, Group, Host, Image, Kind, Oid, User, VNet, Vm, VmTemplate};
 use crate::store::{Store, StoreOp};
 use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -43,12 +45,15 @@ pub enum Change {
     VNet(VNet),
     Image(Image),
     Delete(Kind, Oid),
+    /// A persistent volume of the built-in pdisk service (not one of oned's pools).
+    Volume(Volume),
+    DeleteVolume(String),
 }
 
 impl Change {
-    /// The pool this change writes to.
-    pub fn kind(&self) -> Kind {
-        match self {
+    /// The oned pool this change writes to; `None` for volumes.
+    pub fn kind(&self) -> Option<Kind> {
+        Some(match self {
             Change::User(_) => Kind::User,
             Change::Group(_) => Kind::Group,
             Change::Acl(_) => Kind::Acl,
@@ -58,7 +63,8 @@ impl Change {
             Change::VNet(_) => Kind::Net,
             Change::Image(_) => Kind::Image,
             Change::Delete(kind, _) => *kind,
-        }
+            Change::Volume(_) | Change::DeleteVolume(_) => return None,
+        })
     }
 }
 
@@ -116,6 +122,15 @@ impl Tx {
         })
     }
 
+    /// The volume as changed earlier in this write: `Some(None)` when it was deleted.
+    pub fn pending_volume(&self, uuid: &str) -> Option<Option<&Volume>> {
+        self.changes.iter().rev().find_map(|c| match c {
+            Change::Volume(v) if v.uuid == uuid => Some(Some(v)),
+            Change::DeleteVolume(u) if u == uuid => Some(None),
+            _ => None,
+        })
+    }
+
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
     }
@@ -148,6 +163,12 @@ pub fn store_op(change: &Change) -> Result<StoreOp> {
             kind: *kind,
             oid: *oid,
         },
+        Change::Volume(v) => StoreOp::PutVolume {
+            uuid: v.uuid.clone(),
+            owner: v.owner.clone(),
+            body: json(v)?,
+        },
+        Change::DeleteVolume(uuid) => StoreOp::DeleteVolume { uuid: uuid.clone() },
     })
 }
 
@@ -211,6 +232,9 @@ impl Core {
             let q: crate::model::quota::UserQuota = serde_json::from_str(body)
                 .map_err(|e| Error::Internal(format!("corrupt user_quota row: {e}")))?;
             state.user_quotas.insert(q.uid, q);
+        }
+        for body in &snap.volumes {
+            state.load_volume(body).map_err(Error::Internal)?;
         }
         *self.write_state() = state;
         Ok(())
@@ -292,7 +316,7 @@ impl Core {
         }
         store.commit(&ops)?;
         let mut changed: Vec<Kind> = Vec::new();
-        for kind in tx.changes.iter().map(Change::kind) {
+        for kind in tx.changes.iter().filter_map(Change::kind) {
             if !changed.contains(&kind) {
                 changed.push(kind);
             }

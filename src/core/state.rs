@@ -5,6 +5,7 @@ use super::{Change, Result, Tx};
 use crate::model::group::{ONEADMIN_GID, USERS_GID};
 use crate::model::quota::UserQuota;
 use crate::model::user::{sha1_hex, ONEADMIN_UID, SERVERADMIN_UID};
+use crate::model::volume::Volume;
 use crate::model::{AclRule, Group, Host, Image, Kind, Oid, User, VNet, Vm, VmTemplate};
 use crate::template::Template;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,6 +20,8 @@ pub struct State {
     pub hosts: BTreeMap<Oid, Host>,
     pub vnets: BTreeMap<Oid, VNet>,
     pub images: BTreeMap<Oid, Image>,
+    /// The persistent volumes of the built-in pdisk service, by UUID.
+    pub volumes: BTreeMap<String, Volume>,
     user_by_name: HashMap<String, Oid>,
     /// Members of each group, kept in step with `users`.
     group_members: HashMap<Oid, BTreeSet<Oid>>,
@@ -117,6 +120,12 @@ impl State {
                 self.raise_counter(Kind::Image, i.id);
                 self.images.insert(i.id, i);
             }
+            Change::Volume(v) => {
+                self.volumes.insert(v.uuid.clone(), v);
+            }
+            Change::DeleteVolume(uuid) => {
+                self.volumes.remove(&uuid);
+            }
             Change::Delete(kind, id) => match kind {
                 Kind::User => {
                     self.remove_user_indexes(id);
@@ -147,6 +156,14 @@ impl State {
                 }
             },
         }
+    }
+
+    /// Restores one stored volume at start-up.
+    pub fn load_volume(&mut self, body: &str) -> std::result::Result<(), String> {
+        let v: Volume =
+            serde_json::from_str(body).map_err(|e| format!("corrupt volume_pool row: {e}"))?;
+        self.apply(Change::Volume(v));
+        Ok(())
     }
 
     /// Restores one stored row at start-up.

@@ -12,6 +12,7 @@ pub mod user;
 pub mod vm;
 pub mod vmtemplate;
 pub mod vnet;
+pub mod volume;
 pub mod xml;
 
 pub use acl::AclRule;

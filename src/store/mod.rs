@@ -43,6 +43,15 @@ pub enum StoreOp {
         uid: i32,
         body: String,
     },
+    /// A persistent volume (keyed by its UUID, not a pool id).
+    PutVolume {
+        uuid: String,
+        owner: String,
+        body: String,
+    },
+    DeleteVolume {
+        uuid: String,
+    },
 }
 
 /// Everything read back at start-up.
@@ -52,6 +61,8 @@ pub struct Snapshot {
     pub counters: Vec<(Kind, i32)>,
     /// JSON bodies of the users' own quota limits.
     pub user_quotas: Vec<String>,
+    /// The bodies of the persistent volumes.
+    pub volumes: Vec<String>,
 }
 
 /// Each entry moves the schema one version up. Never edit an entry that has shipped: add one.
@@ -70,6 +81,8 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO db_versioning (oid, version, timestamp, comment) VALUES (0, '3.2.1', strftime('%s','now'), 'stratusd schema 1');",
     // 2: users' own quota limits, as StratusLab's quota driver kept them (`stratusd import`).
     "CREATE TABLE user_quota (uid INTEGER PRIMARY KEY, body TEXT NOT NULL);",
+    // 3: the persistent volumes of the built-in pdisk service, with their mounts.
+    "CREATE TABLE volume_pool (uuid TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);",
 ];
 
 pub struct Store {
@@ -165,6 +178,13 @@ impl Store {
         for body in rows {
             snap.user_quotas.push(body?);
         }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM volume_pool ORDER BY uuid")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        for body in rows {
+            snap.volumes.push(body?);
+        }
         Ok(snap)
     }
 
@@ -214,6 +234,16 @@ impl Store {
                     )?
                     .execute(params![uid, body])?;
                 }
+                StoreOp::PutVolume { uuid, owner, body } => {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO volume_pool (uuid, owner, body) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![uuid, owner, body])?;
+                }
+                StoreOp::DeleteVolume { uuid } => {
+                    tx.prepare_cached("DELETE FROM volume_pool WHERE uuid = ?1")?
+                        .execute([uuid])?;
+                }
             }
         }
         tx.commit()?;
@@ -242,6 +272,14 @@ impl Store {
                 let (oid, body) = row?;
                 all.push_str(&format!("{}:{}:{}\n", kind.table(), oid, body));
             }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT uuid, body FROM volume_pool ORDER BY uuid")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            let (uuid, body) = row?;
+            all.push_str(&format!("volume_pool:{uuid}:{body}\n"));
         }
         let mut stmt = self
             .conn
