@@ -40,12 +40,21 @@ pub struct DiskRecord {
     /// Format to declare to the hypervisor (`qcow2` for overlays); `None`: the template's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// Whether the path leads to a block device (`<disk type='block'>`) or a file; `None`: as
+    /// the template's TYPE says. A persistent volume's own kind wins over the client's
+    /// `TYPE=block`, which a file volume cannot be opened as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block: Option<bool>,
 }
 
 impl DiskRecord {
     /// A disk whose format is whatever the template says (raw by default).
     pub fn plain(kind: DiskKind) -> Self {
-        DiskRecord { kind, format: None }
+        DiskRecord {
+            kind,
+            format: None,
+            block: None,
+        }
     }
 
     /// A raw file stratusd made itself (swap, a fresh file system): declared raw whatever the
@@ -54,6 +63,7 @@ impl DiskRecord {
         DiskRecord {
             kind,
             format: Some("raw".into()),
+            block: None,
         }
     }
 }
@@ -114,6 +124,44 @@ impl VmPaths {
     }
 }
 
+/// A volume hot-plugged into the VM's domain (`<vid>/hotplug.json`): a domain made again from
+/// the template (resume after stop, a re-created simulated domain) gets it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotplugDisk {
+    pub uuid: String,
+    pub target: String,
+    pub format: String,
+    /// A block device (an LV) rather than a file.
+    pub block: bool,
+    pub readonly: bool,
+}
+
+impl VmPaths {
+    /// Where a hot-plugged volume is linked from (StratusLab's `<vm dir>/<vid>/images/<uuid>`,
+    /// the path pdisk's node script gave `virsh attach-disk`).
+    pub fn hotplug_link(&self, uuid: &str) -> PathBuf {
+        self.images().join(uuid)
+    }
+
+    pub fn hotplug_record_path(&self) -> PathBuf {
+        self.home.join("hotplug.json")
+    }
+
+    pub fn hotplugged(&self) -> Vec<HotplugDisk> {
+        std::fs::read(self.hotplug_record_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the record of hot-plugged volumes (atomically).
+    pub fn record_hotplugged(&self, disks: &[HotplugDisk]) -> Result<()> {
+        let text = serde_json::to_vec_pretty(disks)
+            .map_err(|e| StorageError::BadValue(format!("cannot encode hotplug.json: {e}")))?;
+        write_atomically(&self.hotplug_record_path(), &text)
+    }
+}
+
 /// The format stratusd declared for each disk of a VM (absent: the template's DRIVER).
 pub fn disk_formats(vm_dir: &Path, vid: Oid) -> BTreeMap<usize, String> {
     VmPaths::new(vm_dir, vid)
@@ -121,6 +169,16 @@ pub fn disk_formats(vm_dir: &Path, vid: Oid) -> BTreeMap<usize, String> {
         .disks
         .into_iter()
         .filter_map(|(i, r)| Some((i, r.format?)))
+        .collect()
+}
+
+/// Which disks of a VM stratusd recorded as block devices (`true`) or files (`false`).
+pub fn disk_block_kinds(vm_dir: &Path, vid: Oid) -> BTreeMap<usize, bool> {
+    VmPaths::new(vm_dir, vid)
+        .read_record()
+        .disks
+        .into_iter()
+        .filter_map(|(i, r)| Some((i, r.block?)))
         .collect()
 }
 
@@ -232,6 +290,7 @@ mod tests {
             DiskRecord {
                 kind: DiskKind::Snapshot { image: "X".into() },
                 format: Some("qcow2".into()),
+                block: None,
             },
         )
         .unwrap();

@@ -32,6 +32,7 @@ pub mod site;
 pub mod source;
 pub mod ssh;
 pub mod volatile;
+pub mod volumes;
 
 use crate::model::Oid;
 use crate::vmlog::{Level, Module, VmLogDir};

@@ -22,6 +22,8 @@ pub struct StorageSite {
     /// Nodes without the shared VM directory, reached over SSH.
     pub nodes: Nodes,
     pub settings: StorageSettings,
+    /// The built-in persistent disk service, for `pdisk:` disks (installed by the daemon).
+    volumes: std::sync::OnceLock<std::sync::Arc<dyn super::volumes::VolumeBroker>>,
 }
 
 impl StorageSite {
@@ -48,6 +50,16 @@ impl StorageSite {
                 Duration::from_secs_f64(settings.nodes.command_timeout.max(1.0)),
             )),
             settings: s.clone(),
+            volumes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Installs the built-in persistent disk service (once; later calls are ignored).
+    pub fn set_volume_broker(&self, broker: std::sync::Arc<dyn super::volumes::VolumeBroker>) {
+        let _ = self.volumes.set(broker);
+    }
+
+    pub fn volume_broker(&self) -> Option<&std::sync::Arc<dyn super::volumes::VolumeBroker>> {
+        self.volumes.get()
     }
 }
