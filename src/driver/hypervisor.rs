@@ -8,7 +8,8 @@
 //!   written to `<vm_dir>/<vid>/console.log`).
 
 use super::libvirt::{
-    domain_xml, write_test_node_with_domains, DomainState, LibvirtError, LibvirtHost,
+    disk_targets, disk_xml, domain_xml, write_test_node_with_domains, DiskSpec, DomainState,
+    LibvirtError, LibvirtHost,
 };
 use super::spec::{domain_name, domain_spec, Placement, DEFAULT_ARCH};
 use super::{DriverError, Im, PollResult, Vmm, VmmOp, VmmResult};
@@ -24,6 +25,9 @@ use std::time::Duration;
 
 /// Capacity of a simulated host: oned's dummy IM driver reported 8 CPUs and 16 GiB.
 const SIM_CPUS: u32 = 8;
+
+/// A disk of a live domain: its target and source path.
+pub type DomainDisk = (String, Option<String>);
 const SIM_MEMORY_KIB: u64 = 16_777_216;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -470,6 +474,79 @@ impl Hypervisor {
             }),
             _ => path.is_file(),
         }
+    }
+
+    /// Hot-plugs `disk` into the VM's running domain. A simulated domain has no devices (oned's
+    /// dummy driver accepted every action, and libvirt's test driver cannot hot-plug): there
+    /// only its being there is checked (its domain files keep it across restarts).
+    pub fn attach_disk(&self, vm: &Vm, host: &Host, disk: &DiskSpec) -> Result<(), DriverError> {
+        let (conn, _) = self.connection(host)?;
+        let name = domain_name(vm);
+        if conn.domain_status(&name)?.is_none() {
+            return Err(LibvirtError::NoSuchDomain { name }.into());
+        }
+        if self.kind == HostKind::Simulated {
+            return Ok(());
+        }
+        conn.attach_device(&name, &disk_xml(disk))?;
+        Ok(())
+    }
+
+    /// Unplugs the disk at `disk.target` and waits until the domain has let it go (the guest
+    /// must release a PCI device), at most `wait`. A domain that is gone has no disk left.
+    pub fn detach_disk(
+        &self,
+        vm: &Vm,
+        host: &Host,
+        disk: &DiskSpec,
+        wait: Duration,
+    ) -> Result<(), DriverError> {
+        let (conn, _) = self.connection(host)?;
+        let name = domain_name(vm);
+        if self.kind == HostKind::Simulated {
+            return Ok(());
+        }
+        let attached = |conn: &LibvirtHost| -> Result<bool, DriverError> {
+            Ok(match conn.domain_description(&name)? {
+                None => false,
+                Some(xml) => disk_targets(&xml).iter().any(|(t, _)| t == &disk.target),
+            })
+        };
+        if !attached(&conn)? {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        conn.detach_device(&name, &disk_xml(disk))?;
+        let mut pause = Duration::from_millis(10);
+        while attached(&conn)? {
+            if started.elapsed() >= wait {
+                return Err(DriverError::Failed(format!(
+                    "the guest of {name} did not release {} within {} s",
+                    disk.target,
+                    wait.as_secs()
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
+        tracing::info!(vm = vm.id, host = %host.name, target = %disk.target, elapsed = ?started.elapsed(), "disk detached from {name}");
+        Ok(())
+    }
+
+    /// The disks of the VM's live domain (`(target, source)`); `None` on a simulated host,
+    /// whose domains have no devices, and when the domain is not there.
+    pub fn domain_disks(
+        &self,
+        vm: &Vm,
+        host: &Host,
+    ) -> Result<Option<Vec<DomainDisk>>, DriverError> {
+        if self.kind == HostKind::Simulated {
+            return Ok(None);
+        }
+        let (conn, _) = self.connection(host)?;
+        Ok(conn
+            .domain_description(&domain_name(vm))?
+            .map(|xml| disk_targets(&xml)))
     }
 
     pub fn list_domains(&self, host: &Host) -> Result<Vec<String>, DriverError> {

@@ -66,6 +66,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
     let records = crate::storage::layout::VmPaths::new(record_dir, vm.id)
         .read_record()
         .disks;
+    let recorded_block = crate::storage::layout::disk_block_kinds(record_dir, vm.id);
     let mut disks = Vec::new();
     for (i, d) in t.vectors("DISK").enumerate() {
         let index = vector_get(d, "DISK_ID")
@@ -75,10 +76,11 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         let target = vector_get(d, "TARGET").unwrap_or("").to_string();
         disks.push(DiskSpec {
             source: images.join(format!("disk.{index}")),
-            kind: if dtype == "block" {
-                DiskKind::Block
-            } else {
-                DiskKind::File
+            kind: match recorded_block.get(&index) {
+                Some(true) => DiskKind::Block,
+                Some(false) => DiskKind::File,
+                None if dtype == "block" => DiskKind::Block,
+                None => DiskKind::File,
             },
             device: if dtype == "cdrom" {
                 DiskDevice::Cdrom
@@ -97,6 +99,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
                 records.get(&index).map(|r| &r.kind),
                 Some(crate::storage::layout::DiskKind::Snapshot { .. })
             ),
+            serial: None,
         });
     }
     if let Some(ctx) = t.get_vector("CONTEXT") {
@@ -118,6 +121,10 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
             driver: Some("raw".to_string()),
             ..DiskSpec::default()
         });
+    }
+    // Volumes hot-plugged into the running domain come back when it is made again.
+    for h in crate::storage::layout::VmPaths::new(record_dir, vm.id).hotplugged() {
+        disks.push(hotplug_disk_spec(vm_dir, vm, &h));
     }
     let nics = t
         .vectors("NIC")
@@ -172,6 +179,34 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         serial_file: console_log,
         emulator: None,
         rng,
+    }
+}
+
+/// The device of a hot-plugged volume: a virtio disk at its link in the VM directory, with the
+/// volume's UUID as the serial number the guest sees.
+pub fn hotplug_disk_spec(
+    vm_dir: &Path,
+    vm: &Vm,
+    disk: &crate::storage::layout::HotplugDisk,
+) -> DiskSpec {
+    DiskSpec {
+        source: crate::storage::layout::VmPaths::new(vm_dir, vm.id).hotplug_link(&disk.uuid),
+        kind: if disk.block {
+            DiskKind::Block
+        } else {
+            DiskKind::File
+        },
+        device: DiskDevice::Disk,
+        target: disk.target.clone(),
+        bus: Some("virtio".into()),
+        driver: Some(disk.format.clone()),
+        cache: None,
+        readonly: disk.readonly,
+        // The volume service made this file or device and its chain (an empty volume, a copy,
+        // or an overlay of a volume or of a checked cached image): its guest writes only the
+        // contents, never the header that names a backing file.
+        own_backing_chain: true,
+        serial: Some(disk.uuid.clone()),
     }
 }
 
@@ -270,6 +305,7 @@ mod tests {
                 DiskRecord {
                     kind: RecordedKind::Snapshot { image: "X".into() },
                     format: Some("qcow2".into()),
+                    block: None,
                 },
             )
             .unwrap();

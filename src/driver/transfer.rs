@@ -386,6 +386,7 @@ impl DiskTm {
             DiskRecord {
                 kind: DiskKind::Snapshot { image: id.into() },
                 format: Some("qcow2".into()),
+                block: None,
             },
         );
         if let Err(e) = recorded {
@@ -415,7 +416,20 @@ impl DiskTm {
     ) -> crate::storage::Result<()> {
         let source_text = pdisk::single_volume_uri(source_text)?;
         let Some(client) = self.site.pdisk.as_ref() else {
-            return Err(StorageError::PdiskUnavailable(uuid.to_string()));
+            // No external pdisk service: the daemon's own volumes.
+            let Some(broker) = self.site.volume_broker() else {
+                return Err(StorageError::PdiskUnavailable(uuid.to_string()));
+            };
+            return self.attach_volume(
+                broker.as_ref(),
+                vm,
+                host,
+                paths,
+                index,
+                source_text,
+                uuid,
+                report,
+            );
         };
         let volume = client.volume(uuid)?;
         // A mount of this VM is its own: the prolog ran before a restart, and is redone
@@ -472,6 +486,56 @@ impl DiskTm {
         report.info(&format!(
             "Attached persistent disk {uuid} ({}) as {}",
             device.display(),
+            paths.disk(index).display()
+        ));
+        Ok(())
+    }
+
+    /// A volume of the built-in persistent disk service as disk `index`: the VM becomes one of
+    /// its users (checked and recorded by the service at once), `images/disk.<i>` links to the
+    /// volume, the registration file lists it (site scripts read it) and the disk record says
+    /// how to open it. The volume is given back when the VM ends.
+    #[allow(clippy::too_many_arguments)]
+    fn attach_volume(
+        &self,
+        broker: &dyn crate::storage::volumes::VolumeBroker,
+        vm: &Vm,
+        host: &Host,
+        paths: &VmPaths,
+        index: usize,
+        source_text: &str,
+        uuid: &str,
+        report: &Reporter,
+    ) -> crate::storage::Result<()> {
+        let access = broker.take(
+            uuid,
+            vm.id,
+            &vm.uname,
+            source::owner_is_privileged(vm),
+            index,
+            &host.name,
+        )?;
+        if !pdisk::registered(&paths.home)
+            .iter()
+            .any(|u| u == source_text)
+        {
+            pdisk::register(&paths.home, source_text)?;
+        }
+        link_file(&access.path, &paths.disk(index))?;
+        paths.record_disk(
+            index,
+            DiskRecord {
+                kind: DiskKind::Pdisk {
+                    uuid: uuid.to_string(),
+                },
+                format: Some(access.format.clone()),
+                block: Some(access.block),
+            },
+        )?;
+        report.info(&format!(
+            "Attached persistent disk {uuid} ({}, {}) as {}",
+            access.path.display(),
+            access.format,
             paths.disk(index).display()
         ));
         Ok(())

@@ -653,6 +653,42 @@ impl LibvirtHost {
         Ok(())
     }
 
+    /// Adds a device to the running domain (`virsh attach-device --live`): a hot-plugged disk.
+    pub fn attach_device(&self, name: &str, xml: &str) -> Result<(), LibvirtError> {
+        let started = Instant::now();
+        let (domain_name, device) = (name.to_string(), xml.to_string());
+        self.call(
+            "virDomainAttachDeviceFlags",
+            Retry::Once,
+            move |connection| {
+                lookup(connection, &domain_name)?
+                    .attach_device_flags(&device, sys::VIR_DOMAIN_AFFECT_LIVE)
+                    .map_err(LibvirtError::call("virDomainAttachDeviceFlags"))
+            },
+        )?;
+        info!(uri = %self.uri, domain = name, elapsed = ?started.elapsed(), "device attached");
+        Ok(())
+    }
+
+    /// Asks the running domain to let a device go (`virsh detach-device --live`). For a PCI
+    /// device the guest has to release it: the device may still be there when this returns
+    /// (see [`LibvirtHost::domain_description`] to watch it go).
+    pub fn detach_device(&self, name: &str, xml: &str) -> Result<(), LibvirtError> {
+        let started = Instant::now();
+        let (domain_name, device) = (name.to_string(), xml.to_string());
+        self.call(
+            "virDomainDetachDeviceFlags",
+            Retry::Once,
+            move |connection| {
+                lookup(connection, &domain_name)?
+                    .detach_device_flags(&device, sys::VIR_DOMAIN_AFFECT_LIVE)
+                    .map_err(LibvirtError::call("virDomainDetachDeviceFlags"))
+            },
+        )?;
+        info!(uri = %self.uri, domain = name, elapsed = ?started.elapsed(), "device detach requested");
+        Ok(())
+    }
+
     /// Only the state (what the shutdown wait needs, without the counters); `None` when gone.
     fn domain_state(&self, name: &str) -> Result<Option<DomainState>, LibvirtError> {
         let domain_name = name.to_string();

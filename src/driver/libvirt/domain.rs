@@ -104,6 +104,8 @@ pub struct DiskSpec {
     /// the disk is declared without a backing file (`<backingStore/>`), so that a backing file
     /// named in a header the guest's owner wrote is never opened.
     pub own_backing_chain: bool,
+    /// `<serial>`: what the guest reads as the disk's serial number (a volume's UUID).
+    pub serial: Option<String>,
 }
 
 /// One `NIC`.
@@ -272,6 +274,17 @@ fn push_os(xml: &mut String, os: &OsSpec) {
     push_line(xml, 1, "</os>");
 }
 
+/// One disk as a device description of its own (`virsh attach-device`).
+pub fn disk_xml(disk: &DiskSpec) -> String {
+    let mut xml = String::new();
+    push_disk(&mut xml, disk);
+    // The device at the top level, not indented as inside <devices>.
+    xml.lines()
+        .map(|l| l.strip_prefix("\t\t").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn push_disk(xml: &mut String, disk: &DiskSpec) {
     let (disk_type, source_attribute) = match disk.kind {
         DiskKind::File => ("file", "file"),
@@ -302,6 +315,9 @@ fn push_disk(xml: &mut String, disk: &DiskSpec) {
     }
     if disk.readonly {
         push_line(xml, 3, "<readonly/>");
+    }
+    if let Some(serial) = &disk.serial {
+        push_line(xml, 3, &format!("<serial>{}</serial>", escape_text(serial)));
     }
     if disk.driver.is_some() || disk.cache.is_some() {
         let mut driver = String::from("<driver name='qemu'");

@@ -43,10 +43,11 @@ mod tests;
 
 pub use conn::{cpu_percent, DomainState, DomainStatus, LibvirtError, LibvirtHost, NodeInfo};
 pub use domain::{
-    domain_xml, DiskDevice, DiskKind, DiskSpec, DomainSpec, FeaturesSpec, GraphicsSpec, NicSpec,
-    OsSpec,
+    disk_xml, domain_xml, DiskDevice, DiskKind, DiskSpec, DomainSpec, FeaturesSpec, GraphicsSpec,
+    NicSpec, OsSpec,
 };
 pub use node::{
     test_node_xml, test_node_xml_with_domains, write_test_node, write_test_node_with_domains,
     TEST_NODE_CPU_MODEL, TEST_NODE_MHZ,
 };
+pub use xml::disk_targets;

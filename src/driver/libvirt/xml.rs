@@ -129,6 +129,26 @@ pub(crate) fn interface_stat_keys(domain_xml: &str) -> Vec<String> {
     keys
 }
 
+/// `(target dev, source file or dev)` of every `<disk>` of a live domain description.
+pub fn disk_targets(domain_xml: &str) -> Vec<(String, Option<String>)> {
+    let mut disks = Vec::new();
+    let mut rest = domain_xml;
+    while let Some(start) = rest.find("<disk ") {
+        let block_and_after = &rest[start..];
+        let block_end = block_and_after
+            .find("</disk>")
+            .unwrap_or(block_and_after.len());
+        let block = &block_and_after[..block_end];
+        if let Some(target) = attribute_of_tag(block, "<target ", "dev") {
+            let source = attribute_of_tag(block, "<source ", "file")
+                .or_else(|| attribute_of_tag(block, "<source ", "dev"));
+            disks.push((target, source));
+        }
+        rest = &block_and_after[block_end..];
+    }
+    disks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +182,23 @@ mod tests {
         let xml = "<domain type='test'>\n  <name>one-&lt;7&gt;</name>\n  <name>later</name>\n";
         assert_eq!(first_element_text(xml, "name").as_deref(), Some("one-<7>"));
         assert_eq!(first_element_text(xml, "uuid"), None);
+    }
+
+    #[test]
+    fn disk_targets_with_their_sources() {
+        let xml = "<devices>\n\
+            <disk type='file' device='disk'>\n  <driver name='qemu' type='raw'/>\n  <source file='/d/7/images/disk.0' index='2'/>\n  <target dev='vda' bus='virtio'/>\n</disk>\n\
+            <disk type='block' device='disk'>\n  <source dev='/d/7/images/x&amp;y'/>\n  <target dev='vdz' bus='virtio'/>\n</disk>\n\
+            <disk type='file' device='cdrom'>\n  <target dev='hdd' bus='ide'/>\n</disk>\n\
+            </devices>";
+        assert_eq!(
+            disk_targets(xml),
+            vec![
+                ("vda".to_string(), Some("/d/7/images/disk.0".to_string())),
+                ("vdz".to_string(), Some("/d/7/images/x&y".to_string())),
+                ("hdd".to_string(), None),
+            ]
+        );
     }
 
     #[test]
