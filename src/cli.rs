@@ -321,6 +321,21 @@ pub struct ServeArgs {
     /// for `qemu:///embed`; docs/security.md).
     #[arg(long = "allow-libvirt-uri-param", value_name = "NAME")]
     pub allow_libvirt_uri_params: Vec<String>,
+    /// HTTPS address of the built-in persistent disk (pdisk) service, e.g. 0.0.0.0:8445.
+    #[arg(long, value_name = "ADDR")]
+    pub pdisk_listen: Option<SocketAddr>,
+    /// Where volume data goes: files (default) or lvm.
+    #[arg(long, value_enum)]
+    pub volume_backend: Option<crate::config::VolumeBackendKind>,
+    /// Directory of file volumes (default DATA_DIR/volumes).
+    #[arg(long, value_name = "DIR")]
+    pub volume_dir: Option<PathBuf>,
+    /// Format of new empty file volumes: raw (sparse, default) or qcow2.
+    #[arg(long, value_name = "FORMAT")]
+    pub volume_format: Option<String>,
+    /// Volume group of the lvm back end.
+    #[arg(long, value_name = "VG")]
+    pub volume_group: Option<String>,
 }
 
 impl ServeArgs {
@@ -441,6 +456,22 @@ impl ServeArgs {
                 }
                 None => s.storage.pdisk.password = line.to_string(),
             }
+        }
+        let v = &mut s.volumes;
+        if let Some(addr) = self.pdisk_listen {
+            v.listen = Some(addr);
+        }
+        if let Some(kind) = self.volume_backend {
+            v.backend = kind;
+        }
+        if let Some(dir) = &self.volume_dir {
+            v.dir = Some(dir.clone());
+        }
+        if let Some(format) = &self.volume_format {
+            v.format = format.clone();
+        }
+        if let Some(vg) = &self.volume_group {
+            v.volume_group = Some(vg.clone());
         }
         let policy = &mut s.storage.policy;
         for (flag, list) in [

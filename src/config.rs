@@ -147,6 +147,48 @@ impl Default for PdiskSettings {
     }
 }
 
+/// Where the built-in persistent disk service keeps volume data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeBackendKind {
+    /// One file per volume under `dir` (sparse raw or qcow2).
+    #[default]
+    Files,
+    /// One logical volume per volume in `volume_group`.
+    Lvm,
+}
+
+/// The built-in persistent disk service, StratusLab's pdisk (`[volumes]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VolumeSettings {
+    /// HTTPS listen address of its REST API (StratusLab's port is 8445); off when unset. It
+    /// uses the front door's certificate and authentication.
+    pub listen: Option<SocketAddr>,
+    pub backend: VolumeBackendKind,
+    /// Directory of file volumes (default `<data_dir>/volumes`).
+    pub dir: Option<PathBuf>,
+    /// Format of new empty file volumes: `raw` (sparse) or `qcow2`.
+    pub format: String,
+    /// The volume group of the `lvm` back end.
+    pub volume_group: Option<String>,
+    /// Largest gzipped image accepted by an upload (`POST /disks/` multipart).
+    pub upload_max_bytes: u64,
+}
+
+impl Default for VolumeSettings {
+    fn default() -> Self {
+        VolumeSettings {
+            listen: None,
+            backend: VolumeBackendKind::Files,
+            dir: None,
+            format: "raw".into(),
+            volume_group: None,
+            upload_max_bytes: 1 << 30,
+        }
+    }
+}
+
 /// Native StratusLab storage (`tm_stratuslab`): Marketplace image cache, quarantine.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -272,6 +314,7 @@ pub struct Settings {
     /// Serve Prometheus metrics (`GET /metrics`) on this address; off when not set.
     pub metrics_listen: Option<SocketAddr>,
     pub libvirt_uri: LibvirtUriSettings,
+    pub volumes: VolumeSettings,
 }
 
 impl Default for Settings {
@@ -312,6 +355,7 @@ impl Default for Settings {
             guest_rng: false,
             metrics_listen: None,
             libvirt_uri: LibvirtUriSettings::default(),
+            volumes: VolumeSettings::default(),
         }
     }
 }
@@ -372,6 +416,14 @@ impl Settings {
             .cache_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// Where file volumes live.
+    pub fn volume_dir(&self) -> PathBuf {
+        self.volumes
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("volumes"))
     }
 
     /// Where terminated VMs' directories wait before they are purged.

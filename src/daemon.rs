@@ -39,6 +39,8 @@ pub enum StartError {
     Runtime(std::io::Error),
     #[error("front door: {0}")]
     FrontDoor(#[from] crate::frontdoor::FrontDoorError),
+    #[error("volumes: {0}")]
+    Volumes(String),
 }
 
 /// oneadmin's password: the first line of `$ONE_AUTH` (`oneadmin:PASSWORD`), or of
@@ -121,8 +123,18 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     };
     let listen = settings.listen;
     let default_host = settings.default_host.clone();
-    // Built before anything runs: a bad certificate, key or file stops the start.
-    let front_door = crate::frontdoor::FrontDoor::from_settings(&settings.frontdoor)?.map(Arc::new);
+    // Built before anything runs: a bad certificate, key or file stops the start. The
+    // persistent disk service uses the front door's TLS and authentication too.
+    let gate = if settings.frontdoor.listen.is_some() || settings.volumes.listen.is_some() {
+        Some(Arc::new(crate::frontdoor::FrontDoor::build(
+            &settings.frontdoor,
+        )?))
+    } else {
+        None
+    };
+    let front_door = gate.clone().filter(|g| g.listen_addr().is_some());
+    let volume_backend =
+        crate::pdisk::backend_from_settings(&settings).map_err(StartError::Volumes)?;
     if front_door.is_some() && settings.auth != crate::config::AuthMode::Stratuslab {
         tracing::warn!("the front door forwards one-proxy sessions, which only --auth stratuslab accepts for users other than oneadmin");
     }
@@ -157,13 +169,15 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
                 addr: listen,
                 source,
             })?;
-        let front_listener = match &front_door {
-            Some(front) => {
-                let addr = front.listen_addr();
+        let front_listener = match front_door
+            .as_ref()
+            .and_then(|f| Some((f, f.listen_addr()?)))
+        {
+            Some((front, addr)) => {
                 let l = tokio::net::TcpListener::bind(addr)
                     .await
                     .map_err(|source| StartError::Listen { addr, source })?;
-                Some((l, Arc::clone(front)))
+                Some((l, Arc::clone(front), addr))
             }
             None => None,
         };
@@ -175,7 +189,26 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             ),
             None => None,
         };
+        let pdisk_listener = match (core.settings.volumes.listen, &gate) {
+            (Some(addr), Some(gate)) => {
+                let l = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Listen { addr, source })?;
+                Some((l, Arc::clone(gate), addr))
+            }
+            _ => None,
+        };
         let drivers = Arc::new(Drivers::new(&core.settings));
+        let volumes = Arc::new(crate::pdisk::VolumeService::new(
+            Arc::clone(&core),
+            Arc::clone(&drivers),
+            volume_backend,
+        ));
+        drivers
+            .storage()
+            .set_volume_broker(Arc::new(crate::pdisk::Broker {
+                core: Arc::clone(&core),
+            }));
         {
             let (c, d) = (Arc::clone(&core), Arc::clone(&drivers));
             if let Err(e) =
@@ -183,6 +216,10 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
                     .await
             {
                 tracing::error!(error = %e, "start-up reconciliation panicked");
+            }
+            let v = Arc::clone(&volumes);
+            if let Err(e) = tokio::task::spawn_blocking(move || v.reconcile()).await {
+                tracing::error!(error = %e, "start-up reconciliation of volumes panicked");
             }
         }
         let hooks_dir = core
@@ -200,15 +237,28 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         crate::workers::vmlog::spawn(Arc::clone(&core), drivers.storage().log.clone());
         crate::workers::storage::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::sched::spawn(Arc::clone(&core));
+        crate::pdisk::spawn_purge(Arc::clone(&volumes));
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down");
             let _ = stop_tx.send(true);
         });
+        let mut pdisk_guard = None;
+        let pdisk_task = pdisk_listener.map(|(l, gate, addr)| {
+            tracing::info!(listen = %addr, "persistent disk service (HTTPS) ready");
+            let server = Arc::new(crate::pdisk::PdiskServer::new(
+                gate,
+                Arc::clone(&volumes),
+                core.settings.volumes.upload_max_bytes,
+            ));
+            let guard = Guard::new("pdisk", crate::pdisk::limits(&core.settings));
+            pdisk_guard = Some(guard.clone());
+            tokio::spawn(crate::pdisk::serve(l, server, guard, stop_rx.clone()))
+        });
         let mut front_guard = None;
-        let front_task = front_listener.map(|(l, front)| {
-            tracing::info!(listen = %front.listen_addr(), "front door (HTTPS) ready");
+        let front_task = front_listener.map(|(l, front, addr)| {
+            tracing::info!(listen = %addr, "front door (HTTPS) ready");
             let guard = front.guard(Limits::for_listener(&core.settings));
             front_guard = Some(guard.clone());
             tokio::spawn(crate::frontdoor::serve(
@@ -227,6 +277,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             let own = Guard::new("metrics", crate::exporter::limits(&core.settings));
             let mut listeners = vec![guard.clone(), own.clone()];
             listeners.extend(front_guard.clone());
+            listeners.extend(pdisk_guard.clone());
             tokio::spawn(crate::exporter::serve(
                 l,
                 own,
@@ -241,6 +292,9 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             let _ = task.await;
         }
         if let Some(task) = metrics_task {
+            let _ = task.await;
+        }
+        if let Some(task) = pdisk_task {
             let _ = task.await;
         }
         Ok(())

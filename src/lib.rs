@@ -24,6 +24,7 @@ pub mod migrate;
 pub mod model;
 pub mod net;
 pub mod oneclient;
+pub mod pdisk;
 pub mod sched;
 pub mod server;
 pub mod site;

@@ -305,7 +305,6 @@ mod tests {
                 DiskRecord {
                     kind: RecordedKind::Snapshot { image: "X".into() },
                     format: Some("qcow2".into()),
-                    block: None,
                 },
             )
             .unwrap();

@@ -386,7 +386,6 @@ impl DiskTm {
             DiskRecord {
                 kind: DiskKind::Snapshot { image: id.into() },
                 format: Some("qcow2".into()),
-                block: None,
             },
         );
         if let Err(e) = recorded {
@@ -476,6 +475,7 @@ impl DiskTm {
                 index,
                 DiskRecord::plain(DiskKind::Pdisk {
                     uuid: uuid.to_string(),
+                    block: None,
                 }),
             )
         });
@@ -527,9 +527,9 @@ impl DiskTm {
             DiskRecord {
                 kind: DiskKind::Pdisk {
                     uuid: uuid.to_string(),
+                    block: Some(access.block),
                 },
                 format: Some(access.format.clone()),
-                block: Some(access.block),
             },
         )?;
         report.info(&format!(

@@ -26,6 +26,11 @@ pub enum DiskKind {
     /// A link to the device of a pdisk volume.
     Pdisk {
         uuid: String,
+        /// Whether the volume is a block device (an LV) or a file; `None` (a volume of an
+        /// external pdisk): as the template's TYPE says. The volume's own kind wins over the
+        /// client's `TYPE=block`, which a file volume cannot be opened as.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        block: Option<bool>,
     },
     Swap,
     Filesystem,
@@ -40,21 +45,12 @@ pub struct DiskRecord {
     /// Format to declare to the hypervisor (`qcow2` for overlays); `None`: the template's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
-    /// Whether the path leads to a block device (`<disk type='block'>`) or a file; `None`: as
-    /// the template's TYPE says. A persistent volume's own kind wins over the client's
-    /// `TYPE=block`, which a file volume cannot be opened as.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub block: Option<bool>,
 }
 
 impl DiskRecord {
     /// A disk whose format is whatever the template says (raw by default).
     pub fn plain(kind: DiskKind) -> Self {
-        DiskRecord {
-            kind,
-            format: None,
-            block: None,
-        }
+        DiskRecord { kind, format: None }
     }
 
     /// A raw file stratusd made itself (swap, a fresh file system): declared raw whatever the
@@ -63,7 +59,6 @@ impl DiskRecord {
         DiskRecord {
             kind,
             format: Some("raw".into()),
-            block: None,
         }
     }
 }
@@ -178,7 +173,10 @@ pub fn disk_block_kinds(vm_dir: &Path, vid: Oid) -> BTreeMap<usize, bool> {
         .read_record()
         .disks
         .into_iter()
-        .filter_map(|(i, r)| Some((i, r.block?)))
+        .filter_map(|(i, r)| match r.kind {
+            DiskKind::Pdisk { block, .. } => Some((i, block?)),
+            _ => None,
+        })
         .collect()
 }
 
@@ -290,7 +288,6 @@ mod tests {
             DiskRecord {
                 kind: DiskKind::Snapshot { image: "X".into() },
                 format: Some("qcow2".into()),
-                block: None,
             },
         )
         .unwrap();

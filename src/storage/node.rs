@@ -673,7 +673,7 @@ impl Nodes {
                         Some(report),
                     )?;
                 }
-                DiskKind::Pdisk { uuid } => {
+                DiskKind::Pdisk { uuid, .. } => {
                     return Err(StorageError::BadValue(format!(
                         "persistent disk {uuid} cannot follow a live migration to a node without shared storage"
                     )))
