@@ -87,12 +87,19 @@ struct PdiskHandler {
 impl guard::Handler<Peer> for PdiskHandler {
     type Body = ApiBody;
 
-    async fn call(self: Arc<Self>, peer: Arc<Peer>, req: Request<RequestBody>) -> Response<ApiBody> {
+    async fn call(
+        self: Arc<Self>,
+        peer: Arc<Peer>,
+        req: Request<RequestBody>,
+    ) -> Response<ApiBody> {
         handle(Arc::clone(&self.server), peer, req).await
     }
 
     fn too_large(&self, _req: &hyper::http::request::Parts, limit: u64) -> Response<ApiBody> {
-        error(413, &format!("the request body is larger than {limit} bytes"))
+        error(
+            413,
+            &format!("the request body is larger than {limit} bytes"),
+        )
     }
 }
 
