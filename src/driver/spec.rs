@@ -9,6 +9,7 @@ use super::libvirt::{
     DiskDevice, DiskKind, DiskSpec, DomainSpec, FeaturesSpec, GraphicsSpec, NicSpec, OsSpec,
 };
 use crate::model::Vm;
+use crate::storage::layout::DiskKind as RecordedKind;
 use crate::template::vector_get;
 use std::path::{Path, PathBuf};
 
@@ -63,10 +64,7 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         root: vector_get(os, "ROOT").map(str::to_string),
         boot: vector_get(os, "BOOT").map(str::to_string),
     };
-    let records = crate::storage::layout::VmPaths::new(record_dir, vm.id)
-        .read_record()
-        .disks;
-    let recorded_block = crate::storage::layout::disk_block_kinds(record_dir, vm.id);
+    let recorded = crate::storage::layout::VmPaths::new(record_dir, vm.id).read_record();
     let mut disks = Vec::new();
     for (i, d) in t.vectors("DISK").enumerate() {
         let index = vector_get(d, "DISK_ID")
@@ -76,11 +74,18 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
         let target = vector_get(d, "TARGET").unwrap_or("").to_string();
         disks.push(DiskSpec {
             source: images.join(format!("disk.{index}")),
-            kind: match recorded_block.get(&index) {
-                Some(true) => DiskKind::Block,
-                Some(false) => DiskKind::File,
-                None if dtype == "block" => DiskKind::Block,
-                None => DiskKind::File,
+            kind: match recorded.disks.get(&index).map(|r| &r.kind) {
+                Some(RecordedKind::Pdisk {
+                    block: Some(block), ..
+                }) => {
+                    if *block {
+                        DiskKind::Block
+                    } else {
+                        DiskKind::File
+                    }
+                }
+                _ if dtype == "block" => DiskKind::Block,
+                _ => DiskKind::File,
             },
             device: if dtype == "cdrom" {
                 DiskDevice::Cdrom
@@ -89,17 +94,25 @@ pub fn domain_spec(vm: &Vm, at: Placement<'_>) -> DomainSpec {
             },
             target,
             bus: vector_get(d, "BUS").map(str::to_string),
-            driver: records
+            driver: recorded
+                .disks
                 .get(&index)
                 .and_then(|r| r.format.clone())
                 .or_else(|| vector_get(d, "DRIVER").map(str::to_string)),
             cache: vector_get(d, "CACHE").map(str::to_string),
             readonly: yes(vector_get(d, "READONLY")).unwrap_or(false) || dtype == "cdrom",
+            // The transfer manager's snapshot overlays and the built-in volume service's own
+            // volumes (`block` known) have chains stratusd made; an external pdisk's volume
+            // does not.
             own_backing_chain: matches!(
-                records.get(&index).map(|r| &r.kind),
-                Some(crate::storage::layout::DiskKind::Snapshot { .. })
+                recorded.disks.get(&index).map(|r| &r.kind),
+                Some(RecordedKind::Snapshot { .. } | RecordedKind::Pdisk { block: Some(_), .. })
             ),
-            serial: None,
+            // A persistent volume shows its UUID to the guest, as a hot-plugged one does.
+            serial: match recorded.disks.get(&index).map(|r| &r.kind) {
+                Some(RecordedKind::Pdisk { uuid, .. }) => Some(uuid.clone()),
+                _ => None,
+            },
         });
     }
     if let Some(ctx) = t.get_vector("CONTEXT") {

@@ -167,19 +167,6 @@ pub fn disk_formats(vm_dir: &Path, vid: Oid) -> BTreeMap<usize, String> {
         .collect()
 }
 
-/// Which disks of a VM stratusd recorded as block devices (`true`) or files (`false`).
-pub fn disk_block_kinds(vm_dir: &Path, vid: Oid) -> BTreeMap<usize, bool> {
-    VmPaths::new(vm_dir, vid)
-        .read_record()
-        .disks
-        .into_iter()
-        .filter_map(|(i, r)| match r.kind {
-            DiskKind::Pdisk { block, .. } => Some((i, block?)),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A temporary name next to `path` (same file system, so the final rename is atomic).
 pub fn temp_path(path: &Path) -> PathBuf {
     let name = path
