@@ -178,16 +178,24 @@ impl Daemon {
             error,
         })?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        // The recorded server had the dummy drivers only: hosts naming other drivers go to
+        // ERROR, VMs on them to FAILED, exactly as recorded. A suite that needs another
+        // driver gives its own `--disable-driver` list.
+        let disabled: &[&str] = if serve_args.iter().any(|a| a == "--disable-driver") {
+            &[]
+        } else {
+            &[
+                "--disable-driver",
+                "im_kvm,vmm_kvm,kvm,tm_ssh,ssh,tm_shared,shared,tm_stratuslab,stratuslab",
+            ]
+        };
         let child = Command::new(binary)
             .arg("serve")
             .arg("--listen")
             .arg(addr.to_string())
             .arg("--data-dir")
             .arg(data_dir)
-            // The recorded server had the dummy drivers only: hosts naming other drivers go to
-            // ERROR, VMs on them to FAILED, exactly as recorded.
-            .arg("--disable-driver")
-            .arg("im_kvm,vmm_kvm,kvm,tm_ssh,ssh,tm_shared,shared,tm_stratuslab,stratuslab")
+            .args(disabled)
             .args(serve_args)
             .env("ONE_AUTH", one_auth)
             .stdin(Stdio::null())
