@@ -32,6 +32,9 @@ if [ "$want_test" = 1 ]; then
   # scripts/fuzz.sh (run by scripts/test.sh): libfuzzer-sys compiles libFuzzer with a C++
   # compiler. tests/security.rs lowers a running daemon's descriptor limit with prlimit.
   apt_pkgs+=(g++ util-linux)
+  # tests/volumes/lvm.rs makes a real LVM volume group on a loop device (losetup is in mount,
+  # blkdiscard in util-linux, both essential).
+  apt_pkgs+=(lvm2)
 fi
 
 missing=()
