@@ -26,6 +26,8 @@ pub enum StartError {
     },
     #[error("the oneadmin credentials file {0} must hold `oneadmin:PASSWORD`")]
     OneAuthFormat(PathBuf),
+    #[error("{0} is in use by another stratusd (or an import)")]
+    InUse(PathBuf),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
@@ -113,6 +115,13 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         path: settings.data_dir.clone(),
         source,
     })?;
+    // One daemon (or import) per database at a time.
+    let _lock = crate::store::DatabaseLock::try_take(&settings.database_path())
+        .map_err(|source| StartError::DataDir {
+            path: settings.database_path(),
+            source,
+        })?
+        .ok_or_else(|| StartError::InUse(settings.database_path()))?;
     let store = Store::open(&settings.database_path())?;
     // Only a fresh database takes the password; later starts keep the stored one, as oned.
     let fresh = store.is_empty()?;

@@ -18,6 +18,38 @@ pub enum StoreError {
     TooNew { found: i64, supported: i64 },
 }
 
+/// An exclusive hold on the directory of a database for this process's lifetime (released
+/// when dropped or when the process dies): the daemon holds it while it serves, an import while
+/// it writes, so neither runs under the other (nor two daemons on one directory).
+#[derive(Debug)]
+pub struct DatabaseLock {
+    _dir: std::fs::File,
+}
+
+impl DatabaseLock {
+    /// Takes the lock of the directory holding `database` (an `flock` on the directory
+    /// itself: nothing is created); `Ok(None)` when another process holds it.
+    pub fn try_take(database: &Path) -> std::io::Result<Option<DatabaseLock>> {
+        use std::os::unix::io::AsRawFd;
+        let dir = match database.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file = std::fs::File::open(dir)?;
+        // SAFETY: flock on a descriptor this function owns; no memory is shared with C.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(Some(DatabaseLock { _dir: file }));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::WouldBlock {
+            Ok(None)
+        } else {
+            Err(err)
+        }
+    }
+}
+
 /// A row change, as produced by the core for one API call.
 #[derive(Debug, Clone)]
 pub enum StoreOp {
