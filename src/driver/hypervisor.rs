@@ -302,6 +302,12 @@ impl Hypervisor {
         Ok(self.vm_home(vm, host)?.join("checkpoint"))
     }
 
+    /// Where oned 3.2's KVM driver saved a VM (`<vid>/images/checkpoint`): a VM suspended or
+    /// stopped under oned resumes from there after `stratusd import`.
+    fn oned_checkpoint(&self, vm: &Vm, host: &Host) -> Result<PathBuf, DriverError> {
+        Ok(self.vm_home(vm, host)?.join("images").join("checkpoint"))
+    }
+
     /// A restored checkpoint is of no further use.
     fn remove_checkpoint(&self, host: &Host, path: &std::path::Path) {
         match self.node(host) {
@@ -605,7 +611,12 @@ impl Hypervisor {
                     _ => (conn.clone(), host),
                 };
                 let path = self.checkpoint(vm, saved_on)?;
-                if source.domain_status(&name)?.is_none() && self.checkpoint_exists(saved_on, &path)
+                // A save oned had under way when it stopped wrote oned's checkpoint.
+                let saved = |p: &std::path::Path| self.checkpoint_exists(saved_on, p);
+                if source.domain_status(&name)?.is_none()
+                    && (saved(&path)
+                        || (self.kind == HostKind::Kvm
+                            && saved(&self.oned_checkpoint(vm, saved_on)?)))
                 {
                     tracing::info!(
                         vm = vm.id,
@@ -624,7 +635,23 @@ impl Hypervisor {
                     tracing::info!(vm = vm.id, host = %host.name, "domain {name} already restored");
                     return Ok(Some(self.deploy_id(vm, host, name)));
                 }
-                let name = conn.restore(&path)?;
+                if self.kind == HostKind::Simulated && !path.exists() {
+                    // Suspended or stopped under oned, whose dummy driver kept no checkpoint
+                    // (an imported site): the simulated domain starts afresh, as oned's dummy
+                    // restore always succeeded.
+                    let name = conn.define_and_start(&self.domain_xml_for(vm, host)?)?;
+                    return Ok(Some(self.deploy_id(vm, host, name)));
+                }
+                let oned_path = self.oned_checkpoint(vm, host)?;
+                let from = if self.kind == HostKind::Kvm
+                    && !self.checkpoint_exists(host, &path)
+                    && self.checkpoint_exists(host, &oned_path)
+                {
+                    oned_path
+                } else {
+                    path
+                };
+                let name = conn.restore(&from)?;
                 Ok(Some(self.deploy_id(vm, host, name)))
             }
             VmmOp::Reboot => {
@@ -697,6 +724,11 @@ impl Vmm for Hypervisor {
             // for the restore to be run again.
             let path = self.checkpoint(vm, host)?;
             self.remove_checkpoint(host, &path);
+            if self.kind == HostKind::Kvm {
+                // Or oned's, restored after an import: a later save must not take it for its
+                // own.
+                self.remove_checkpoint(host, &self.oned_checkpoint(vm, host)?);
+            }
         }
         Ok(answer)
     }

@@ -4,12 +4,18 @@
 //! every libvirt host a `one-<vid>` domain that no VM placed there accounts for is an orphan and
 //! is destroyed. Domains that should run but do
 //! not are left to the first VM poll, which reports them as oned did (UNKNOWN).
+//!
+//! This is also the first start after `stratusd import`: the `one-<vid>` domains oned deployed
+//! are adopted as they run (nothing is re-created or restarted), and the steps oned had under
+//! way are run again by the life-cycle worker, each completing from what the host already did
+//! (a migration that arrived, a save whose checkpoint oned wrote).
 
 use crate::core::Core;
 use crate::driver::hypervisor::HostKind;
 use crate::driver::spec::domain_name;
 use crate::driver::Drivers;
 use crate::model::vm::{LcmState, VmState};
+use crate::model::Vm;
 use std::collections::HashSet;
 
 /// States in which a VM has (or is about to have) a domain on its host.
@@ -54,10 +60,20 @@ pub fn reconcile(core: &Core, drivers: &Drivers) {
             // across a daemon restart. One without them (a database imported or written by an
             // older stratusd) gets the domains of its placed VMs back; BOOT and MIGRATE steps
             // are re-run by the life-cycle worker.
-            for vm in placed
-                .iter()
-                .filter(|v| v.lcm_state != LcmState::Boot && v.lcm_state != LcmState::Unknown)
-            {
+            // A cold migration's save runs on the host the VM leaves: its domain is there.
+            let runs_here = |vm: &&Vm| {
+                let n = vm.history.len();
+                let hid = if vm.lcm_state == LcmState::SaveMigrate && n >= 2 {
+                    Some(vm.history[n - 2].hid)
+                } else {
+                    vm.last_history().map(|h| h.hid)
+                };
+                hid == Some(host.id)
+                    && holds_domain(vm.state, vm.lcm_state)
+                    && vm.lcm_state != LcmState::Boot
+                    && vm.lcm_state != LcmState::Unknown
+            };
+            for vm in vms.iter().filter(runs_here) {
                 if let Err(e) = hv.recreate(vm, &host) {
                     tracing::warn!(vm = vm.id, host = %host.name, error = %e, "could not restore the simulated domain");
                 }
