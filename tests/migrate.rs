@@ -249,6 +249,26 @@ fn sqlite_import_answers_every_call_as_oned_did() {
         differences.join("\n")
     );
     check_next_ids_and_leases(&mut c);
+    // Not even --force replaces the database of a running daemon.
+    let busy = import_into(&dir, &sqlite_from(), &["--force"]);
+    assert!(
+        !busy.status.success() && text(&busy).contains("is in use: stop stratusd"),
+        "{}",
+        text(&busy)
+    );
+    // Nor does a second daemon start on it.
+    let second = stratusd(&[
+        "serve",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(
+        !second.status.success() && text(&second).contains("is in use by another stratusd"),
+        "{}",
+        text(&second)
+    );
     assert_eq!(d.stop(), Some(0));
 
     // A second import refuses to replace the database, and changes nothing.
@@ -820,5 +840,657 @@ fn another_data_directory_gets_rewritten_paths_and_copied_files() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(entries(&other), vec!["stratusd.db".to_string()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Replaces the text of the first `<TAG>…</TAG>` (or `<TAG><![CDATA[…]]></TAG>`) of `body`.
+fn set(body: &str, tag: &str, value: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let start = body
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {tag} in {body}"))
+        + open.len();
+    let end = start + body[start..].find(&close).unwrap();
+    let old = &body[start..end];
+    let new = if old.starts_with("<![CDATA[") {
+        format!("<![CDATA[{value}]]>")
+    } else {
+        value.to_string()
+    };
+    format!("{}{new}{}", &body[..start], &body[end..])
+}
+
+/// Replaces every `<TAG>…</TAG>` inside `<OUTER>…</OUTER>`.
+fn set_in(body: &str, outer: &str, tag: &str, value: &str) -> String {
+    let (open, close) = (format!("<{outer}>"), format!("</{outer}>"));
+    let start = body.find(&open).unwrap();
+    let end = start + body[start..].find(&close).unwrap() + close.len();
+    format!(
+        "{}{}{}",
+        &body[..start],
+        set(&body[start..end], tag, value),
+        &body[end..]
+    )
+}
+
+pub struct Scale {
+    pub vms: i64,
+    pub hosts: i64,
+    pub users: i64,
+    pub history: i64,
+}
+
+/// A synthetic oned 3.2 database made from the fixture's rows: `vms` VMs (60 % RUNNING with 1–3
+/// history records, 20 % DONE, 10 % PENDING, 10 % FAILED) on `hosts` hosts, owned by `users`
+/// users, with their leases, image counters and host shares consistent.
+pub fn build_scale_db(path: &Path, vms: i64, hosts: i64, users: i64) -> Scale {
+    std::fs::copy(fixture("sqlite/one.db"), path).unwrap();
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    let body = |table: &str, oid: i64| -> String {
+        conn.query_row(
+            &format!("SELECT body FROM {table} WHERE oid = {oid}"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let user_body = body("user_pool", 2);
+    let host_body = body("host_pool", 0);
+    let vm_body = body("vm_pool", 0);
+    let net_body = body("network_pool", 0);
+    let history_body: String = conn
+        .query_row("SELECT body FROM history WHERE vid = 0", [], |r| r.get(0))
+        .unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute_batch(
+        "DELETE FROM vm_pool; DELETE FROM history; DELETE FROM host_pool; DELETE FROM leases WHERE oid = 0;
+         UPDATE leases SET body = replace(replace(body, '<USED>1</USED><VID>3</VID>', '<USED>0</USED><VID>-1</VID>'), '<USED>1</USED><VID>4</VID>', '<USED>0</USED><VID>-1</VID>') WHERE oid = 1;
+         UPDATE network_pool SET body = replace(body, '<TOTAL_LEASES>3</TOTAL_LEASES>', '<TOTAL_LEASES>1</TOTAL_LEASES>') WHERE oid = 1;",
+    )
+    .unwrap();
+    let groups = [(1, "users"), (100, "physics"), (101, "chemistry")];
+    for uid in 8..users {
+        let (gid, gname) = groups[(uid % 3) as usize];
+        let mut b = set(&user_body, "ID", &uid.to_string());
+        b = set(&b, "GID", &gid.to_string());
+        b = set(&b, "GNAME", gname);
+        b = set(&b, "NAME", &format!("user{uid:03}"));
+        b = set(&b, "EMAIL", &format!("user{uid:03}@example.org"));
+        tx.execute(
+            "INSERT INTO user_pool VALUES (?1, ?2, ?3, ?1, ?4, 1, 0, 0)",
+            rusqlite::params![uid, format!("user{uid:03}"), b, gid],
+        )
+        .unwrap();
+    }
+    let user_of = |vid: i64| -> (i64, i64, String, String) {
+        let uid = 8 + vid % (users - 8);
+        let (gid, gname) = groups[(uid % 3) as usize];
+        (uid, gid, format!("user{uid:03}"), gname.to_string())
+    };
+    let mut share: Vec<(i64, i64, i64)> = vec![(0, 0, 0); hosts as usize];
+    let mut live = 0;
+    let mut history_rows = 0;
+    let mut leases = 0;
+    for vid in 0..vms {
+        let (state, lcm) = match vid % 10 {
+            0..=5 => (3, 3),
+            6 | 7 => (6, 0),
+            8 => (1, 0),
+            _ => (7, 0),
+        };
+        let (uid, gid, uname, gname) = user_of(vid);
+        let ip = 0x0a01_0001u32 + vid as u32;
+        let ip_text = std::net::Ipv4Addr::from(ip).to_string();
+        let o = ip.to_be_bytes();
+        let mac = format!("02:00:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]);
+        let mut b = set(&vm_body, "ID", &vid.to_string());
+        for (tag, v) in [
+            ("UID", uid.to_string()),
+            ("GID", gid.to_string()),
+            ("UNAME", uname),
+            ("GNAME", gname),
+            ("NAME", format!("vm-{vid}")),
+            ("STATE", state.to_string()),
+            ("LCM_STATE", lcm.to_string()),
+            ("VMID", vid.to_string()),
+            ("HOSTNAME", format!("vm-{vid}")),
+            ("IP_PUBLIC", ip_text.clone()),
+            ("PORT", (5000 + vid).to_string()),
+        ] {
+            b = set(&b, tag, &v);
+        }
+        b = set_in(&b, "NIC", "IP", &ip_text);
+        b = set_in(&b, "NIC", "MAC", &mac);
+        b = set_in(&b, "TEMPLATE", "NAME", &format!("vm-{vid}"));
+        let records = match state {
+            1 => 0,
+            3 => 1 + vid % 3,
+            _ => 1,
+        };
+        let host = vid % hosts;
+        let mut last = String::new();
+        for seq in 0..records {
+            // Earlier records: the VM was migrated away from the host before.
+            let hid = (host + hosts - (records - 1 - seq)) % hosts;
+            let ended = seq + 1 < records || state != 3;
+            let mut h = set(&history_body, "SEQ", &seq.to_string());
+            h = set(&h, "HOSTNAME", &format!("node-{hid:04}"));
+            h = set(&h, "HID", &hid.to_string());
+            let t = 1_796_590_828 + seq * 60;
+            h = set(&h, "STIME", &t.to_string());
+            if ended {
+                h = set(&h, "ETIME", &(t + 60).to_string());
+                h = set(&h, "RETIME", &(t + 60).to_string());
+                h = set(&h, "REASON", if state == 7 { "1" } else { "3" });
+            }
+            tx.execute(
+                "INSERT INTO history VALUES (?1, ?2, ?3)",
+                rusqlite::params![vid, seq, h],
+            )
+            .unwrap();
+            history_rows += 1;
+            last = h;
+        }
+        if records == 0 {
+            let start = b.find("<HISTORY_RECORDS>").unwrap();
+            b = format!("{}<HISTORY_RECORDS/></VM>", &b[..start]);
+            b = set(&b, "DEPLOY_ID", "");
+        } else {
+            let start = b.find("<HISTORY_RECORDS>").unwrap();
+            b = format!(
+                "{}<HISTORY_RECORDS>{last}</HISTORY_RECORDS></VM>",
+                &b[..start]
+            );
+        }
+        if state == 6 || state == 7 {
+            b = set(&b, "ETIME", "1796591000");
+        }
+        if state == 3 {
+            let s = &mut share[host as usize];
+            s.0 += 1;
+            s.1 += 50;
+            s.2 += 256 * 1024;
+        }
+        if state != 6 {
+            live += 1;
+            leases += 1;
+            let lease = format!(
+                "<LEASE><IP>{ip}</IP><MAC_PREFIX>512</MAC_PREFIX><MAC_SUFFIX>{ip}</MAC_SUFFIX><USED>1</USED><VID>{vid}</VID></LEASE>"
+            );
+            tx.execute(
+                "INSERT INTO leases VALUES (0, ?1, ?2)",
+                rusqlite::params![ip, lease],
+            )
+            .unwrap();
+        }
+        tx.execute(
+            "INSERT INTO vm_pool VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, 0, 0)",
+            rusqlite::params![
+                vid,
+                format!("vm-{vid}"),
+                b,
+                uid,
+                gid,
+                1_796_590_828i64,
+                state,
+                lcm
+            ],
+        )
+        .unwrap();
+    }
+    for (hid, (n, cpu, mem)) in share.iter().enumerate() {
+        let name = format!("node-{hid:04}");
+        let mut b = set(&host_body, "ID", &hid.to_string());
+        b = set(&b, "NAME", &name);
+        b = set_in(&b, "TEMPLATE", "HOSTNAME", &name);
+        b = set(&b, "RUNNING_VMS", &n.to_string());
+        b = set(&b, "CPU_USAGE", &cpu.to_string());
+        b = set(&b, "MEM_USAGE", &mem.to_string());
+        tx.execute(
+            "INSERT INTO host_pool VALUES (?1, ?2, ?3, 2, 1796590822, 0, 0, 1, 0, 0)",
+            rusqlite::params![hid as i64, name, b],
+        )
+        .unwrap();
+    }
+    // The 10.1.0.250 lease stays held by oneadmin; the range grows to hold every VM.
+    let held = 0x0a01_00fau32;
+    if held >= 0x0a01_0001 + vms as u32 {
+        leases += 1;
+        tx.execute(
+            "INSERT INTO leases VALUES (0, ?1, ?2)",
+            rusqlite::params![held, format!("<LEASE><IP>{held}</IP><MAC_PREFIX>512</MAC_PREFIX><MAC_SUFFIX>{held}</MAC_SUFFIX><USED>1</USED><VID>-1</VID></LEASE>")],
+        )
+        .unwrap();
+    }
+    let mut net = set(&net_body, "IP_END", "10.1.255.254");
+    net = set(&net, "TOTAL_LEASES", &leases.to_string());
+    tx.execute("UPDATE network_pool SET body = ?1 WHERE oid = 0", [net])
+        .unwrap();
+    tx.execute_batch(&format!(
+        "UPDATE image_pool SET body = replace(body, '<RUNNING_VMS>5</RUNNING_VMS>', '<RUNNING_VMS>{live}</RUNNING_VMS>') WHERE oid = 0;
+         UPDATE image_pool SET body = replace(replace(body, '<RUNNING_VMS>1</RUNNING_VMS>', '<RUNNING_VMS>0</RUNNING_VMS>'), '<STATE>2</STATE>', '<STATE>1</STATE>') WHERE oid = 1;
+         UPDATE pool_control SET last_oid = {} WHERE tablename = 'vm_pool';
+         UPDATE pool_control SET last_oid = {} WHERE tablename = 'host_pool';
+         UPDATE pool_control SET last_oid = {} WHERE tablename = 'user_pool';",
+        vms - 1,
+        hosts - 1,
+        users - 1
+    ))
+    .unwrap();
+    // Group member lists as oned keeps them.
+    for (gid, _) in [(0, ""), (1, ""), (100, ""), (101, "")] {
+        let members: Vec<i64> = {
+            let mut stmt = tx
+                .prepare("SELECT oid FROM user_pool WHERE gid = ?1 ORDER BY oid")
+                .unwrap();
+            stmt.query_map([gid], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let ids: String = members.iter().map(|m| format!("<ID>{m}</ID>")).collect();
+        let b: String = tx
+            .query_row("SELECT body FROM group_pool WHERE oid = ?1", [gid], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let start = b.find("<USERS>").unwrap();
+        let b = format!("{}<USERS>{ids}</USERS></GROUP>", &b[..start]);
+        tx.execute(
+            "UPDATE group_pool SET body = ?1 WHERE oid = ?2",
+            rusqlite::params![b, gid],
+        )
+        .unwrap();
+    }
+    tx.commit().unwrap();
+    Scale {
+        vms,
+        hosts,
+        users,
+        history: history_rows,
+    }
+}
+
+/// `<ROOT>` + every body of `table` in id order + `</ROOT>`: how oned lists a pool.
+fn pool_of_bodies(db: &Path, table: &str, root: &str) -> String {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(&format!("SELECT body FROM {table} ORDER BY oid"))
+        .unwrap();
+    let bodies: String = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    format!("<{root}>{bodies}</{root}>")
+}
+
+#[test]
+fn ten_thousand_vms_thousand_hosts_five_hundred_users() {
+    let dir = temp_dir("migrate-scale");
+    let db = dir.join("one.db");
+    let scale = build_scale_db(&db, 10_000, 1_000, 500);
+    // For timing a release build by hand (docs/migration.md, "Measured").
+    if let Some(keep) = std::env::var_os("STRATUSD_KEEP_SCALE_DB") {
+        std::fs::copy(&db, keep).unwrap();
+    }
+    let from = format!("sqlite:{}", db.display());
+    let data = dir.join("data");
+    let started = std::time::Instant::now();
+    let o = import_into(&data, &from, &[]);
+    let elapsed = started.elapsed();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    for line in [
+        "users             500      500".to_string(),
+        "hosts            1000     1000".to_string(),
+        "vms             10000    10000".to_string(),
+        format!("history      {:>8}", scale.history),
+        "warnings: none".to_string(),
+    ] {
+        assert!(out.contains(&line), "{line:?} missing in\n{out}");
+    }
+    eprintln!(
+        "scale: imported {} VMs ({} history records), {} hosts, {} users in {elapsed:?} (debug build, command included)",
+        scale.vms, scale.history, scale.hosts, scale.users
+    );
+    let mut d = Daemon::start_within(
+        data.clone(),
+        &[
+            "--host-monitoring-interval",
+            "100000000",
+            "--vm-polling-interval",
+            "100000000",
+        ],
+        std::time::Duration::from_secs(600),
+    );
+    // At start-up the simulated hosts get their 6,000 running domains back before the
+    // daemon serves (the test driver keeps nothing across processes).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    while !read_file(&data.join("daemon.log")).contains("stratusd ready") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never got ready"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut c = d.client();
+    for (method, params, table, root) in [
+        (
+            "one.vmpool.info",
+            vec![i(-2), i(-1), i(-1), i(-2)],
+            "vm_pool",
+            "VM_POOL",
+        ),
+        ("one.hostpool.info", vec![], "host_pool", "HOST_POOL"),
+        ("one.userpool.info", vec![], "user_pool", "USER_POOL"),
+        ("one.grouppool.info", vec![], "group_pool", "GROUP_POOL"),
+    ] {
+        let mut all = vec![s(ADMIN)];
+        all.extend(params);
+        let got = rpc_result(&c.call(method, &all)).unwrap();
+        let want = pool_of_bodies(&db, table, root);
+        assert!(got == want, "{method}: {}", first_difference(&want, &got));
+    }
+    // one.vm.info shows every history record.
+    for vid in [0, 1, 2, 3, 4, 5, 8, 9, 9_998, 9_999] {
+        let got = rpc_result(&c.call("one.vm.info", &[s(ADMIN), i(vid)])).unwrap();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let body: String = conn
+            .query_row("SELECT body FROM vm_pool WHERE oid = ?1", [vid], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        let mut stmt = conn
+            .prepare("SELECT body FROM history WHERE vid = ?1 ORDER BY seq")
+            .unwrap();
+        let records: String = stmt
+            .query_map([vid], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let want = match body.find("<HISTORY_RECORDS>") {
+            Some(at) => format!(
+                "{}<HISTORY_RECORDS>{records}</HISTORY_RECORDS></VM>",
+                &body[..at]
+            ),
+            None => body,
+        };
+        assert!(got == want, "vm {vid}: {}", first_difference(&want, &got));
+    }
+    assert_eq!(
+        rpc_result(&c.call("one.vm.allocate", &[s(ADMIN), s("CPU=0.1\nMEMORY=32")])),
+        Ok("10000".to_string())
+    );
+    d.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn kill_9_during_an_import_leaves_no_database() {
+    let dir = temp_dir("migrate-kill");
+    let db = dir.join("one.db");
+    build_scale_db(&db, 1_000, 100, 50);
+    let from = format!("sqlite:{}", db.display());
+    // How long a whole import takes here, to kill inside it.
+    let probe = dir.join("probe");
+    let started = std::time::Instant::now();
+    let o = import_into(&probe, &from, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let whole = started.elapsed();
+    let mut seed = whole.as_nanos() as u64 | 1;
+    let mut killed_inside = 0;
+    for attempt in 0..6 {
+        let data = dir.join(format!("data{attempt}"));
+        let d = data.to_str().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stratusd"))
+            .args([
+                "import",
+                "--from",
+                &from,
+                "--data-dir",
+                d,
+                "--old-var-dir",
+                d,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // xorshift: kill moments spread over the whole import.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = whole.mul_f64((seed % 1000) as f64 / 1000.0);
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let database = data.join("stratusd.db");
+        if database.exists() {
+            // Only a complete database is ever in place.
+            let conn = rusqlite::Connection::open(&database).unwrap();
+            let n: i64 = conn
+                .query_row("SELECT COUNT(*) FROM vm_pool", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(
+                n, 1_000,
+                "attempt {attempt}: a partial database is in place"
+            );
+        } else {
+            killed_inside += 1;
+            assert!(!status.success());
+            // The next import runs and clears what the killed one left.
+            let o = import_into(&data, &from, &[]);
+            assert!(o.status.success(), "{}", text(&o));
+            assert_eq!(
+                entries(&data),
+                vec!["stratusd.db".to_string()],
+                "attempt {attempt}"
+            );
+        }
+    }
+    assert!(killed_inside > 0, "no kill landed inside an import");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn vm_states(c: &mut Client, id: i32) -> (String, String) {
+    let doc = rpc_result(&c.call("one.vm.info", &[s(ADMIN), i(id)])).unwrap();
+    (
+        field(&doc, "STATE").unwrap(),
+        field(&doc, "LCM_STATE").unwrap(),
+    )
+}
+
+fn wait_for(c: &mut Client, id: i32, want: (&str, &str)) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = vm_states(c, id);
+        if (got.0.as_str(), got.1.as_str()) == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "VM {id} is {got:?}, not {want:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn imported_vms_go_on_with_their_life_cycle() {
+    let dir = temp_dir("migrate-lifecycle");
+    let o = import_into(&dir, &sqlite_from(), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut d = Daemon::start_in(
+        dir.clone(),
+        &[
+            "--vm-polling-interval",
+            "1",
+            "--host-monitoring-interval",
+            "3600",
+        ],
+    );
+    let mut c = d.client();
+    let action = |c: &mut Client, a: &str, id: i32| {
+        let r = rpc_result(&c.call("one.vm.action", &[s(ADMIN), s(a), i(id)]));
+        assert!(r.is_ok(), "{a} {id}: {r:?}");
+    };
+    // The running VMs keep running through the first polls (their domains were adopted).
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    for id in [0, 1, 2, 3, 4, 8] {
+        assert_eq!(vm_states(&mut c, id), ("3".into(), "3".into()), "VM {id}");
+    }
+    // Suspended under oned (whose dummy driver kept no checkpoint): resumes on its host.
+    action(&mut c, "resume", 5);
+    wait_for(&mut c, 5, ("3", "3"));
+    // Stopped: back through the scheduler.
+    action(&mut c, "resume", 6);
+    wait_for(&mut c, 6, ("3", "3"));
+    // Held, then released: PENDING (its requirements match no host, as under oned).
+    action(&mut c, "release", 11);
+    wait_for(&mut c, 11, ("1", "0"));
+    // A live migration of a VM that was itself migrated under oned.
+    let r = rpc_result(&c.call("one.vm.migrate", &[s(ADMIN), i(8), i(1), Param::B(true)]));
+    assert!(r.is_ok(), "{r:?}");
+    wait_for(&mut c, 8, ("3", "3"));
+    let vm8 = rpc_result(&c.call("one.vm.info", &[s(ADMIN), i(8)])).unwrap();
+    assert_eq!(elements(&vm8, "HISTORY").len(), 3, "{vm8}");
+    // The FAILED VM gives back its lease and image when finalized.
+    action(&mut c, "finalize", 13);
+    wait_for(&mut c, 13, ("6", "0"));
+    assert!(!vn_leases(&mut c, 0).iter().any(|l| l.ip == "10.1.0.9"));
+    // A running VM shuts down and frees its lease.
+    action(&mut c, "shutdown", 0);
+    wait_for(&mut c, 0, ("6", "0"));
+    assert!(!vn_leases(&mut c, 0).iter().any(|l| l.ip == "10.1.0.1"));
+    let img = rpc_result(&c.call("one.image.info", &[s(ADMIN), i(0)])).unwrap();
+    // 5 before; 13 and 0 gave theirs back; 11 took none (its template has no disk).
+    assert_eq!(field(&img, "RUNNING_VMS").as_deref(), Some("3"), "{img}");
+    assert_eq!(d.stop(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `UPDATE`s putting VM `id` (ACTIVE/RUNNING or another state in the fixture) into
+/// `state`/`lcm`, in its row and its body.
+fn set_vm_state(id: i32, state: i32, lcm: i32) -> String {
+    format!(
+        "UPDATE vm_pool SET state = {state}, lcm_state = {lcm},
+           body = substr(body, 1, instr(body, '<STATE>') - 1) || '<STATE>{state}</STATE><LCM_STATE>{lcm}</LCM_STATE>' || substr(body, instr(body, '<STIME>'))
+         WHERE oid = {id};"
+    )
+}
+
+#[test]
+fn vms_oned_left_in_a_transient_state_end_where_the_step_leads() {
+    let dir = temp_dir("migrate-transient");
+    let sql = [
+        set_vm_state(0, 3, 2),  // BOOT
+        set_vm_state(8, 3, 4),  // MIGRATE (node-02 → node-01)
+        set_vm_state(2, 3, 12), // SHUTDOWN
+        set_vm_state(3, 3, 6),  // SAVE_SUSPEND
+        set_vm_state(4, 3, 13), // CANCEL
+        set_vm_state(1, 3, 11), // EPILOG
+        set_vm_state(5, 3, 5),  // SAVE_STOP (was SUSPENDED)
+    ]
+    .concat();
+    let src = altered_copy(&dir, "one.db", &sql);
+    let data = dir.join("data");
+    let o = import_into(&data, &format!("sqlite:{}", src.display()), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut d = Daemon::start_in(
+        data.clone(),
+        &[
+            "--vm-polling-interval",
+            "1",
+            "--host-monitoring-interval",
+            "3600",
+        ],
+    );
+    let mut c = d.client();
+    for (id, want) in [
+        (0, ("3", "3")),
+        (8, ("3", "3")),
+        (2, ("6", "0")),
+        (3, ("5", "0")),
+        (4, ("6", "0")),
+        (1, ("6", "0")),
+        (5, ("4", "0")),
+    ] {
+        wait_for(&mut c, id, want);
+    }
+    // The migration had reached node-01: no new history record, placed there.
+    let vm8 = rpc_result(&c.call("one.vm.info", &[s(ADMIN), i(8)])).unwrap();
+    assert_eq!(elements(&vm8, "HISTORY").len(), 2, "{vm8}");
+    assert!(vm8.ends_with("<HOSTNAME>node-01</HOSTNAME><VM_DIR>/var/lib/one/</VM_DIR><HID>0</HID><STIME>1796590868</STIME><ETIME>0</ETIME><VMMMAD>vmm_dummy</VMMMAD><VNMMAD>dummy</VNMMAD><TMMAD>tm_dummy</TMMAD><PSTIME>0</PSTIME><PETIME>0</PETIME><RSTIME>1796590868</RSTIME><RETIME>0</RETIME><ESTIME>0</ESTIME><EETIME>0</EETIME><REASON>0</REASON></HISTORY></HISTORY_RECORDS></VM>"), "{vm8}");
+    // They keep running through the polls that follow.
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    for id in [0, 8] {
+        assert_eq!(vm_states(&mut c, id), ("3".into(), "3".into()), "VM {id}");
+    }
+    assert_eq!(d.stop(), Some(0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A test-driver node file whose domains are already running, as on a node oned deployed to.
+fn node_with_domains(path: &Path, domains: &[&str]) {
+    let doms: String = domains
+        .iter()
+        .map(|n| format!("<domain type='test'><name>{n}</name><memory>131072</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"))
+        .collect();
+    std::fs::write(
+        path,
+        format!("<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads><active>8</active><mhz>2400</mhz><model>x86_64</model></cpu><memory>16777216</memory>{doms}</node>"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn running_domains_on_libvirt_hosts_are_adopted_not_recreated() {
+    let dir = temp_dir("migrate-adopt");
+    let node = dir.join("node-02.xml");
+    // one-0 and one-2 run (VMs 0 and 2), one-4 vanished while nothing watched, one-99 is not
+    // a VM of this site.
+    node_with_domains(&node, &["one-0", "one-2", "one-99"]);
+    let uri = format!("test://{}", node.display());
+    let sql = format!(
+        "UPDATE host_pool SET body = replace(replace(replace(body, '<IM_MAD>im_dummy</IM_MAD>', '<IM_MAD>im_kvm</IM_MAD>'), '<VM_MAD>vmm_dummy</VM_MAD>', '<VM_MAD>vmm_kvm</VM_MAD>'), '<TEMPLATE>', '<TEMPLATE><LIBVIRT_URI><![CDATA[{uri}]]></LIBVIRT_URI>') WHERE oid = 1;"
+    );
+    let src = altered_copy(&dir, "one.db", &sql);
+    let data = dir.join("data");
+    let o = import_into(&data, &format!("sqlite:{}", src.display()), &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut d = Daemon::start_in(
+        data.clone(),
+        &[
+            "--vm-polling-interval",
+            "1",
+            "--host-monitoring-interval",
+            "3600",
+        ],
+    );
+    let mut c = d.client();
+    // After the first polls: 0 and 2 still RUNNING on their domains, 4 UNKNOWN (as oned
+    // reported a VM whose domain was gone).
+    wait_for(&mut c, 4, ("3", "16"));
+    for id in [0, 2] {
+        assert_eq!(vm_states(&mut c, id), ("3".into(), "3".into()), "VM {id}");
+    }
+    let log = read_file(&data.join("daemon.log"));
+    assert!(log.contains("destroying orphan domain one-99"), "{log}");
+    for vid in [0, 2] {
+        assert!(
+            !log.contains(&format!("domain=one-{vid} ")),
+            "one-{vid} was touched:\n{log}"
+        );
+        assert!(
+            !log.contains(&format!("orphan domain one-{vid}\n")),
+            "{log}"
+        );
+    }
+    // The adopted domain obeys: a shutdown ends the VM.
+    let r = rpc_result(&c.call("one.vm.action", &[s(ADMIN), s("shutdown"), i(2)]));
+    assert!(r.is_ok(), "{r:?}");
+    wait_for(&mut c, 2, ("6", "0"));
+    assert_eq!(d.stop(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }

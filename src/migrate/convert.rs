@@ -786,9 +786,10 @@ pub fn check_consistency(site: &Site, warnings: &mut Vec<String>) {
             ));
         }
     }
+    let host_ids: BTreeSet<Oid> = site.hosts.iter().map(|h| h.id).collect();
     for vm in &site.vms {
         if let Some(h) = vm.last_history() {
-            if !site.hosts.iter().any(|x| x.id == h.hid) && vm.state == VmState::Active {
+            if !host_ids.contains(&h.hid) && vm.state == VmState::Active {
                 warnings.push(format!(
                     "VM {}: placed on host {} ({}), which does not exist",
                     vm.id, h.hid, h.hostname

@@ -14,7 +14,7 @@ pub mod sqlite;
 pub mod tables;
 pub mod xml;
 
-use crate::core::{store_op, Change, State};
+use crate::core::{store_op, Change};
 use crate::model::Kind;
 use crate::store::{Store, StoreOp};
 use convert::Site;
@@ -346,27 +346,32 @@ fn store_ops(site: &Site) -> Result<Vec<StoreOp>, MigrateError> {
     Ok(ops)
 }
 
-/// Rebuilds the in-memory pools from a written store, as the daemon will at its start, and
-/// checks that every object came back.
+/// Reads a written store back and checks that every row deserialises into its model type and
+/// every object is there (the daemon's start-up does the rest).
 fn verify_store(store: &Store, site: &Site) -> Result<(), MigrateError> {
-    let snap = store.load()?;
-    let mut state = State::default();
-    for (kind, body) in &snap.rows {
-        state
-            .load_row(*kind, body)
-            .map_err(|e| MigrateError::Database(format!("written row does not load: {e}")))?;
+    fn check<T: serde::de::DeserializeOwned>(kind: Kind, body: &str) -> Result<(), MigrateError> {
+        serde_json::from_str::<T>(body).map(|_| ()).map_err(|e| {
+            MigrateError::Database(format!("a written {} row does not load: {e}", kind.table()))
+        })
     }
-    let loaded = [
-        (Kind::User, state.users.len()),
-        (Kind::Group, state.groups.len()),
-        (Kind::Acl, state.acls.len()),
-        (Kind::Host, state.hosts.len()),
-        (Kind::Net, state.vnets.len()),
-        (Kind::Image, state.images.len()),
-        (Kind::Template, state.templates.len()),
-        (Kind::Vm, state.vms.len()),
-    ];
-    for (kind, n) in loaded {
+    let snap = store.load()?;
+    let mut loaded: std::collections::BTreeMap<Kind, usize> = Default::default();
+    for (kind, body) in &snap.rows {
+        use crate::model::*;
+        match kind {
+            Kind::User => check::<User>(*kind, body)?,
+            Kind::Group => check::<Group>(*kind, body)?,
+            Kind::Acl => check::<AclRule>(*kind, body)?,
+            Kind::Host => check::<Host>(*kind, body)?,
+            Kind::Net => check::<VNet>(*kind, body)?,
+            Kind::Image => check::<Image>(*kind, body)?,
+            Kind::Template => check::<VmTemplate>(*kind, body)?,
+            Kind::Vm => check::<Vm>(*kind, body)?,
+        }
+        *loaded.entry(*kind).or_default() += 1;
+    }
+    for kind in POOLS {
+        let n = loaded.get(&kind).copied().unwrap_or(0);
         if n != site.count(kind) {
             return Err(MigrateError::Database(format!(
                 "{} objects of {} written, {n} read back",
@@ -438,6 +443,26 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
     if exists && !opts.force && !opts.dry_run {
         return Err(MigrateError::TargetExists(opts.database.clone()));
     }
+    let _lock = if opts.dry_run {
+        None
+    } else {
+        std::fs::create_dir_all(&opts.data_dir).map_err(|source| MigrateError::Io {
+            path: opts.data_dir.clone(),
+            source,
+        })?;
+        let lock = crate::store::DatabaseLock::try_take(&opts.database).map_err(|source| {
+            MigrateError::Io {
+                path: opts.database.clone(),
+                source,
+            }
+        })?;
+        Some(lock.ok_or_else(|| {
+            MigrateError::Usage(format!(
+                "{} is in use: stop stratusd before importing",
+                opts.database.display()
+            ))
+        })?)
+    };
     tracing::info!(from = %opts.from.describe(), "reading the oned database");
     let (version, mut site, mut warnings) = load_site(&opts.from, opts.mac_prefix)?;
     tracing::info!(
@@ -482,10 +507,6 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
     if opts.dry_run {
         return Ok(report);
     }
-    std::fs::create_dir_all(&opts.data_dir).map_err(|source| MigrateError::Io {
-        path: opts.data_dir.clone(),
-        source,
-    })?;
     remove_stale_partials(&opts.database);
     let mut copied = paths::CopiedFiles::default();
     if let (Some(r), true) = (&relocation, opts.copy_files) {
@@ -494,9 +515,11 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
     }
     let ops = store_ops(&site)?;
     let tmp = sqlite::TempFile::next_to(&opts.database)?;
+    tracing::info!(rows = ops.len(), file = %tmp.path().display(), elapsed = ?started.elapsed(), "writing stratusd's database");
     {
         let mut store = Store::open(tmp.path())?;
         store.commit(&ops)?;
+        tracing::info!(elapsed = ?started.elapsed(), "committed; reading it back");
         verify_store(&store, &site)?;
         store.close()?;
     }

@@ -49,8 +49,19 @@ impl Daemon {
         Self::start_on(dir, addr, extra)
     }
 
+    /// Like `start_in`, for a daemon that loads a large database before it listens.
+    pub fn start_within(dir: PathBuf, extra: &[&str], limit: Duration) -> Daemon {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        Self::start_on_within(dir, addr, extra, limit)
+    }
+
     /// Starts on `addr` (a restart on the address clients already use); the log is appended to.
     pub fn start_on(dir: PathBuf, addr: SocketAddr, extra: &[&str]) -> Daemon {
+        Self::start_on_within(dir, addr, extra, Duration::from_secs(20))
+    }
+
+    fn start_on_within(dir: PathBuf, addr: SocketAddr, extra: &[&str], limit: Duration) -> Daemon {
         let auth = dir.join("one_auth_in");
         if !auth.exists() {
             std::fs::write(&auth, "oneadmin:password\n").unwrap();
@@ -73,7 +84,7 @@ impl Daemon {
             .stderr(Stdio::from(log))
             .spawn()
             .expect("stratusd binary runs");
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
         while TcpStream::connect(addr).is_err() {
             assert!(
                 Instant::now() < deadline,
