@@ -1164,8 +1164,8 @@ fn ten_thousand_vms_thousand_hosts_five_hundred_users() {
         ],
         std::time::Duration::from_secs(600),
     );
-    // At start-up the simulated hosts get their 6,000 running domains back before the
-    // daemon serves (the test driver keeps nothing across processes).
+    // At start-up the simulated hosts, which have no record of their domains after an import,
+    // get their 6,000 running domains back before the daemon serves.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
     while !read_file(&data.join("daemon.log")).contains("stratusd ready") {
         assert!(
@@ -1431,34 +1431,33 @@ fn vms_oned_left_in_a_transient_state_end_where_the_step_leads() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A test-driver node file whose domains are already running, as on a node oned deployed to.
-fn node_with_domains(path: &Path, domains: &[&str]) {
-    let doms: String = domains
-        .iter()
-        .map(|n| format!("<domain type='test'><name>{n}</name><memory>131072</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"))
-        .collect();
-    std::fs::write(
-        path,
-        format!("<node><cpu><nodes>1</nodes><sockets>1</sockets><cores>8</cores><threads>1</threads><active>8</active><mhz>2400</mhz><model>x86_64</model></cpu><memory>16777216</memory>{doms}</node>"),
-    )
-    .unwrap();
+/// Domains already running on simulated host `hid`, as its domain records keep them across
+/// daemons (`simulated-hosts/host-<hid>.domains/`, see `driver::hypervisor`): a node where
+/// oned deployed them. (KVM hosts must use QEMU URIs, so a node of libvirt's test driver can
+/// only be a simulated host.)
+fn node_with_domains(data: &Path, hid: u32, domains: &[&str]) {
+    let dir = data.join(format!("simulated-hosts/host-{hid}.domains"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in domains {
+        std::fs::write(
+            dir.join(format!("{n}.xml")),
+            format!("<domain xmlns:test='http://libvirt.org/schemas/domain/test/1.0' type='test'><name>{n}</name><memory>131072</memory><vcpu>1</vcpu><os><type>hvm</type></os><test:transient/>\n</domain>"),
+        )
+        .unwrap();
+    }
 }
 
 #[test]
 fn running_domains_on_libvirt_hosts_are_adopted_not_recreated() {
     let dir = temp_dir("migrate-adopt");
-    let node = dir.join("node-02.xml");
-    // one-0 and one-2 run (VMs 0 and 2), one-4 vanished while nothing watched, one-99 is not
-    // a VM of this site.
-    node_with_domains(&node, &["one-0", "one-2", "one-99"]);
-    let uri = format!("test://{}", node.display());
-    let sql = format!(
-        "UPDATE host_pool SET body = replace(replace(replace(body, '<IM_MAD>im_dummy</IM_MAD>', '<IM_MAD>im_kvm</IM_MAD>'), '<VM_MAD>vmm_dummy</VM_MAD>', '<VM_MAD>vmm_kvm</VM_MAD>'), '<TEMPLATE>', '<TEMPLATE><LIBVIRT_URI><![CDATA[{uri}]]></LIBVIRT_URI>') WHERE oid = 1;"
-    );
-    let src = altered_copy(&dir, "one.db", &sql);
     let data = dir.join("data");
-    let o = import_into(&data, &format!("sqlite:{}", src.display()), &[]);
+    let o = import_into(&data, &sqlite_from(), &[]);
     assert!(o.status.success(), "{}", text(&o));
+    // node-02 (host 1): one-0 and one-2 run (VMs 0 and 2), one-4 vanished while nothing
+    // watched, one-99 is not a VM of this site.
+    node_with_domains(&data, 1, &["one-0", "one-2", "one-99"]);
+    let records = data.join("simulated-hosts/host-1.domains");
+    let one_0 = std::fs::read(records.join("one-0.xml")).unwrap();
     let mut d = Daemon::start_in(
         data.clone(),
         &[
@@ -1477,6 +1476,9 @@ fn running_domains_on_libvirt_hosts_are_adopted_not_recreated() {
     }
     let log = read_file(&data.join("daemon.log"));
     assert!(log.contains("destroying orphan domain one-99"), "{log}");
+    // The node runs exactly the adopted domains, one-0 as it was.
+    assert_eq!(entries(&records), vec!["one-0.xml", "one-2.xml"]);
+    assert_eq!(std::fs::read(records.join("one-0.xml")).unwrap(), one_0);
     for vid in [0, 2] {
         assert!(
             !log.contains(&format!("domain=one-{vid} ")),
