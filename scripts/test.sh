@@ -15,6 +15,7 @@ if [ ! -s /srv/cloud/images/ttylinux.img ]; then
   head -c 65536 /dev/zero > /srv/cloud/images/ttylinux.img
 fi
 cargo build --quiet --all-targets
-cargo test --quiet -- --test-threads=2
+# --no-fail-fast: one failing suite does not hide the results of the others.
+cargo test --quiet --no-fail-fast -- --test-threads=2
 # A short run of every fuzz target (docs/security.md "Fuzzing"): a crash fails the run.
 scripts/fuzz.sh --seconds 5
