@@ -35,6 +35,9 @@ if [ "$want_test" = 1 ]; then
   # tests/volumes/lvm.rs makes a real LVM volume group on a loop device (losetup is in mount,
   # blkdiscard in util-linux, both essential).
   apt_pkgs+=(lvm2)
+  # tests/readme.rs copies the checkout with git and runs the README's commands in a network
+  # namespace of their own (ip brings its loopback up).
+  apt_pkgs+=(git iproute2)
 fi
 
 missing=()

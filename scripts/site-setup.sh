@@ -14,28 +14,28 @@
 #     --private-network $PRIVATE_NETWORK    or 172.16.0.0/16 (StratusLab's default)
 #   Nodes: --host NAME (repeatable) --host-drivers IM,VMM,VNM,TM
 #   (default im_kvm,vmm_kvm,dummy,tm_stratuslab, as stratus-register-node).
-#   The binary: $STRATUSD_BIN, else target/release/stratusd (built if missing), else the
-#   stratusd on PATH.
+#   Relative paths are relative to the directory the script is run from.
+#   The binary: $STRATUSD_BIN, else this checkout's release build (`cargo run --release`,
+#   as scripts/run.sh), else the stratusd on PATH.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+repo="$(cd "$(dirname "$0")/.." && pwd)"
 
-bin="${STRATUSD_BIN:-}"
-if [ -z "$bin" ]; then
-  if [ -x target/release/stratusd ]; then
-    bin=target/release/stratusd
-  elif command -v stratusd >/dev/null 2>&1; then
-    bin=$(command -v stratusd)
-  else
-    cargo build --release --quiet
-    bin=target/release/stratusd
-  fi
+if [ -n "${STRATUSD_BIN:-}" ]; then
+  bin=("$STRATUSD_BIN")
+elif command -v cargo >/dev/null 2>&1; then
+  bin=(cargo run --release --quiet --manifest-path "$repo/Cargo.toml" --bin stratusd --)
+elif command -v stratusd >/dev/null 2>&1; then
+  bin=("$(command -v stratusd)")
+else
+  echo "site-setup: no stratusd: set STRATUSD_BIN, install Rust (cargo) or put stratusd on PATH" >&2
+  exit 1
 fi
 
 given() { local f="$1"; shift; for a in "$@"; do case "$a" in "$f"|"$f"=*) return 0;; esac; done; return 1; }
 
 defaults=()
 given --endpoint "$@" || defaults+=(--endpoint "${STRATUSD_ENDPOINT:-http://127.0.0.1:2633/RPC2}")
-given --oneadmin-auth "$@" || defaults+=(--oneadmin-auth "${ONE_AUTH:-var/one_auth}")
+given --oneadmin-auth "$@" || defaults+=(--oneadmin-auth "${ONE_AUTH:-$repo/var/one_auth}")
 given --private-network "$@" || defaults+=(--private-network "${PRIVATE_NETWORK:-172.16.0.0/16}")
 
-exec "$bin" site-setup "${defaults[@]}" "$@"
+exec "${bin[@]}" site-setup "${defaults[@]}" "$@"

@@ -125,6 +125,8 @@ pub fn migration_settings(
     if let Some(v) = database {
         s.database = Some(v.clone());
     }
+    // The data directory's paths end up in the imported documents: never relative.
+    s.make_paths_absolute(&crate::config::working_dir()?);
     Ok(s)
 }
 
@@ -189,6 +191,7 @@ impl QuarantineArgs {
         if let Some(v) = &self.data_dir {
             s.data_dir = v.clone();
         }
+        s.make_paths_absolute(&crate::config::working_dir()?);
         Ok(s)
     }
 }
@@ -487,6 +490,8 @@ impl ServeArgs {
                 *list = flag.clone();
             }
         }
+        // Relative flags are relative to where the daemon was started, once and for all.
+        s.make_paths_absolute(&crate::config::working_dir()?);
         Ok(s)
     }
 }
@@ -536,6 +541,70 @@ mod tests {
         );
         assert_eq!(flags.dhcp_format, DhcpFormat::Dnsmasq);
         assert_eq!(serve(&[]).settings().unwrap().dhcp_hosts_file, None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn every_path_is_absolute_after_the_settings_are_read() {
+        let cwd = std::env::current_dir().unwrap();
+        let s = serve(&[
+            "--data-dir",
+            "var",
+            "--database",
+            "./db/stratusd.db",
+            "--cache-dir",
+            "cache",
+            "--vm-log-dir",
+            "logs",
+            "--dhcp-hosts-file",
+            "dhcp/hosts",
+            "--tls-cert",
+            "pki/cert.pem",
+        ])
+        .settings()
+        .unwrap();
+        assert_eq!(s.data_dir, cwd.join("var"));
+        assert_eq!(
+            s.database.as_deref(),
+            Some(cwd.join("db/stratusd.db").as_path())
+        );
+        assert_eq!(
+            s.storage.cache_dir.as_deref(),
+            Some(cwd.join("cache").as_path())
+        );
+        assert_eq!(s.vm_log_dir.as_deref(), Some(cwd.join("logs").as_path()));
+        assert_eq!(
+            s.dhcp_hosts_file.as_deref(),
+            Some(cwd.join("dhcp/hosts").as_path())
+        );
+        assert_eq!(
+            s.frontdoor.tls_cert.as_deref(),
+            Some(cwd.join("pki/cert.pem").as_path())
+        );
+        assert!(s.vm_dir().starts_with('/'), "{}", s.vm_dir());
+
+        // In a config file, relative paths are relative to the file; flags still to the cwd.
+        let dir = std::env::temp_dir().join(format!("stratusd-cli-abs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("stratusd.toml");
+        std::fs::write(
+            &conf,
+            "data_dir = \"state\"\nhooks_dir = \"hooks\"\nimage_import_dirs = [\"imgs\", \"/srv/x\"]\n",
+        )
+        .unwrap();
+        let s = serve(&["--config", conf.to_str().unwrap()])
+            .settings()
+            .unwrap();
+        assert_eq!(s.data_dir, dir.join("state"));
+        assert_eq!(s.hooks_dir.as_deref(), Some(dir.join("hooks").as_path()));
+        assert_eq!(
+            s.image_import_dirs,
+            vec![dir.join("imgs"), std::path::PathBuf::from("/srv/x")]
+        );
+        let s = serve(&["--config", conf.to_str().unwrap(), "--data-dir", "here"])
+            .settings()
+            .unwrap();
+        assert_eq!(s.data_dir, cwd.join("here"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

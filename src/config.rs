@@ -360,8 +360,22 @@ impl Default for Settings {
     }
 }
 
+/// `path` if absolute, else `base/path` (`.` components dropped; symbolic links and `..` are
+/// left alone, as the kernel resolves them).
+pub fn absolute_in(base: &std::path::Path, path: &std::path::Path) -> PathBuf {
+    let joined = base.join(path);
+    std::path::absolute(&joined).unwrap_or(joined)
+}
+
+/// The process's working directory, which relative flags are relative to.
+pub fn working_dir() -> Result<PathBuf, ConfigError> {
+    std::env::current_dir().map_err(ConfigError::WorkingDir)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error("cannot read the working directory (relative paths are relative to it): {0}")]
+    WorkingDir(std::io::Error),
     #[error("cannot read config file {path}: {source}")]
     Read {
         path: PathBuf,
@@ -375,15 +389,46 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// Reads a TOML config file; its relative paths are relative to the file's directory.
     pub fn from_file(path: &std::path::Path) -> Result<Settings, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })
+        let mut settings: Settings =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let file = absolute_in(&working_dir()?, path);
+        let dir = file.parent().unwrap_or(std::path::Path::new("/"));
+        settings.make_paths_absolute(dir);
+        Ok(settings)
+    }
+
+    /// Every path setting made absolute against `base`. The daemon does this once at start-up
+    /// (flags against its working directory), so that nothing later depends on where it was
+    /// started: VM directories in documents, the simulated hosts' node directories, driver
+    /// commands and hooks all see absolute paths.
+    pub fn make_paths_absolute(&mut self, base: &std::path::Path) {
+        let fix = |p: &mut PathBuf| *p = absolute_in(base, p);
+        fix(&mut self.data_dir);
+        let optional = [
+            &mut self.database,
+            &mut self.hooks_dir,
+            &mut self.dhcp_hosts_file,
+            &mut self.vm_log_dir,
+            &mut self.storage.cache_dir,
+            &mut self.frontdoor.tls_cert,
+            &mut self.frontdoor.tls_key,
+            &mut self.frontdoor.password_file,
+            &mut self.frontdoor.ca_dir,
+            &mut self.frontdoor.allowed_dn_file,
+        ];
+        for p in optional.into_iter().flatten() {
+            fix(p);
+        }
+        self.image_import_dirs.iter_mut().for_each(fix);
     }
 
     pub fn database_path(&self) -> PathBuf {

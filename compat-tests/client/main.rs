@@ -108,6 +108,12 @@ fn main() -> ExitCode {
     clients::run_suite("client", "stratuslab-client", run)
 }
 
+impl marketplace::SelfChecks for Checks {
+    fn check(&mut self, name: &str, ok: bool, detail: String) {
+        Checks::check(self, name, ok, detail)
+    }
+}
+
 fn run() -> Result<bool, String> {
     let started = Instant::now();
     let settings = Settings::from_env()?;

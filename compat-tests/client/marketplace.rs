@@ -9,10 +9,12 @@
 //!
 //! It runs in the suite's own process (a thread on a loopback port), so it needs nothing
 //! installed, starts before the first command without a readiness race, and its request log
-//! is read directly to compare each command's requests with the recorded ones.
+//! is read directly to compare each command's requests with the recorded ones. The binary
+//! `stratusd-test-marketplace` serves the same answers on a chosen address, for the README's
+//! first-VM walkthrough.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -71,8 +73,14 @@ pub struct Marketplace {
 impl Marketplace {
     /// Binds a free loopback port and serves on a thread until the process ends.
     pub fn start() -> Result<Marketplace, String> {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| format!("test Marketplace: cannot bind a loopback port: {e}"))?;
+        Self::start_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+    }
+
+    /// Binds `addr` (port 0: a free one) and serves on a thread until the process ends. The
+    /// manifests name `http://127.0.0.1:<port>` as the image location.
+    pub fn start_on(addr: SocketAddr) -> Result<Marketplace, String> {
+        let listener = TcpListener::bind(addr)
+            .map_err(|e| format!("test Marketplace: cannot bind {addr}: {e}"))?;
         let port = listener
             .local_addr()
             .map_err(|e| format!("test Marketplace: {e}"))?
@@ -196,8 +204,8 @@ fn serve_connection(stream: TcpStream, base: &str) -> Option<LoggedRequest> {
     Some(format!("{method} {path} -> {status}"))
 }
 
-/// Checks of the answers, run before every suite run.
-pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
+/// Checks of the answers, run before every suite run: `check(name, ok, detail)` records one.
+pub fn self_checks(checks: &mut impl SelfChecks) {
     let recorded_base = base_url(26351);
     let (status, kind, body) = answer(
         "GET",
@@ -214,7 +222,7 @@ pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
         "marketplace: the id is filled in",
         text.matches("BN1EEkPiBx87_uLj2-sdybSI-Xb").count() == 2
             && text.contains("http://127.0.0.1:26351/images/ttylinux.img.gz"),
-        "id or location missing",
+        "id or location missing".into(),
     );
     let (status, _, body) = answer(
         "GET",
@@ -249,6 +257,12 @@ pub fn self_checks(checks: &mut crate::harness::selftest::Checks) {
             .0 == 404
             && answer("GET", "/", &recorded_base).0 == 404
             && answer("GET", "/images/ttylinux.img.gz", &recorded_base).0 == 200,
-        "wrong status",
+        "wrong status".into(),
     );
+}
+
+/// Where [`self_checks`] records its results (the suites' `Checks`; the module is also built
+/// into the `stratusd-test-marketplace` binary, which has no harness).
+pub trait SelfChecks {
+    fn check(&mut self, name: &str, ok: bool, detail: String);
 }
