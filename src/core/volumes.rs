@@ -330,6 +330,30 @@ pub fn release_vm_mounts(state: &State, tx: &mut Tx, vm: &Vm) {
     }
 }
 
+/// A Marketplace image of the image cache, as the volume service offers it: an origin whose
+/// copy-on-write snapshots users may take (pdisk kept its cached images as origin volumes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedOrigin {
+    /// The Marketplace id (the origin's identifier).
+    pub id: String,
+    /// The cached image file and its format (`raw` or a qcow2 without backing file).
+    pub path: String,
+    pub format: String,
+    pub bytes: u64,
+    /// The cache's owner of the image (`pdisk` for the site's downloads) and whether anyone
+    /// may use it.
+    pub owner: String,
+    pub public: bool,
+}
+
+/// The refusal of a change to a cached image's origin volume.
+fn cached_refusal(v: &Volume, what: &str) -> VolumeError {
+    VolumeError::Conflict(format!(
+        "disk ({}) is the image cache's copy of Marketplace image {} and can't be {what}",
+        v.uuid, v.identifier
+    ))
+}
+
 impl Core {
     /// Every volume `who` may list: their own (everything for the super-user), newest first,
     /// as pdisk's `allDisksByUser`.
@@ -393,6 +417,7 @@ impl Core {
             backing: new.backing,
             state: VolumeState::Creating,
             mounts: Vec::new(),
+            cached: false,
         };
         self.write(|state, tx| {
             if state.volumes.contains_key(&volume.uuid) {
@@ -429,6 +454,55 @@ impl Core {
                 tx.put(Change::DeleteVolume(uuid.to_string()));
             }
             Ok(())
+        })?)
+    }
+
+    /// The origin volume of a cached Marketplace image, recorded the first time it is asked
+    /// for (one per image: the same record afterwards). Its data is the cache's file.
+    pub fn volume_cached_origin(
+        &self,
+        image: &CachedOrigin,
+        new_uuid: &str,
+    ) -> VolumeResult<Volume> {
+        Ok(self.write(|state, tx| {
+            let known = state.volumes.values().find(|v| {
+                v.cached
+                    && v.identifier == image.id
+                    && v.backing.path().as_os_str() == image.path.as_str()
+            });
+            if let Some(v) = known {
+                return Ok(v.clone());
+            }
+            let v = Volume {
+                uuid: new_uuid.to_string(),
+                owner: image.owner.clone(),
+                tag: String::new(),
+                size: image.bytes.div_ceil(1 << 30).max(1),
+                kind: VolumeType::MachineImageOrigin,
+                visibility: if image.public {
+                    Visibility::Public
+                } else {
+                    Visibility::Private
+                },
+                identifier: image.id.clone(),
+                quarantine: String::new(),
+                quarantined_at: None,
+                seed: true,
+                base: None,
+                created: crate::model::now(),
+                backing: Backing::File {
+                    path: image.path.clone(),
+                    format: image.format.clone(),
+                },
+                state: VolumeState::Ready,
+                mounts: Vec::new(),
+                cached: true,
+            };
+            if state.volumes.contains_key(&v.uuid) {
+                return Err(super::Error::Internal("volume id taken".into()));
+            }
+            tx.put(Change::Volume(v.clone()));
+            Ok(v)
         })?)
     }
 
@@ -498,6 +572,7 @@ impl Core {
                 backing: make(src, cow),
                 state: VolumeState::Creating,
                 mounts: Vec::new(),
+                cached: false,
             };
             tx.put(Change::Volume(new.clone()));
             Ok(Ok((src.clone(), new)))
@@ -528,6 +603,9 @@ impl Core {
                 return Ok(Err(VolumeError::Forbidden(format!(
                     "insufficient rights to update disk ({uuid})"
                 ))));
+            }
+            if v.cached {
+                return Ok(Err(cached_refusal(v, "changed")));
             }
             if !who.superuser && (form.owner.is_some() || form.quarantine.is_some()) {
                 return Ok(Err(VolumeError::Forbidden(format!(
@@ -594,6 +672,9 @@ impl Core {
                 return Ok(Err(VolumeError::Forbidden(format!(
                     "insufficient rights to delete disk ({uuid})"
                 ))));
+            }
+            if v.cached {
+                return Ok(Err(cached_refusal(v, "deleted")));
             }
             if !v.mounts.is_empty() {
                 return Ok(Err(VolumeError::Conflict(format!(

@@ -195,6 +195,11 @@ pub struct Volume {
     pub backing: Backing,
     pub state: VolumeState,
     pub mounts: Vec<Mount>,
+    /// The image cache's copy of a Marketplace image offered as an origin (pdisk's cached
+    /// images): its data belongs to the cache, so the volume service never changes or
+    /// removes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cached: bool,
 }
 
 impl Volume {

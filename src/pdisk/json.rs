@@ -140,6 +140,7 @@ mod tests {
             },
             state: VolumeState::Ready,
             mounts: Vec::new(),
+            cached: false,
         }
     }
 

@@ -4,8 +4,8 @@
 //! reconciliation. Every method blocks: the REST layer calls them on the blocking pool.
 
 use crate::core::volumes::{
-    check_new_size, Deleted, NewVolume, TakeRequest, VolumeError, VolumeForm, VolumeResult,
-    VolumeUser,
+    check_new_size, CachedOrigin, Deleted, NewVolume, TakeRequest, VolumeError, VolumeForm,
+    VolumeResult, VolumeUser,
 };
 use crate::core::Core;
 use crate::driver::libvirt::DiskSpec;
@@ -14,6 +14,7 @@ use crate::model::volume::{
     is_uuid, new_uuid, Backing, Mount, Visibility, Volume, VolumeState, VolumeType, SUPERUSER,
 };
 use crate::model::{Host, Oid, Vm};
+use crate::storage::cache::ImageCache;
 use crate::storage::layout::{HotplugDisk, VmPaths};
 use crate::storage::marketplace::MarketplaceClient;
 use crate::storage::volumes::{VolumeAccess, VolumeBackend, VolumeBroker, GIB};
@@ -33,6 +34,8 @@ pub struct VolumeService {
     drivers: Arc<Drivers>,
     vm_dir: PathBuf,
     marketplace: MarketplaceClient,
+    /// The Marketplace image cache (read only here): its images are origins users may clone.
+    cache: ImageCache,
     /// Volumes with an attach or detach in progress: a second one is refused at once.
     busy: Mutex<HashSet<String>>,
     quarantine_period: f64,
@@ -65,6 +68,7 @@ impl VolumeService {
                 settings.storage.http_timeout.max(1.0),
             )),
             quarantine_period: settings.storage.volume_quarantine_period,
+            cache: ImageCache::new(settings.cache_dir()),
             busy: Mutex::new(HashSet::new()),
             core,
             drivers,
@@ -203,7 +207,17 @@ impl VolumeService {
 
     /// `POST /disks/<uuid>`: a copy-on-write snapshot of an origin (type
     /// `MACHINE_IMAGE_LIVE`), or the rebase of a live snapshot into a new origin.
+    ///
+    /// `<uuid>` may also be the Marketplace id of an image in the image cache (which the
+    /// caller may start): its origin volume is recorded if it is not yet, and snapshotted.
     pub fn copy(&self, who: &VolumeUser, uuid: &str) -> VolumeResult<Volume> {
+        let origin;
+        let uuid = if !is_uuid(uuid) && crate::storage::identifier::is_safe_image_id(uuid) {
+            origin = self.cached_origin(who, uuid)?;
+            origin.uuid.as_str()
+        } else {
+            uuid
+        };
         let new_uuid = new_uuid();
         let backend = &self.backend;
         let mut planned: Option<Result<Backing, StorageError>> = None;
@@ -246,6 +260,34 @@ impl VolumeService {
         let new = self.core.volume_created(&new.uuid, None)?;
         tracing::info!(volume = %new.uuid, from = %uuid, cow, elapsed = ?started.elapsed(), "volume copied");
         Ok(new)
+    }
+
+    /// The origin volume of cached Marketplace image `id`, for a caller who may start it.
+    fn cached_origin(&self, who: &VolumeUser, id: &str) -> VolumeResult<Volume> {
+        let missing = || VolumeError::NotFound(format!("Disk {id} doesn't exists"));
+        let image = self.cache.lookup(id).ok_or_else(missing)?;
+        if !who.superuser && image.authorize(&who.name).is_err() {
+            return Err(VolumeError::Forbidden(format!(
+                "insufficient access rights to view disk ({id})"
+            )));
+        }
+        if !crate::storage::cache::valid_format(&image.format) {
+            return Err(missing());
+        }
+        let origin = CachedOrigin {
+            id: image.id.clone(),
+            path: self.cache.image_path(&image.id).display().to_string(),
+            format: image.format.clone(),
+            bytes: image.bytes,
+            owner: image.owner.clone(),
+            // The site's downloads are anyone's to start (the cache's rule), whatever their
+            // recorded visibility.
+            public: image.visibility == crate::storage::cache::Visibility::Public
+                || image.owner == crate::storage::cache::SITE_OWNER,
+        };
+        let v = self.core.volume_cached_origin(&origin, &new_uuid())?;
+        tracing::info!(volume = %v.uuid, image = %id, "cached Marketplace image offered as an origin volume");
+        Ok(v)
     }
 
     /// `DELETE /disks/<uuid>/`.

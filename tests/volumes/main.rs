@@ -2,7 +2,7 @@
 //! over HTTPS (`--pdisk-listen`) with the front door's certificate and authentication (a
 //! password file, certificates of a PKI made with `openssl`), file volumes in its data
 //! directory, VMs on simulated hosts (`tm_stratuslab`), and LVM volumes in a real volume group
-//! on a loop device (`lvm.rs`). The real StratusLab clients are run by
+//! on a loop device (`lvm.rs`); clones of cached Marketplace images (`cached.rs`). The real StratusLab clients are run by
 //! `compat-tests/client/volumes.rs`, a real guest by `tests/qemu_volumes.rs`.
 
 #[path = "../common/mod.rs"]
@@ -11,6 +11,7 @@ mod common;
 mod pki;
 
 mod api;
+mod cached;
 mod lvm;
 mod restart;
 mod vms;

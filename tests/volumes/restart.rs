@@ -47,6 +47,7 @@ fn volumes_and_mounts_survive_kill_9_and_a_restart() {
         },
         state: VolumeState::Creating,
         mounts: Vec::new(),
+        cached: false,
     };
     let db = rusqlite::Connection::open(dir.join("stratusd.db")).unwrap();
     db.execute(
