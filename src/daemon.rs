@@ -161,7 +161,23 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             file.after_commit(state, changed)
         }));
     }
+    let hooks_dir = core
+        .settings
+        .hooks_dir
+        .clone()
+        .unwrap_or_else(|| core.settings.data_dir.join("remotes/hooks"));
+    let hooks = crate::hooks::load(&core.settings.vm_hook, &hooks_dir);
+    // What the hook and VM log workers below carry out, the core records in its outbox.
+    core.set_effects(crate::core::outbox::Effects {
+        hook_points: hooks.iter().map(|h| h.on).collect(),
+        vm_log: true,
+    });
     let core = Arc::new(core);
+    // Saved disks a crash left unmoved, before reconciliation cleans finished VMs' directories.
+    let carried = core.carry_out_disk_intents();
+    if carried > 0 {
+        tracing::info!(entries = carried, "saved disks of before the restart moved");
+    }
     if let (true, Some(name)) = (fresh, default_host) {
         let admin = crate::core::auth::Caller::oneadmin();
         let id = core.host_allocate(&admin, &name, "im_dummy", "vmm_dummy", "dummy", "tm_dummy")?;
@@ -231,15 +247,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
                 tracing::error!(error = %e, "start-up reconciliation of volumes panicked");
             }
         }
-        let hooks_dir = core
-            .settings
-            .hooks_dir
-            .clone()
-            .unwrap_or_else(|| core.settings.data_dir.join("remotes/hooks"));
-        crate::hooks::spawn(
-            Arc::clone(&core),
-            crate::hooks::load(&core.settings.vm_hook, &hooks_dir),
-        );
+        crate::hooks::spawn(Arc::clone(&core), hooks);
         crate::workers::poll::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::lcm::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::monitor::spawn(Arc::clone(&core), Arc::clone(&drivers));

@@ -3,12 +3,14 @@
 //! `MARKETPLACE_AND_IMAGEID`), so the format is fixed. Writing is best effort: a VM never fails
 //! because its log could not be written.
 
-use crate::model::Oid;
+use crate::model::vm::{LcmState, VmState};
+use crate::model::{Oid, Vm};
+use crate::template::vector_get;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// oned's log levels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Level {
     Error,
     Warning,
@@ -28,7 +30,7 @@ impl Level {
 }
 
 /// oned's log modules that stratusd writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Module {
     DispatchManager,
     LifeCycle,
@@ -57,7 +59,7 @@ pub struct VmLogDir {
 pub fn format_line(epoch: i64, module: Module, level: Level, message: &str) -> String {
     format!(
         "{} [{}][{}]: {message}",
-        crate::core::lifecycle::ctime(epoch),
+        crate::model::ctime(epoch),
         module.tag(),
         level.letter()
     )
@@ -84,6 +86,44 @@ impl VmLogDir {
             text.push_str(&format_line(now, module, level, line));
             text.push('\n');
         }
+        self.append_text(vid, &text);
+    }
+
+    /// Appends the life-cycle `lines` of a change committed at `time`. `fenced`: the change may
+    /// already have been written before a crash (a replayed outbox entry); the lines are then
+    /// written only if they are not already in the log's last 64 KiB.
+    pub fn append_lines(&self, vid: Oid, time: i64, lines: &[LogLine], fenced: bool) {
+        let mut text = String::new();
+        for l in lines {
+            for line in l.text.lines() {
+                text.push_str(&format_line(time, l.module, l.level, line));
+                text.push('\n');
+            }
+        }
+        if fenced && self.tail_contains(vid, &text) {
+            return;
+        }
+        self.append_text(vid, &text);
+    }
+
+    fn tail_contains(&self, vid: Oid, text: &str) -> bool {
+        use std::io::{Read, Seek, SeekFrom};
+        const TAIL: u64 = 64 * 1024;
+        let Ok(mut f) = std::fs::File::open(self.path(vid)) else {
+            return false;
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if f.seek(SeekFrom::Start(len.saturating_sub(TAIL))).is_err() {
+            return false;
+        }
+        let mut tail = Vec::new();
+        if f.take(TAIL).read_to_end(&mut tail).is_err() {
+            return false;
+        }
+        String::from_utf8_lossy(&tail).contains(text)
+    }
+
+    fn append_text(&self, vid: Oid, text: &str) {
         if text.is_empty() {
             return;
         }
@@ -100,6 +140,69 @@ impl VmLogDir {
             tracing::warn!(vm = vid, error = %e, "cannot write the VM log");
         }
     }
+}
+
+/// One line of a VM's log, as a committed change decided it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogLine {
+    pub module: Module,
+    pub level: Level,
+    pub text: String,
+}
+
+fn lease_lines(vm: &Vm, verb: &str) -> Vec<String> {
+    vm.template
+        .vectors("NIC")
+        .filter_map(|nic| {
+            let ip = vector_get(nic, "IP")?;
+            let mac = vector_get(nic, "MAC").unwrap_or("");
+            Some(format!("{verb} lease (IP={ip}, MAC={mac})"))
+        })
+        .collect()
+}
+
+/// The lines a VM's log gets when it enters `(state, lcm)`.
+pub fn lines_for(vm: &Vm, state: VmState, lcm: LcmState) -> Vec<LogLine> {
+    let line = |module, level, text| LogLine {
+        module,
+        level,
+        text,
+    };
+    let dim = |m: String| line(Module::DispatchManager, Level::Info, m);
+    let lcm_line = |m: String| line(Module::LifeCycle, Level::Info, m);
+    let vmm = |m: String| line(Module::Hypervisor, Level::Info, m);
+    let mut out = Vec::new();
+    match (state, lcm) {
+        (VmState::Pending, _) => out.push(dim("New VM state is PENDING".into())),
+        (VmState::Hold, _) => out.push(dim("New VM state is HOLD".into())),
+        (VmState::Active, LcmState::Prolog) => {
+            out.push(dim(format!(
+                "New VM state is ACTIVE ({}, {}, {})",
+                vm.id, vm.uid, vm.uname
+            )));
+            out.extend(lease_lines(vm, "acquired").into_iter().map(vmm));
+            out.push(lcm_line("New VM state is PROLOG.".into()));
+        }
+        (VmState::Active, l) => out.push(lcm_line(format!("New VM state is {}", l.name()))),
+        (VmState::Stopped, _) => out.push(dim("New VM state is STOPPED".into())),
+        (VmState::Suspended, _) => out.push(dim("New VM state is SUSPENDED".into())),
+        (VmState::Done, _) => {
+            out.extend(lease_lines(vm, "released").into_iter().map(vmm));
+            out.push(dim("New VM state is DONE".into()));
+        }
+        (VmState::Failed, _) => {
+            if let Some(msg) = vm
+                .template
+                .get_vector("ERROR")
+                .and_then(|e| vector_get(e, "MESSAGE"))
+            {
+                out.push(line(Module::LifeCycle, Level::Error, msg.to_string()));
+            }
+            out.push(dim("New VM state is FAILED".into()));
+        }
+        (VmState::Init, _) => {}
+    }
+    out
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! * no leftover VM directory, overlay, partial download or temporary file;
 //! * every saved image that answered exists, a READY one with its file;
 //! * hosts are as their last answered change left them;
+//! * every committed hook event ran at least once (each VM's CREATE, each finished VM's DONE);
 //! * `PRAGMA integrity_check` is ok.
 //!
 //! The seed is printed; `STRATUSD_CAMPAIGN_SEED=<n>` replays a run's choices (the kill moments
@@ -589,7 +590,10 @@ fn kill9_campaign() {
     let script = dir.join("hook.sh");
     std::fs::write(
         &script,
-        format!("#!/bin/sh\necho \"$*\" >> {}\n", hook_log.display()),
+        format!(
+            "#!/bin/sh\necho \"$STRATUSD_EVENT_ID $*\" >> {}\n",
+            hook_log.display()
+        ),
     )
     .unwrap();
     std::process::Command::new("chmod")
@@ -876,6 +880,36 @@ fn kill9_campaign() {
             }
             _ => {}
         }
+    }
+
+    // Hooks: every committed event ran at least once, kills or not (each VM's CREATE, each
+    // finished VM's DONE), under its event id.
+    let mut expected: BTreeSet<(String, i32)> = BTreeSet::new();
+    for (id, vm) in &vms {
+        expected.insert(("CREATE".into(), *id));
+        if vm.state.0 == 6 {
+            expected.insert(("DONE".into(), *id));
+        }
+    }
+    let hooks_deadline = Instant::now() + Duration::from_secs(60);
+    let missing = loop {
+        let text = std::fs::read_to_string(&hook_log).unwrap_or_default();
+        let ran: BTreeSet<(String, i32)> = text
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                w.next()?.parse::<u64>().ok()?;
+                Some((w.next()?.to_string(), w.next()?.parse().ok()?))
+            })
+            .collect();
+        let missing: Vec<_> = expected.difference(&ran).cloned().collect();
+        if missing.is_empty() || Instant::now() > hooks_deadline {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for (on, id) in missing {
+        failures.push(format!("VM {id}: its {on} hook never ran"));
     }
 
     // Saved images.

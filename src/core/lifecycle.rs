@@ -5,6 +5,7 @@
 use super::auth::Caller;
 use super::authz::AuthItem;
 use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
+use super::outbox::{Intent, Lane, Pending};
 use super::owned::get;
 use super::{Change, Core, Error, Result, State, Tx};
 use crate::config::Settings;
@@ -29,37 +30,7 @@ pub enum StepOutcome {
     DriverMissing(String),
 }
 
-/// The 24-character C `ctime()` form used by TEMPLATE/ERROR/TIMESTAMP.
-pub fn ctime(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    // Civil-from-days (proleptic Gregorian), to avoid a date crate for one format.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = (days + 4).rem_euclid(7); // 1970-01-01 was a Thursday
-    const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MO: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        WD[weekday as usize],
-        MO[(month - 1) as usize],
-        day,
-        h,
-        m,
-        s,
-        year
-    )
-}
+pub use crate::model::ctime;
 
 /// `ERROR = [ MESSAGE, TIMESTAMP ]`, replacing any previous one.
 pub fn set_template_error(tmpl: &mut Template, message: &EventError) {
@@ -254,42 +225,27 @@ fn release_images(settings: &Settings, state: &State, tx: &mut Tx, vm: &Vm) {
     }
     for (k, from, to) in saved {
         let img = &mut images[k];
-        let result = if std::fs::create_dir_all(settings.image_repo_dir()).is_ok() {
-            move_disk(&from, &to)
-        } else {
-            Err(std::io::ErrorKind::NotFound.into())
-        };
-        match result {
-            Ok(size) => {
-                if img.source.is_empty() || img.source == "-" {
-                    img.source = to;
-                }
-                img.size = size;
-                img.state = ImageState::Ready;
-                tracing::info!(
-                    image = img.id,
-                    vm = vm.id,
-                    "disk saved into the image repository"
-                );
-            }
-            Err(e) => {
-                let message = EventError::SaveImage(DriverReason::Move {
-                    from: from.clone(),
-                    to: to.clone(),
-                });
-                tracing::warn!(image = img.id, vm = vm.id, error = %e, "{message}");
-                set_template_error(&mut img.template, &message);
-                img.state = ImageState::Error;
-            }
+        if deployed.is_none() {
+            // No VM directory: nothing to move (and no path outside it is ever tried).
+            let message = EventError::SaveImage(DriverReason::Move { from, to });
+            tracing::warn!(image = img.id, vm = vm.id, "{message}");
+            set_template_error(&mut img.template, &message);
+            img.state = ImageState::Error;
+            continue;
         }
+        // The move is an outbox intent, carried out once this write is committed
+        // ([`Core::carry_out_disk_intents`]); the image stays LOCKED until then.
+        img.state = ImageState::Locked;
+        tx.intend(Intent::SaveDisk {
+            vm: vm.id,
+            image: img.id,
+            from,
+            to,
+            moving: false,
+        });
     }
     for img in images {
         tx.put(Change::Image(img));
-    }
-    if deployed.is_some() {
-        // A transfer driver that quarantined the VM directory left only the saved disks in
-        // it; once they are moved the directory is empty and goes (fails harmlessly otherwise).
-        let _ = std::fs::remove_dir(&vm_home);
     }
 }
 
@@ -847,6 +803,113 @@ impl Core {
                 vm.etime = t;
             }
         }
+    }
+
+    /// Carries out the disk moves of the outbox (saved disks into the repository), on the
+    /// calling thread, after the commit that decided them. Each outcome (the image READY with
+    /// its SIZE, or ERROR) is committed together with the entry's removal. Idempotent: an
+    /// image no longer LOCKED was already decided; a move that had started before a crash
+    /// (the entry was marked `moving` in its own commit first) and whose disk is gone from the
+    /// VM directory is complete. Returns how many entries were carried out.
+    pub fn carry_out_disk_intents(&self) -> usize {
+        let mut carried = 0;
+        loop {
+            let batch = self.outbox().take(Lane::Disks, 16);
+            if batch.is_empty() {
+                return carried;
+            }
+            for p in batch {
+                if let Err(e) = self.save_disk(&p) {
+                    // The entry stays in the database: the next start carries it out again.
+                    tracing::error!(intent = p.id, error = %e, "saving the disk not recorded");
+                }
+                carried += 1;
+            }
+        }
+    }
+
+    fn save_disk(&self, p: &Pending) -> Result<()> {
+        let Intent::SaveDisk {
+            vm,
+            image,
+            from,
+            to,
+            moving,
+        } = &p.intent
+        else {
+            return Ok(());
+        };
+        let (vm, image) = (*vm, *image);
+        let pending = self
+            .read()
+            .images
+            .get(&image)
+            .is_some_and(|img| img.state == ImageState::Locked);
+        let outcome: Option<std::io::Result<i64>> = if !pending {
+            None
+        } else if std::path::Path::new(from).exists() {
+            if !moving {
+                // Fence: a restart that finds the disk gone knows it was moved.
+                let marked = Intent::SaveDisk {
+                    vm,
+                    image,
+                    from: from.clone(),
+                    to: to.clone(),
+                    moving: true,
+                };
+                self.write(|_, tx| {
+                    tx.intent_update(p.id, marked);
+                    Ok(())
+                })?;
+            }
+            Some(
+                std::fs::create_dir_all(self.settings.image_repo_dir())
+                    .and_then(|_| move_disk(from, to)),
+            )
+        } else if *moving {
+            // Moved before a crash that came before the commit of the outcome.
+            Some(std::fs::metadata(to).map(|m| (m.len() / (1024 * 1024)) as i64))
+        } else {
+            Some(Err(std::io::ErrorKind::NotFound.into()))
+        };
+        self.write(|state, tx| {
+            tx.intent_done(p.id);
+            let (Some(result), Some(img)) = (outcome, state.images.get(&image)) else {
+                return Ok(());
+            };
+            if img.state != ImageState::Locked {
+                return Ok(());
+            }
+            let mut img = img.clone();
+            match result {
+                Ok(size) => {
+                    if img.source.is_empty() || img.source == "-" {
+                        img.source = to.clone();
+                    }
+                    img.size = size;
+                    img.state = ImageState::Ready;
+                    tracing::info!(image, vm, "disk saved into the image repository");
+                }
+                Err(e) => {
+                    let message = EventError::SaveImage(DriverReason::Move {
+                        from: from.clone(),
+                        to: to.clone(),
+                    });
+                    tracing::warn!(image, vm, error = %e, "{message}");
+                    set_template_error(&mut img.template, &message);
+                    img.state = ImageState::Error;
+                }
+            }
+            tx.put(Change::Image(img));
+            Ok(())
+        })?;
+        // A transfer driver that quarantined the VM directory left only the saved disks in it;
+        // once they are moved the directory is empty and goes (fails harmlessly otherwise).
+        let vm_home = format!("{}{}", self.settings.vm_dir(), vm);
+        if std::path::Path::new(from).parent() == Some(std::path::Path::new(&vm_home)) {
+            let _ = std::fs::remove_dir(&vm_home);
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod images;
 pub mod lifecycle;
 pub mod messages;
+pub mod outbox;
 pub mod owned;
 pub mod state;
 pub mod templates;
@@ -73,9 +74,30 @@ impl Change {
 pub struct Tx {
     changes: Vec<Change>,
     allocated: Vec<(Kind, Oid)>,
+    /// Effects to carry out once this write is committed (see [`outbox`]).
+    intents: Vec<outbox::Intent>,
+    /// Outbox entries this write marks carried out.
+    done: Vec<outbox::IntentId>,
+    /// Outbox entries this write rewrites (an effect that records its progress).
+    updated: Vec<(outbox::IntentId, outbox::Intent)>,
 }
 
 impl Tx {
+    /// Records an effect, carried out after the commit (never if the commit fails).
+    pub fn intend(&mut self, intent: outbox::Intent) {
+        self.intents.push(intent);
+    }
+
+    /// Marks an outbox entry carried out, in the same commit as the changes it made.
+    pub fn intent_done(&mut self, id: outbox::IntentId) {
+        self.done.push(id);
+    }
+
+    /// Rewrites a committed outbox entry (its effect's progress), in this write's commit.
+    pub fn intent_update(&mut self, id: outbox::IntentId, intent: outbox::Intent) {
+        self.updated.push((id, intent));
+    }
+
     pub fn put(&mut self, change: Change) {
         self.changes.push(change);
     }
@@ -133,6 +155,9 @@ impl Tx {
 
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+            && self.intents.is_empty()
+            && self.done.is_empty()
+            && self.updated.is_empty()
     }
 }
 
@@ -197,6 +222,11 @@ pub struct Core {
     pub settings: Settings,
     events: tokio::sync::broadcast::Sender<Event>,
     after_commit: Option<AfterCommit>,
+    /// Which VM effects writes record (hooks, VM log lines); none until the daemon says.
+    effects: outbox::Effects,
+    outbox: outbox::Outbox,
+    /// The last outbox id handed out; changed only under the store lock.
+    last_intent: std::sync::atomic::AtomicI64,
 }
 
 impl Core {
@@ -210,6 +240,9 @@ impl Core {
             settings,
             events,
             after_commit: None,
+            effects: outbox::Effects::default(),
+            outbox: outbox::Outbox::default(),
+            last_intent: std::sync::atomic::AtomicI64::new(0),
         };
         if fresh {
             core.bootstrap(oneadmin_password)?;
@@ -237,7 +270,92 @@ impl Core {
             state.load_volume(body).map_err(Error::Internal)?;
         }
         *self.write_state() = state;
+        self.last_intent
+            .store(snap.last_intent, std::sync::atomic::Ordering::SeqCst);
+        let mut replayed = Vec::with_capacity(snap.intents.len());
+        for (id, body) in &snap.intents {
+            match serde_json::from_str(body) {
+                Ok(intent) => replayed.push(outbox::Pending {
+                    id: *id,
+                    intent,
+                    replayed: true,
+                }),
+                // Kept in the table for a later version that may understand it.
+                Err(e) => tracing::error!(id, error = %e, "unreadable outbox entry left as is"),
+            }
+        }
+        if !replayed.is_empty() {
+            tracing::info!(
+                entries = replayed.len(),
+                "outbox entries of before the restart are carried out again"
+            );
+        }
+        self.outbox.push(replayed);
         Ok(())
+    }
+
+    /// Which VM effects writes record from now on; the daemon sets this (before serving) to
+    /// what its workers carry out.
+    pub fn set_effects(&mut self, effects: outbox::Effects) {
+        self.effects = effects;
+    }
+
+    /// The committed effects waiting for their workers.
+    pub fn outbox(&self) -> &outbox::Outbox {
+        &self.outbox
+    }
+
+    /// Marks outbox entries carried out (one commit).
+    pub fn intents_done(&self, ids: &[outbox::IntentId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write(|_, tx| {
+            tx.done.extend_from_slice(ids);
+            Ok(())
+        })
+    }
+
+    /// The VM effects of the changes in `tx`: for each VM entering a new state pair, its log
+    /// lines and the hook point it reaches, decided from the change alone.
+    fn record_vm_effects(&self, view: &State, tx: &mut Tx) {
+        if !self.effects.vm_log && self.effects.hook_points.is_empty() {
+            return;
+        }
+        let t = crate::model::now();
+        let mut entered: std::collections::HashMap<
+            Oid,
+            (crate::model::vm::VmState, crate::model::vm::LcmState),
+        > = std::collections::HashMap::new();
+        let mut intents = Vec::new();
+        for change in &tx.changes {
+            let Change::Vm(vm) = change else { continue };
+            let before = match entered.get(&vm.id) {
+                Some(pair) => Some(*pair),
+                None => view.vms.get(&vm.id).map(|o| (o.state, o.lcm_state)),
+            };
+            let now_pair = (vm.state, vm.lcm_state);
+            entered.insert(vm.id, now_pair);
+            if before == Some(now_pair) {
+                continue;
+            }
+            if self.effects.vm_log {
+                let lines = crate::vmlog::lines_for(vm, vm.state, vm.lcm_state);
+                if !lines.is_empty() {
+                    intents.push(outbox::Intent::VmLog {
+                        vm: vm.id,
+                        time: t,
+                        lines,
+                    });
+                }
+            }
+            if let Some(on) = outbox::HookPoint::entered(vm.state, vm.lcm_state, before.is_none()) {
+                if self.effects.hook_points.contains(&on) {
+                    intents.push(outbox::Intent::Hook { vm: vm.id, on });
+                }
+            }
+        }
+        tx.intents.extend(intents);
     }
 
     fn bootstrap(&self, oneadmin_password: &str) -> Result<()> {
@@ -299,12 +417,23 @@ impl Core {
         let mut tx = Tx::default();
         // The store mutex keeps other writers out, so the state cannot change between this
         // read view and the apply below.
-        let value = f(&self.read(), &mut tx)?;
+        let value = {
+            let view = self.read();
+            let value = f(&view, &mut tx)?;
+            self.record_vm_effects(&view, &mut tx);
+            value
+        };
         // Nothing written, and no id used (a refused one.vm.savedisk uses an image id).
-        if tx.changes.is_empty() && tx.allocated.is_empty() {
+        if tx.is_empty() && tx.allocated.is_empty() {
             return Ok(value);
         }
-        let mut ops = Vec::with_capacity(tx.changes.len() + tx.allocated.len());
+        let mut ops = Vec::with_capacity(
+            tx.changes.len()
+                + tx.allocated.len()
+                + tx.intents.len()
+                + tx.done.len()
+                + tx.updated.len(),
+        );
         for change in &tx.changes {
             ops.push(store_op(change)?);
         }
@@ -314,7 +443,32 @@ impl Core {
                 last_oid: *id,
             });
         }
+        let mut last_intent = self.last_intent.load(std::sync::atomic::Ordering::SeqCst);
+        let mut committed = Vec::with_capacity(tx.intents.len());
+        for intent in std::mem::take(&mut tx.intents) {
+            last_intent += 1;
+            ops.push(StoreOp::Intent {
+                id: last_intent,
+                body: json(&intent)?,
+            });
+            committed.push(outbox::Pending {
+                id: last_intent,
+                intent,
+                replayed: false,
+            });
+        }
+        for (id, intent) in &tx.updated {
+            ops.push(StoreOp::IntentUpdate {
+                id: *id,
+                body: json(intent)?,
+            });
+        }
+        for id in &tx.done {
+            ops.push(StoreOp::IntentDone { id: *id });
+        }
         store.commit(&ops)?;
+        self.last_intent
+            .store(last_intent, std::sync::atomic::Ordering::SeqCst);
         let mut changed: Vec<Kind> = Vec::new();
         for kind in tx.changes.iter().filter_map(Change::kind) {
             if !changed.contains(&kind) {
@@ -349,10 +503,20 @@ impl Core {
         if let Some(observer) = &self.after_commit {
             observer(&self.read(), &changed);
         }
+        let moves_disks = committed
+            .iter()
+            .any(|p| p.intent.lane() == outbox::Lane::Disks);
+        // Workers see the committed state when they take the entries, in commit order.
+        self.outbox.push(committed);
         drop(store);
         for e in events {
             // No receiver yet is fine: workers pick the state up on their next pass.
             let _ = self.events.send(e);
+        }
+        if moves_disks {
+            // Saved disks move now, on this (blocking) thread, after the commit and outside
+            // the store lock: the caller sees the images' outcome when the write returns.
+            self.carry_out_disk_intents();
         }
         Ok(value)
     }

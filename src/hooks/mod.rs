@@ -1,10 +1,11 @@
 //! VM hooks as oned's `VM_HOOK`: a command run when a VM enters a state (CREATE, PROLOG,
 //! RUNNING, SHUTDOWN, STOP, DONE, FAILED), with `$VMID` and `$TEMPLATE` (base64 of the VM
-//! document) substituted in its arguments. Hooks run in the background: their outcome is
-//! logged and never blocks or changes the life cycle.
+//! document) substituted in its arguments. The core records each event in its outbox in the
+//! commit of the change; hooks run after it, in the background: their outcome is logged and
+//! never blocks or changes the life cycle.
 
-use crate::core::{Core, Event};
-use crate::model::vm::{LcmState, VmState};
+use crate::core::outbox::{Intent, IntentId, Lane};
+use crate::core::Core;
 use crate::model::Oid;
 use base64::Engine;
 use serde::Deserialize;
@@ -27,47 +28,8 @@ pub struct HookConfig {
     pub remote: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookOn {
-    Create,
-    Prolog,
-    Running,
-    Shutdown,
-    Stop,
-    Done,
-    Failed,
-}
-
-impl HookOn {
-    fn parse(text: &str) -> Option<HookOn> {
-        Some(match text.trim().to_ascii_uppercase().as_str() {
-            "CREATE" => HookOn::Create,
-            "PROLOG" => HookOn::Prolog,
-            "RUNNING" => HookOn::Running,
-            "SHUTDOWN" => HookOn::Shutdown,
-            "STOP" => HookOn::Stop,
-            "DONE" => HookOn::Done,
-            "FAILED" => HookOn::Failed,
-            _ => return None,
-        })
-    }
-
-    /// The hook point a VM reaches when it enters this state pair (3.2 `VirtualMachineHook`).
-    pub fn entered(state: VmState, lcm: LcmState, created: bool) -> Option<HookOn> {
-        if created {
-            return Some(HookOn::Create);
-        }
-        Some(match (state, lcm) {
-            (VmState::Active, LcmState::Prolog) => HookOn::Prolog,
-            (VmState::Active, LcmState::Running) => HookOn::Running,
-            (VmState::Active, LcmState::Epilog) => HookOn::Shutdown,
-            (VmState::Stopped, _) => HookOn::Stop,
-            (VmState::Done, _) => HookOn::Done,
-            (VmState::Failed, _) => HookOn::Failed,
-            _ => return None,
-        })
-    }
-}
+/// The hook points (oned's `ON=`), decided by the core in the commit of the change.
+pub use crate::core::outbox::HookPoint as HookOn;
 
 #[derive(Debug, Clone)]
 pub struct Hook {
@@ -126,7 +88,12 @@ pub fn substitute(arguments: &str, vmid: Oid, template_b64: impl FnOnce() -> Str
     out
 }
 
-async fn run(hook: Hook, vmid: Oid, args: String, host: Option<String>) {
+/// Hook processes running at once: a burst of events queues in the outbox, not in processes.
+const CONCURRENT_HOOKS: usize = 8;
+/// Events taken from the outbox at a time (one commit marks them done).
+const BATCH: usize = 256;
+
+async fn run(hook: Hook, vmid: Oid, event: IntentId, args: String, host: Option<String>) {
     let argv: Vec<&str> = args.split_whitespace().collect();
     let mut cmd = if hook.remote {
         let Some(host) = host else {
@@ -139,6 +106,7 @@ async fn run(hook: Hook, vmid: Oid, args: String, host: Option<String>) {
             // A host name is never read as an option.
             .arg("--")
             .arg(host)
+            .arg(format!("STRATUSD_EVENT_ID={event}"))
             .arg(&hook.command)
             .args(&argv);
         c
@@ -147,54 +115,66 @@ async fn run(hook: Hook, vmid: Oid, args: String, host: Option<String>) {
         c.args(&argv);
         c
     };
-    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
+    cmd.env("STRATUSD_EVENT_ID", event.to_string())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
     match cmd.output().await {
         Ok(out) if out.status.success() => {
-            tracing::info!(vm = vmid, hook = %hook.name, "EXECUTE SUCCESS {vmid} {}: {}", hook.name, String::from_utf8_lossy(&out.stdout).trim());
+            tracing::info!(vm = vmid, event, hook = %hook.name, "EXECUTE SUCCESS {vmid} {}: {}", hook.name, String::from_utf8_lossy(&out.stdout).trim());
         }
         Ok(out) => {
-            tracing::warn!(vm = vmid, hook = %hook.name, status = ?out.status.code(), "EXECUTE FAILURE {vmid} {}: {}", hook.name, String::from_utf8_lossy(&out.stderr).trim());
+            tracing::warn!(vm = vmid, event, hook = %hook.name, status = ?out.status.code(), "EXECUTE FAILURE {vmid} {}: {}", hook.name, String::from_utf8_lossy(&out.stderr).trim());
         }
         Err(e) => {
-            tracing::warn!(vm = vmid, hook = %hook.name, "EXECUTE FAILURE {vmid} {}: {e}", hook.name)
+            tracing::warn!(vm = vmid, event, hook = %hook.name, "EXECUTE FAILURE {vmid} {}: {e}", hook.name)
         }
     }
 }
 
-/// Runs the hooks as VMs enter their states.
+/// Runs the hooks of the events the core recorded in its outbox (at least once per event:
+/// an event is marked done only after its hooks ran, so a crash runs them again at the next
+/// start), at most [`CONCURRENT_HOOKS`] processes at a time. The event's id is in the hook's
+/// environment as `STRATUSD_EVENT_ID` (oned had none; a hook that must act once can use it).
 pub fn spawn(core: Arc<Core>, hooks: Vec<Hook>) {
-    if hooks.is_empty() {
-        return;
-    }
-    let mut events = core.subscribe();
     tokio::spawn(async move {
-        let mut seen: std::collections::HashSet<Oid> = core.read().vms.keys().copied().collect();
+        let hooks = Arc::new(hooks);
         loop {
-            let (id, state, lcm) = match events.recv().await {
-                Ok(Event::VmEntered { id, state, lcm }) => (id, state, lcm),
-                Ok(_) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!("VM hooks missed {n} state changes (event queue overflow)");
-                    continue;
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            };
-            let created = seen.insert(id);
-            let Some(on) = HookOn::entered(state, lcm, created) else {
+            core.outbox().wait(Lane::Hooks).await;
+            let batch = core.outbox().take(Lane::Hooks, BATCH);
+            if batch.is_empty() {
                 continue;
-            };
-            let (doc, host) = {
-                let st = core.read();
-                let Some(vm) = st.vms.get(&id) else { continue };
-                let mut doc = String::new();
-                vm.write_xml(&mut doc, true);
-                (doc, vm.last_history().map(|h| h.hostname.clone()))
-            };
-            for hook in hooks.iter().filter(|h| h.on == on) {
-                let args = substitute(&hook.arguments, id, || {
-                    base64::engine::general_purpose::STANDARD.encode(&doc)
-                });
-                tokio::spawn(run(hook.clone(), id, args, host.clone()));
+            }
+            let mut ids = Vec::with_capacity(batch.len());
+            let mut running = tokio::task::JoinSet::new();
+            for p in batch {
+                ids.push(p.id);
+                let Intent::Hook { vm: id, on } = p.intent else {
+                    continue;
+                };
+                let (doc, host) = {
+                    let st = core.read();
+                    let Some(vm) = st.vms.get(&id) else { continue };
+                    let mut doc = String::new();
+                    vm.write_xml(&mut doc, true);
+                    (doc, vm.last_history().map(|h| h.hostname.clone()))
+                };
+                for hook in hooks.iter().filter(|h| h.on == on) {
+                    let args = substitute(&hook.arguments, id, || {
+                        base64::engine::general_purpose::STANDARD.encode(&doc)
+                    });
+                    while running.len() >= CONCURRENT_HOOKS {
+                        running.join_next().await;
+                    }
+                    running.spawn(run(hook.clone(), id, p.id, args, host.clone()));
+                }
+            }
+            while running.join_next().await.is_some() {}
+            let c = Arc::clone(&core);
+            match tokio::task::spawn_blocking(move || c.intents_done(&ids)).await {
+                Ok(Ok(())) => {}
+                // They run again at the next start: at least once.
+                Ok(Err(e)) => tracing::error!(error = %e, "hook events not marked done"),
+                Err(e) => tracing::error!(error = %e, "marking hook events done panicked"),
             }
         }
     });
@@ -203,6 +183,7 @@ pub fn spawn(core: Arc<Core>, hooks: Vec<Hook>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::vm::{LcmState, VmState};
 
     #[test]
     fn only_first_occurrence_is_replaced() {

@@ -84,6 +84,21 @@ pub enum StoreOp {
     DeleteVolume {
         uuid: String,
     },
+    /// An outbox entry: an effect to carry out after this commit (JSON body); `id` also
+    /// raises the outbox's last id, so ids are never reused.
+    Intent {
+        id: i64,
+        body: String,
+    },
+    /// An outbox entry rewritten (its effect's progress).
+    IntentUpdate {
+        id: i64,
+        body: String,
+    },
+    /// An outbox entry whose effect was carried out.
+    IntentDone {
+        id: i64,
+    },
 }
 
 /// Everything read back at start-up.
@@ -95,6 +110,10 @@ pub struct Snapshot {
     pub user_quotas: Vec<String>,
     /// The bodies of the persistent volumes.
     pub volumes: Vec<String>,
+    /// Outbox entries not yet carried out (id, JSON body), oldest first.
+    pub intents: Vec<(i64, String)>,
+    /// The last outbox id handed out.
+    pub last_intent: i64,
 }
 
 /// Each entry moves the schema one version up. Never edit an entry that has shipped: add one.
@@ -115,6 +134,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE user_quota (uid INTEGER PRIMARY KEY, body TEXT NOT NULL);",
     // 3: the persistent volumes of the built-in pdisk service, with their mounts.
     "CREATE TABLE volume_pool (uuid TEXT PRIMARY KEY, owner TEXT NOT NULL, body TEXT NOT NULL);",
+    // 4: the outbox of effects decided by committed writes (core::outbox).
+    "CREATE TABLE outbox (id INTEGER PRIMARY KEY, body TEXT NOT NULL);",
 ];
 
 pub struct Store {
@@ -217,6 +238,22 @@ impl Store {
         for body in rows {
             snap.volumes.push(body?);
         }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, body FROM outbox ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        for row in rows {
+            snap.intents.push(row?);
+        }
+        let last: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT last_oid FROM pool_control WHERE tablename = 'outbox'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        snap.last_intent = last.unwrap_or(0);
         Ok(snap)
     }
 
@@ -275,6 +312,23 @@ impl Store {
                 StoreOp::DeleteVolume { uuid } => {
                     tx.prepare_cached("DELETE FROM volume_pool WHERE uuid = ?1")?
                         .execute([uuid])?;
+                }
+                StoreOp::Intent { id, body } => {
+                    tx.prepare_cached("INSERT INTO outbox (id, body) VALUES (?1, ?2)")?
+                        .execute(params![id, body])?;
+                    tx.prepare_cached(
+                        "INSERT INTO pool_control (tablename, last_oid) VALUES ('outbox', ?1)
+                         ON CONFLICT(tablename) DO UPDATE SET last_oid = MAX(last_oid, excluded.last_oid)",
+                    )?
+                    .execute([id])?;
+                }
+                StoreOp::IntentUpdate { id, body } => {
+                    tx.prepare_cached("UPDATE outbox SET body = ?2 WHERE id = ?1")?
+                        .execute(params![id, body])?;
+                }
+                StoreOp::IntentDone { id } => {
+                    tx.prepare_cached("DELETE FROM outbox WHERE id = ?1")?
+                        .execute([id])?;
                 }
             }
         }

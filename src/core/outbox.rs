@@ -1,0 +1,447 @@
+//! The outbox: effects a write decides on — hook runs, VM log lines, moving a saved disk into
+//! the image repository — are recorded as intents in the same SQLite transaction as the write
+//! (table `outbox`), and carried out after the commit, outside the writer, by bounded
+//! workers. A crash between the commit and the effect loses nothing: the rows are read back at
+//! start-up and carried out then. Each effect is idempotent or fenced, so carrying one out
+//! twice (a crash after the effect, before its row was deleted) is safe:
+//!
+//! * a hook runs at least once per event; the intent's id is the event id, given to the hook
+//!   in `$STRATUSD_EVENT_ID`;
+//! * VM log lines carry the commit time; a replayed entry whose lines are already at the end
+//!   of the log is not written again;
+//! * a saved disk is moved only while its image is still LOCKED; found already at its
+//!   destination, the move is done.
+
+use crate::model::vm::{LcmState, VmState};
+use crate::model::Oid;
+pub use crate::vmlog::LogLine;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+/// Id of an intent (the outbox row); never reused.
+pub type IntentId = i64;
+
+/// oned's `VM_HOOK` points (`ON=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HookPoint {
+    Create,
+    Prolog,
+    Running,
+    Shutdown,
+    Stop,
+    Done,
+    Failed,
+}
+
+impl HookPoint {
+    pub fn parse(text: &str) -> Option<HookPoint> {
+        Some(match text.trim().to_ascii_uppercase().as_str() {
+            "CREATE" => HookPoint::Create,
+            "PROLOG" => HookPoint::Prolog,
+            "RUNNING" => HookPoint::Running,
+            "SHUTDOWN" => HookPoint::Shutdown,
+            "STOP" => HookPoint::Stop,
+            "DONE" => HookPoint::Done,
+            "FAILED" => HookPoint::Failed,
+            _ => return None,
+        })
+    }
+
+    /// The hook point a VM reaches when it enters this state pair (3.2 `VirtualMachineHook`).
+    pub fn entered(state: VmState, lcm: LcmState, created: bool) -> Option<HookPoint> {
+        if created {
+            return Some(HookPoint::Create);
+        }
+        Some(match (state, lcm) {
+            (VmState::Active, LcmState::Prolog) => HookPoint::Prolog,
+            (VmState::Active, LcmState::Running) => HookPoint::Running,
+            (VmState::Active, LcmState::Epilog) => HookPoint::Shutdown,
+            (VmState::Stopped, _) => HookPoint::Stop,
+            (VmState::Done, _) => HookPoint::Done,
+            (VmState::Failed, _) => HookPoint::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// An effect decided by a committed write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "intent", rename_all = "snake_case")]
+pub enum Intent {
+    /// Run the hooks of `on` for VM `vm`.
+    Hook { vm: Oid, on: HookPoint },
+    /// Append `lines` to VM `vm`'s log, stamped `time` (the commit's time).
+    VmLog {
+        vm: Oid,
+        time: i64,
+        lines: Vec<LogLine>,
+    },
+    /// Move VM `vm`'s disk `from` to `to` in the repository, making image `image` READY (or
+    /// ERROR when there is nothing to move). `moving`: the move was started (committed before
+    /// the first byte moved), so a disk gone from `from` after a crash was moved.
+    SaveDisk {
+        vm: Oid,
+        image: Oid,
+        from: String,
+        to: String,
+        #[serde(default)]
+        moving: bool,
+    },
+}
+
+/// The workers that carry intents out, one queue each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Hooks,
+    VmLog,
+    Disks,
+}
+
+impl Lane {
+    const ALL: [Lane; 3] = [Lane::Hooks, Lane::VmLog, Lane::Disks];
+
+    fn index(self) -> usize {
+        match self {
+            Lane::Hooks => 0,
+            Lane::VmLog => 1,
+            Lane::Disks => 2,
+        }
+    }
+}
+
+impl Intent {
+    pub fn lane(&self) -> Lane {
+        match self {
+            Intent::Hook { .. } => Lane::Hooks,
+            Intent::VmLog { .. } => Lane::VmLog,
+            Intent::SaveDisk { .. } => Lane::Disks,
+        }
+    }
+}
+
+/// A committed intent waiting for its worker. `replayed`: read back at start-up (its effect
+/// may already have happened before the crash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    pub id: IntentId,
+    pub intent: Intent,
+    pub replayed: bool,
+}
+
+/// Which effects this daemon records (nothing unless the daemon says so: a core without
+/// workers, as in unit tests, records no hook or log intents).
+#[derive(Debug, Clone, Default)]
+pub struct Effects {
+    /// Points that have at least one hook.
+    pub hook_points: Vec<HookPoint>,
+    /// VM log lines are written.
+    pub vm_log: bool,
+}
+
+/// The committed, not yet carried out intents, by lane, in commit order.
+#[derive(Default)]
+pub struct Outbox {
+    lanes: [Mutex<VecDeque<Pending>>; 3],
+    wake: [tokio::sync::Notify; 3],
+}
+
+impl Outbox {
+    fn lane(&self, lane: Lane) -> std::sync::MutexGuard<'_, VecDeque<Pending>> {
+        match self.lanes[lane.index()].lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Queues committed intents and wakes their workers.
+    pub(crate) fn push(&self, pending: impl IntoIterator<Item = Pending>) {
+        let mut woken = [false; 3];
+        for p in pending {
+            let lane = p.intent.lane();
+            self.lane(lane).push_back(p);
+            woken[lane.index()] = true;
+        }
+        for lane in Lane::ALL {
+            if woken[lane.index()] {
+                self.wake[lane.index()].notify_one();
+            }
+        }
+    }
+
+    /// Takes up to `max` intents of `lane`, oldest first. Taken intents stay in the database
+    /// until [`crate::core::Core::intents_done`]: a crash meanwhile replays them.
+    pub fn take(&self, lane: Lane, max: usize) -> Vec<Pending> {
+        let mut q = self.lane(lane);
+        let n = max.min(q.len());
+        q.drain(..n).collect()
+    }
+
+    /// Waits until `lane` may have intents (returns at once if some are queued).
+    pub async fn wait(&self, lane: Lane) {
+        let notified = self.wake[lane.index()].notified();
+        if !self.lane(lane).is_empty() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Intents queued in `lane` (not taken).
+    pub fn queued(&self, lane: Lane) -> usize {
+        self.lane(lane).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::core::auth::Caller;
+    use crate::core::lifecycle::StepOutcome;
+    use crate::core::{Core, Error};
+    use crate::model::image::ImageState;
+    use crate::store::Store;
+    use std::path::{Path, PathBuf};
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "stratusd-outbox-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A core over the database in `dir`, as a daemon with a CREATE hook and VM logs opens it.
+    fn open(dir: &Path) -> Core {
+        let settings = Settings {
+            data_dir: dir.to_path_buf(),
+            ..Settings::default()
+        };
+        let store = Store::open(&settings.database_path()).unwrap();
+        let mut core = Core::open(store, settings, "password").unwrap();
+        core.set_effects(Effects {
+            hook_points: vec![HookPoint::Create, HookPoint::Done],
+            vm_log: true,
+        });
+        core
+    }
+
+    fn all(core: &Core, lane: Lane) -> Vec<Pending> {
+        core.outbox().take(lane, usize::MAX)
+    }
+
+    #[test]
+    fn effects_are_committed_with_the_change_and_replayed_until_done() {
+        let dir = temp_dir("replay");
+        let core = open(&dir);
+        let id = core
+            .vm_allocate(&Caller::oneadmin(), "NAME=a\nMEMORY=64\nCPU=0.1")
+            .unwrap();
+        let hooks = all(&core, Lane::Hooks);
+        assert_eq!(
+            hooks.iter().map(|p| &p.intent).collect::<Vec<_>>(),
+            [&Intent::Hook {
+                vm: id,
+                on: HookPoint::Create
+            }]
+        );
+        assert!(!hooks[0].replayed);
+        let logs = all(&core, Lane::VmLog);
+        let Some(Intent::VmLog { vm, lines, .. }) = logs.first().map(|p| &p.intent) else {
+            panic!("no VM log entry: {logs:?}");
+        };
+        assert_eq!(*vm, id);
+        assert_eq!(lines[0].text, "New VM state is PENDING");
+        // Taken but not done when the daemon dies: the next start has them again.
+        drop(core);
+        let core = open(&dir);
+        let replayed = all(&core, Lane::Hooks);
+        assert_eq!(replayed.len(), 1);
+        assert_eq!(replayed[0].id, hooks[0].id);
+        assert!(replayed[0].replayed);
+        let replayed_logs = all(&core, Lane::VmLog);
+        assert_eq!(replayed_logs.len(), 1);
+        core.intents_done(&[replayed[0].id, replayed_logs[0].id])
+            .unwrap();
+        // New entries never reuse an id, even once the table is empty.
+        let second = core
+            .vm_allocate(&Caller::oneadmin(), "NAME=b\nMEMORY=64\nCPU=0.1")
+            .unwrap();
+        let next = all(&core, Lane::Hooks);
+        assert!(next[0].id > replayed_logs[0].id.max(replayed[0].id));
+        core.intents_done(&[next[0].id]).unwrap();
+        drop(core);
+        let core = open(&dir);
+        // Only the second VM's log entry is still to be written.
+        assert!(all(&core, Lane::Hooks).is_empty());
+        let left = all(&core, Lane::VmLog);
+        assert_eq!(left.len(), 1);
+        assert!(matches!(left[0].intent, Intent::VmLog { vm, .. } if vm == second));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_write_records_no_effect() {
+        let dir = temp_dir("failed");
+        let core = open(&dir);
+        let before = core.store_fingerprint().unwrap();
+        let r: crate::core::Result<()> = core.write(|_, tx| {
+            tx.intend(Intent::Hook {
+                vm: 0,
+                on: HookPoint::Create,
+            });
+            Err(Error::WrongState)
+        });
+        assert!(r.is_err());
+        assert_eq!(core.outbox().queued(Lane::Hooks), 0);
+        drop(core);
+        let core = open(&dir);
+        assert_eq!(core.outbox().queued(Lane::Hooks), 0);
+        assert_eq!(core.store_fingerprint().unwrap(), before);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A VM with one disk, running on a simulated host, its disk 0 to be saved as a new image.
+    fn running_vm_saving_its_disk(core: &Core) -> (i32, i32) {
+        let admin = Caller::oneadmin();
+        let host = core
+            .host_allocate(&admin, "h", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .unwrap();
+        let vm = core
+            .vm_allocate(
+                &admin,
+                "NAME=s\nMEMORY=64\nCPU=0.1\nDISK=[SOURCE=\"/nonexistent/disk.img\",TARGET=hda]",
+            )
+            .unwrap();
+        core.vm_deploy(&admin, vm, host).unwrap();
+        for from in [LcmState::Prolog, LcmState::Boot] {
+            core.step_done(
+                vm,
+                (VmState::Active, from),
+                StepOutcome::Ok { deploy_id: None },
+            )
+            .unwrap();
+        }
+        let image = core.vm_savedisk(&admin, vm, 0, "saved", "").unwrap();
+        core.vm_action(&admin, "shutdown", vm).unwrap();
+        core.step_done(
+            vm,
+            (VmState::Active, LcmState::Shutdown),
+            StepOutcome::Ok { deploy_id: None },
+        )
+        .unwrap();
+        (vm, image)
+    }
+
+    #[test]
+    fn the_epilog_moves_the_saved_disk_after_its_commit() {
+        let dir = temp_dir("savedisk");
+        let core = open(&dir);
+        let (vm, image) = running_vm_saving_its_disk(&core);
+        let disk = dir.join(format!("{vm}/disk.0"));
+        std::fs::create_dir_all(disk.parent().unwrap()).unwrap();
+        std::fs::write(&disk, b"guest data").unwrap();
+        core.step_done(
+            vm,
+            (VmState::Active, LcmState::Epilog),
+            StepOutcome::Ok { deploy_id: None },
+        )
+        .unwrap();
+        let img = core.read().images[&image].clone();
+        assert_eq!(img.state, ImageState::Ready);
+        assert_eq!(std::fs::read(&img.source).unwrap(), b"guest data");
+        assert!(!disk.exists());
+        assert_eq!(core.read().vms[&vm].state, VmState::Done);
+        assert_eq!(core.outbox().queued(Lane::Disks), 0);
+        drop(core);
+        // Nothing is left to replay.
+        let core = open(&dir);
+        assert_eq!(core.outbox().queued(Lane::Disks), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Leaves `intent` in the outbox table of the database in `dir` (no daemon open), as a
+    /// daemon killed after committing it and before carrying it out would have.
+    fn leave_in_outbox(dir: &Path, id: IntentId, intent: &Intent) {
+        let settings = Settings {
+            data_dir: dir.to_path_buf(),
+            ..Settings::default()
+        };
+        let conn = rusqlite::Connection::open(settings.database_path()).unwrap();
+        conn.execute(
+            "INSERT INTO outbox (id, body) VALUES (?1, ?2)",
+            rusqlite::params![id, serde_json::to_string(intent).unwrap()],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_disk_move_interrupted_by_a_crash_completes_at_the_next_start() {
+        let dir = temp_dir("savedisk-crash");
+        let core = open(&dir);
+        let (vm, image) = running_vm_saving_its_disk(&core);
+        let disk = dir.join(format!("{vm}/disk.0"));
+        std::fs::create_dir_all(disk.parent().unwrap()).unwrap();
+        std::fs::write(&disk, b"guest data").unwrap();
+        let to = core
+            .settings
+            .image_repo_dir()
+            .join(crate::core::images::repository_name(image));
+        let save = |moving| Intent::SaveDisk {
+            vm,
+            image,
+            from: disk.to_string_lossy().to_string(),
+            to: to.to_string_lossy().to_string(),
+            moving,
+        };
+        let lock = |core: &Core| {
+            core.write(|state, tx| {
+                let mut img = state.images[&image].clone();
+                img.state = ImageState::Locked;
+                img.source = "-".into();
+                tx.put(crate::core::Change::Image(img));
+                Ok(())
+            })
+            .unwrap();
+        };
+        // The commit of the VM's end, then the daemon dies before the move.
+        drop(core);
+        leave_in_outbox(&dir, 1000, &save(false));
+        let core = open(&dir);
+        assert_eq!(core.read().images[&image].state, ImageState::Locked);
+        assert_eq!(core.carry_out_disk_intents(), 1);
+        assert_eq!(core.read().images[&image].state, ImageState::Ready);
+        assert_eq!(std::fs::read(&to).unwrap(), b"guest data");
+        // The move started (the entry was marked moving) and the disk moved, then the daemon
+        // was killed before the outcome was committed: the disk gone from the VM directory
+        // means it was moved.
+        lock(&core);
+        drop(core);
+        leave_in_outbox(&dir, 1001, &save(true));
+        let core = open(&dir);
+        assert_eq!(core.carry_out_disk_intents(), 1);
+        let img = core.read().images[&image].clone();
+        assert_eq!(img.state, ImageState::Ready);
+        assert_eq!(img.source, to.to_string_lossy());
+        assert_eq!(std::fs::read(&to).unwrap(), b"guest data");
+        // Never started and no disk to move (a transfer driver that leaves none): ERROR, as
+        // 3.2 — even though the destination exists (a persistent image's SOURCE does).
+        lock(&core);
+        drop(core);
+        leave_in_outbox(&dir, 1002, &save(false));
+        let core = open(&dir);
+        assert_eq!(core.carry_out_disk_intents(), 1);
+        let img = core.read().images[&image].clone();
+        assert_eq!(img.state, ImageState::Error);
+        assert!(img
+            .template
+            .to_xml()
+            .contains("Error saving image to the repository: Could not move"));
+        drop(core);
+        assert_eq!(open(&dir).outbox().queued(Lane::Disks), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
