@@ -261,13 +261,17 @@ impl Core {
                     // answers again; the VM poll then finds them (RUNNING) or reports them.
                     for vm in state.vms.values() {
                         let here = vm.last_history().is_some_and(|h| h.hid == id);
-                        if here
-                            && vm.state == VmState::Active
-                            && vm.lcm_state == crate::model::vm::LcmState::Running
+                        let target = super::transitions::next(
+                            vm.state,
+                            vm.lcm_state,
+                            super::transitions::Trigger::HostError,
+                        );
+                        if let (true, Some(super::transitions::Target::To(s, l))) = (here, target)
                         {
                             tracing::warn!(vm = vm.id, host = %host.name, "host in ERROR: VM state UNKNOWN until it answers");
                             let mut vm = vm.clone();
-                            vm.lcm_state = crate::model::vm::LcmState::Unknown;
+                            vm.state = s;
+                            vm.lcm_state = l;
                             tx.put(Change::Vm(vm));
                         }
                     }

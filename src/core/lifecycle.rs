@@ -7,6 +7,7 @@ use super::authz::AuthItem;
 use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
 use super::outbox::{Intent, Lane, Pending};
 use super::owned::get;
+use super::transitions::{self, Target, Trigger, VmAction};
 use super::{Change, Core, Error, Result, State, Tx};
 use crate::config::Settings;
 use crate::model::acl::Op;
@@ -268,86 +269,56 @@ impl Core {
     pub fn vm_action(&self, caller: &Caller, action: &str, id: Oid) -> Result<Oid> {
         self.write(|state, tx| {
             let vm = self.vm_for_action(state, caller, id, Op::Manage)?;
+            let Some(action) = VmAction::parse(action) else {
+                return Err(Error::request(Refusal::ActionResultUndefined));
+            };
+            let target = transitions::request(id, vm.state, vm.lcm_state, Trigger::Action(action))?;
             let mut vm = vm.clone();
             let t = now();
-            let running = vm.state == VmState::Active && vm.lcm_state == LcmState::Running;
-            match action {
-                "shutdown" | "stop" | "cancel" | "suspend" if !running => {
-                    return Err(Error::WrongState)
-                }
-                "shutdown" => vm.lcm_state = LcmState::Shutdown,
-                "stop" => vm.lcm_state = LcmState::SaveStop,
-                "cancel" => vm.lcm_state = LcmState::Cancel,
-                "suspend" => vm.lcm_state = LcmState::SaveSuspend,
-                "reboot" => {
-                    if !running {
-                        return Err(Error::WrongState);
-                    }
+            match target {
+                Target::Stay => return Ok(id),
+                Target::Reboot => {
                     // The hypervisor reboots it in place; the VM stays RUNNING.
                     tracing::info!(vm = id, "reboot requested");
                     vm.reboot_requested = true;
                 }
-                "hold" => {
-                    if vm.state != VmState::Pending {
-                        return Err(Error::WrongState);
-                    }
-                    vm.state = VmState::Hold;
+                Target::Done => {
+                    to_done(&self.settings, state, tx, &mut vm, t);
+                    tracing::info!(vm = id, "VM finalized");
                 }
-                "release" => {
-                    if vm.state != VmState::Hold {
-                        return Err(Error::WrongState);
-                    }
-                    vm.state = VmState::Pending;
-                }
-                "resume" => match vm.state {
-                    VmState::Stopped => vm.state = VmState::Pending,
-                    VmState::Suspended => {
-                        let hid = vm.last_history().map(|h| h.hid).ok_or(Error::WrongState)?;
-                        let host = state.hosts.get(&hid).ok_or(Error::WrongState)?;
-                        let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
-                        h.rstime = t;
-                        vm.history.push(h);
-                        vm.state = VmState::Active;
-                        vm.lcm_state = LcmState::Boot;
-                        vm.boot_restores = true;
-                    }
-                    _ => return Err(Error::WrongState),
-                },
-                "restart" => {
-                    if vm.state != VmState::Active
-                        || !matches!(vm.lcm_state, LcmState::Unknown | LcmState::Boot)
-                    {
-                        return Err(Error::WrongState);
-                    }
-                    // 3.2 resends DEPLOY, not RESTORE: the VM boots from its disks.
+                Target::To(VmState::Active, LcmState::Boot) if vm.state == VmState::Suspended => {
+                    // resume: RESTORE on the host it was suspended on.
+                    let hid = vm.last_history().map(|h| h.hid).ok_or(Error::WrongState)?;
+                    let host = state.hosts.get(&hid).ok_or(Error::WrongState)?;
+                    let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
+                    h.rstime = t;
+                    vm.history.push(h);
+                    vm.state = VmState::Active;
                     vm.lcm_state = LcmState::Boot;
-                    vm.boot_restores = false;
+                    vm.boot_restores = true;
                 }
-                "finalize" => match vm.state {
-                    VmState::Done => return Ok(id),
-                    VmState::Active => vm.lcm_state = LcmState::Cleanup,
-                    _ => {
-                        to_done(&self.settings, state, tx, &mut vm, t);
-                        tracing::info!(vm = id, "VM finalized");
+                Target::To(next_state, next_lcm) => {
+                    if action == VmAction::Restart {
+                        // 3.2 resends DEPLOY, not RESTORE: the VM boots from its disks.
+                        vm.boot_restores = false;
                     }
-                },
-                "resubmit" => match vm.state {
-                    VmState::Init | VmState::Pending => return Ok(id),
-                    VmState::Hold | VmState::Stopped | VmState::Failed => {
-                        vm.state = VmState::Pending
+                    if action == VmAction::Resubmit && next_state == VmState::Active {
+                        // Remember that the cleanup ends in PENDING, not DONE.
+                        vm.resubmit_after_cleanup = true;
                     }
-                    VmState::Active => vm.lcm_state = LcmState::Cleanup,
-                    VmState::Suspended | VmState::Done => return Err(Error::WrongState),
-                },
-                _ => return Err(Error::request(Refusal::ActionResultUndefined)),
+                    vm.state = next_state;
+                    vm.lcm_state = next_lcm;
+                }
+                Target::Prolog | Target::AfterCleanup => {
+                    return Err(Error::Internal(format!(
+                        "life-cycle table: {target:?} for {}",
+                        action.name()
+                    )))
+                }
             }
             if vm.lcm_state != LcmState::Running || vm.state != VmState::Active {
                 // A reboot still waiting for the hypervisor is moot once the VM moves on.
                 vm.reboot_requested = false;
-            }
-            if action == "resubmit" && vm.state == VmState::Active {
-                // Remember that the cleanup ends in PENDING, not DONE.
-                vm.resubmit_after_cleanup = true;
             }
             tx.put(Change::Vm(vm));
             Ok(id)
@@ -356,9 +327,7 @@ impl Core {
 
     /// Places a PENDING VM on a host (`one.vm.deploy` and the scheduler).
     fn place(&self, state: &State, tx: &mut Tx, vm: &Vm, host: &Host) -> Result<()> {
-        if vm.state != VmState::Pending {
-            return Err(Error::WrongState);
-        }
+        transitions::request(vm.id, vm.state, vm.lcm_state, Trigger::Deploy)?;
         let t = now();
         let mut vm = vm.clone();
         // A VM stopped earlier resumes its saved state instead of a fresh prolog.
@@ -404,7 +373,10 @@ impl Core {
             let (Some(vm), Some(host)) = (state.vms.get(&id), state.hosts.get(&hid)) else {
                 return Ok(());
             };
-            if vm.state != VmState::Pending || host.state == HostState::Disabled {
+            // A VM that moved on meanwhile (held, finalized) is skipped.
+            if transitions::next(vm.state, vm.lcm_state, Trigger::Deploy).is_none()
+                || host.state == HostState::Disabled
+            {
                 return Ok(());
             }
             self.place(state, tx, vm, host)
@@ -422,9 +394,8 @@ impl Core {
                     AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
                 ],
             )?;
-            if vm.state != VmState::Active || vm.lcm_state != LcmState::Running {
-                return Err(Error::WrongState);
-            }
+            let target =
+                transitions::request(id, vm.state, vm.lcm_state, Trigger::Migrate { live })?;
             let t = now();
             let mut vm = vm.clone();
             let prev_hid = vm.last_history().map(|h| h.hid);
@@ -434,9 +405,10 @@ impl Core {
             let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
             if live {
                 h.rstime = t;
-                vm.lcm_state = LcmState::Migrate;
-            } else {
-                vm.lcm_state = LcmState::SaveMigrate;
+            }
+            if let Target::To(next_state, next_lcm) = target {
+                vm.state = next_state;
+                vm.lcm_state = next_lcm;
             }
             vm.history.push(h);
             if let Some(prev) = prev_hid {
@@ -588,13 +560,25 @@ impl Core {
                 tx.put(Change::Vm(vm));
                 return Ok(());
             }
+            let trigger = match outcome {
+                StepOutcome::Ok { .. } => Trigger::StepDone,
+                _ => Trigger::StepFailed,
+            };
+            let Some(target) = transitions::next(vm.state, vm.lcm_state, trigger) else {
+                tracing::debug!(
+                    vm = id,
+                    step = trigger.name(),
+                    "a step's answer that no longer applies"
+                );
+                return Ok(());
+            };
             match outcome {
                 StepOutcome::Failed(message) => {
-                    self.step_failed(state, tx, &mut vm, t, Some(&message))
+                    self.step_failed(state, tx, &mut vm, t, Some(&message), target)
                 }
                 StepOutcome::DriverMissing(driver) => {
                     tracing::warn!(vm = id, "error getting driver {driver}");
-                    self.step_failed(state, tx, &mut vm, t, None)
+                    self.step_failed(state, tx, &mut vm, t, None, target)
                 }
                 StepOutcome::Ok { deploy_id } => {
                     // Only a DEPLOY writes DEPLOY_ID: a RESTORE (resume, the end of a cold
@@ -604,7 +588,7 @@ impl Core {
                     if let (true, Some(d)) = (deployed, deploy_id) {
                         vm.deploy_id = d;
                     }
-                    self.step_succeeded(state, tx, &mut vm, t);
+                    self.step_succeeded(state, tx, &mut vm, t, target);
                 }
             }
             tx.put(Change::Vm(vm));
@@ -612,7 +596,9 @@ impl Core {
         })
     }
 
-    fn step_succeeded(&self, state: &State, tx: &mut Tx, vm: &mut Vm, t: i64) {
+    /// The bookkeeping of a finished step (history times, host capacity), then the move to
+    /// the table's `target`.
+    fn step_succeeded(&self, state: &State, tx: &mut Tx, vm: &mut Vm, t: i64, target: Target) {
         use LcmState::*;
         match (vm.state, vm.lcm_state) {
             (VmState::Active, Prolog | PrologResume | PrologMigrate) => {
@@ -622,13 +608,11 @@ impl Core {
                 }
                 // A stopped VM resumes, a cold migration ends, from the checkpoint.
                 vm.boot_restores = vm.lcm_state != Prolog;
-                vm.lcm_state = Boot;
             }
             (VmState::Active, Boot) => {
                 // The driver's first poll comes with the deploy answer.
                 vm.last_poll = t;
                 vm.boot_restores = false;
-                vm.lcm_state = Running;
             }
             (VmState::Active, Migrate) => {
                 let n = vm.history.len();
@@ -637,7 +621,6 @@ impl Core {
                     prev.retime = t;
                     prev.etime = t;
                 }
-                vm.lcm_state = Running;
             }
             (VmState::Active, SaveMigrate) => {
                 let n = vm.history.len();
@@ -649,7 +632,6 @@ impl Core {
                 if let Some(h) = vm.last_history_mut() {
                     h.pstime = t;
                 }
-                vm.lcm_state = PrologMigrate;
             }
             (VmState::Active, Shutdown | Cancel) => {
                 let cancelled = vm.lcm_state == Cancel;
@@ -660,13 +642,11 @@ impl Core {
                         h.reason = Reason::Cancel;
                     }
                 }
-                vm.lcm_state = Epilog;
             }
             (VmState::Active, Epilog) => {
                 if let Some(h) = vm.last_history_mut() {
                     h.eetime = t;
                 }
-                to_done(&self.settings, state, tx, vm, t);
             }
             (VmState::Active, SaveStop) => {
                 if let Some(h) = vm.last_history_mut() {
@@ -674,7 +654,6 @@ impl Core {
                     h.estime = t;
                     h.reason = Reason::StopResume;
                 }
-                vm.lcm_state = EpilogStop;
             }
             (VmState::Active, EpilogStop) => {
                 if let Some(h) = vm.last_history_mut() {
@@ -684,8 +663,6 @@ impl Core {
                 if let Some(hid) = vm.last_history().map(|h| h.hid) {
                     account_host(state, tx, hid, vm, -1);
                 }
-                vm.state = VmState::Stopped;
-                vm.lcm_state = LcmInit;
             }
             (VmState::Active, SaveSuspend) => {
                 if let Some(h) = vm.last_history_mut() {
@@ -693,8 +670,6 @@ impl Core {
                     h.etime = t;
                     h.reason = Reason::StopResume;
                 }
-                vm.state = VmState::Suspended;
-                vm.lcm_state = LcmInit;
             }
             (VmState::Active, Cleanup) => {
                 // 3.2's delete action ends the placement as a user request.
@@ -704,19 +679,6 @@ impl Core {
                         h.retime = t;
                     }
                 }
-                if vm.resubmit_after_cleanup {
-                    vm.resubmit_after_cleanup = false;
-                    if let Some(h) = vm.last_history_mut() {
-                        h.etime = t;
-                    }
-                    if let Some(hid) = vm.last_history().map(|h| h.hid) {
-                        account_host(state, tx, hid, vm, -1);
-                    }
-                    vm.state = VmState::Pending;
-                    vm.lcm_state = LcmInit;
-                } else {
-                    to_done(&self.settings, state, tx, vm, t);
-                }
             }
             (VmState::Active, Failure) => {
                 if let Some(hid) = vm.last_history().map(|h| h.hid) {
@@ -725,11 +687,29 @@ impl Core {
                 if let Some(h) = vm.last_history_mut() {
                     h.etime = t;
                 }
-                vm.state = VmState::Failed;
-                vm.lcm_state = LcmInit;
                 vm.etime = t;
             }
             _ => {}
+        }
+        match target {
+            Target::To(next_state, next_lcm) => {
+                vm.state = next_state;
+                vm.lcm_state = next_lcm;
+            }
+            Target::Done => to_done(&self.settings, state, tx, vm, t),
+            Target::AfterCleanup if vm.resubmit_after_cleanup => {
+                vm.resubmit_after_cleanup = false;
+                if let Some(h) = vm.last_history_mut() {
+                    h.etime = t;
+                }
+                if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                    account_host(state, tx, hid, vm, -1);
+                }
+                vm.state = VmState::Pending;
+                vm.lcm_state = LcmInit;
+            }
+            Target::AfterCleanup => to_done(&self.settings, state, tx, vm, t),
+            Target::Stay | Target::Reboot | Target::Prolog => {}
         }
     }
 
@@ -742,6 +722,7 @@ impl Core {
         vm: &mut Vm,
         t: i64,
         driver_message: Option<&str>,
+        target: Target,
     ) {
         use LcmState::*;
         if let Some(message) = driver_message {
@@ -767,9 +748,9 @@ impl Core {
                 set_template_error(&mut vm.template, &text);
             }
         }
-        match vm.lcm_state {
+        match target {
             // The VM keeps running when the hypervisor refuses to stop or move it.
-            Shutdown | Cancel | SaveStop | SaveSuspend | Migrate => {
+            Target::To(VmState::Active, Running) => {
                 if vm.lcm_state == Migrate {
                     if let Some(hid) = vm.last_history().map(|h| h.hid) {
                         account_host(state, tx, hid, vm, -1);
@@ -784,7 +765,7 @@ impl Core {
                 }
                 vm.lcm_state = Running;
             }
-            _ => {
+            Target::To(next_state, next_lcm) => {
                 let prolog = matches!(vm.lcm_state, Prolog | PrologResume | PrologMigrate);
                 if let Some(h) = vm.last_history_mut() {
                     // 3.2's prolog_failure_action closes the prolog before failure_action.
@@ -797,11 +778,16 @@ impl Core {
                 if let Some(hid) = vm.last_history().map(|h| h.hid) {
                     account_host(state, tx, hid, vm, -1);
                 }
-                vm.state = VmState::Failed;
-                vm.lcm_state = LcmInit;
+                vm.state = next_state;
+                vm.lcm_state = next_lcm;
                 // 3.2's DispatchManager::failed_action sets the VM's exit time.
                 vm.etime = t;
             }
+            Target::Stay
+            | Target::Reboot
+            | Target::Done
+            | Target::Prolog
+            | Target::AfterCleanup => {}
         }
     }
 
@@ -934,11 +920,25 @@ impl Core {
             let t = now();
             for p in batch {
                 let Some(vm) = state.vms.get(&p.vm) else { continue };
-                // Only a VM still running (or missing, UNKNOWN) on the polled host is concerned.
-                if vm.state != VmState::Active
-                    || !matches!(vm.lcm_state, LcmState::Running | LcmState::Unknown)
-                    || vm.last_history().map(|h| h.hid) != Some(p.host)
-                {
+                // Only a VM still on the polled host is concerned.
+                if vm.last_history().map(|h| h.hid) != Some(p.host) {
+                    continue;
+                }
+                let trigger = match &p.result {
+                    PollResult::Running { .. } => Trigger::PollRunning,
+                    PollResult::Gone => Trigger::PollGone,
+                    PollResult::Paused => Trigger::PollPaused,
+                    PollResult::Crashed => Trigger::PollCrashed,
+                    PollResult::Error(message) => {
+                        tracing::warn!(vm = vm.id, "Error monitoring VM: {message}");
+                        continue;
+                    }
+                };
+                let Some(target) = transitions::next(vm.state, vm.lcm_state, trigger) else {
+                    continue;
+                };
+                if trigger == Trigger::PollGone && target == Target::Stay {
+                    // Still missing: nothing new to record.
                     continue;
                 }
                 let mut vm = vm.clone();
@@ -949,17 +949,14 @@ impl Core {
                         vm.memory = memory_kib;
                         vm.net_tx = net_tx;
                         vm.net_rx = net_rx;
-                        if vm.lcm_state == LcmState::Unknown {
+                        if target != Target::Stay {
                             // As 3.2's poll did: the domain is there again (its host is back).
                             tracing::info!(vm = vm.id, "VM was found running again: new state is RUNNING");
-                            vm.lcm_state = LcmState::Running;
                         }
                     }
-                    PollResult::Gone if vm.lcm_state == LcmState::Unknown => continue,
                     PollResult::Gone => {
                         tracing::warn!(vm = vm.id, "VM running but it was not found. Restart and delete actions available or try to recover it manually");
                         vm.last_poll = t;
-                        vm.lcm_state = LcmState::Unknown;
                     }
                     PollResult::Paused => {
                         if let Some(h) = vm.last_history_mut() {
@@ -967,8 +964,6 @@ impl Core {
                             h.etime = t;
                             h.reason = Reason::StopResume;
                         }
-                        vm.state = VmState::Suspended;
-                        vm.lcm_state = LcmState::LcmInit;
                     }
                     PollResult::Crashed => {
                         set_template_error(
@@ -982,13 +977,12 @@ impl Core {
                         if let Some(hid) = vm.last_history().map(|h| h.hid) {
                             account_host(state, tx, hid, &vm, -1);
                         }
-                        vm.state = VmState::Failed;
-                        vm.lcm_state = LcmState::LcmInit;
                     }
-                    PollResult::Error(message) => {
-                        tracing::warn!(vm = vm.id, "Error monitoring VM: {message}");
-                        continue;
-                    }
+                    PollResult::Error(_) => continue,
+                }
+                if let Target::To(next_state, next_lcm) = target {
+                    vm.state = next_state;
+                    vm.lcm_state = next_lcm;
                 }
                 tx.put(Change::Vm(vm));
             }

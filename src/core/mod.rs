@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod owned;
 pub mod state;
 pub mod templates;
+pub mod transitions;
 pub mod users;
 pub mod vm_documents;
 pub mod vms;
