@@ -229,6 +229,9 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             Arc::clone(&drivers),
             volume_backend,
         ));
+        if let (Some(_), Some(gate)) = (core.settings.volumes.listen, &gate) {
+            gate.dashboard().set_volumes(Arc::clone(&volumes) as _);
+        }
         drivers
             .storage()
             .set_volume_broker(Arc::new(crate::pdisk::Broker {

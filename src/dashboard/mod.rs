@@ -31,6 +31,9 @@ mod signin;
 mod site_usage;
 mod viewer;
 mod vms;
+mod volumes;
+
+pub use volumes::VolumeActions;
 
 use crate::core::Core;
 use crate::frontdoor::basic::{parse_authorization, BasicVerdict, PasswordAuthority};
@@ -84,6 +87,8 @@ pub struct Dashboard {
     csrf_key: ring::hmac::Key,
     usage: site_usage::SiteUsage,
     streams: Arc<events::StreamCounter>,
+    /// The persistent disk service, when `--pdisk-listen` is on: the volumes page.
+    volumes: std::sync::OnceLock<Arc<dyn VolumeActions>>,
 }
 
 impl Default for Dashboard {
@@ -150,7 +155,13 @@ impl Dashboard {
             csrf_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes()),
             usage: site_usage::SiteUsage::default(),
             streams: Arc::new(events::StreamCounter::default()),
+            volumes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Offers the volumes page, acting through the persistent disk service.
+    pub fn set_volumes(&self, service: Arc<dyn VolumeActions>) {
+        let _ = self.volumes.set(service);
     }
 
     /// Answers one request to a dashboard path.
@@ -239,6 +250,17 @@ impl Dashboard {
             (["images"], true, _) => catalogue::images(core, viewer),
             (["templates"], true, _) => catalogue::templates(core, viewer),
             (["templates", id], true, _) => with_id(id, |id| catalogue::template(core, viewer, id)),
+            (["volumes"], true, _) if self.volumes.get().is_some() => {
+                Reply::Page(volumes::list(core, viewer, &call.query))
+            }
+            (["volumes", uuid, what @ ("delete" | "detach")], _, true) => {
+                match self.volumes.get() {
+                    Some(service) => {
+                        volumes::action(core, service, viewer, uuid, what, &call.form).await
+                    }
+                    None => not_found(),
+                }
+            }
             (["users"], true, _) => accounts::users(core, viewer, &call.query),
             (["groups"], true, _) => accounts::groups(core, viewer),
             (_, false, false) => {
@@ -355,7 +377,7 @@ impl Dashboard {
             csrf,
             via,
             sees_hosts,
-            volumes: false,
+            volumes: self.volumes.get().is_some(),
         })
     }
 

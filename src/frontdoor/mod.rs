@@ -206,6 +206,11 @@ impl FrontDoor {
         })
     }
 
+    /// The dashboard it serves (the daemon gives it the persistent disk service).
+    pub fn dashboard(&self) -> &crate::dashboard::Dashboard {
+        &self.dashboard
+    }
+
     /// Where the front door listens; `None` when only the persistent disk service uses it.
     pub fn listen_addr(&self) -> Option<SocketAddr> {
         self.listen

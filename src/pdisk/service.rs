@@ -702,6 +702,18 @@ impl VolumeService {
     }
 }
 
+/// The dashboard's volumes page acts through the service, as the REST API does.
+impl crate::dashboard::VolumeActions for VolumeService {
+    fn delete(&self, who: &VolumeUser, uuid: &str) -> VolumeResult<()> {
+        VolumeService::delete(self, who, uuid)
+    }
+
+    fn detach(&self, who: &VolumeUser, uuid: &str, vm: Oid) -> VolumeResult<String> {
+        self.detach(who, uuid, &format!("{uuid}_{vm}"))
+            .map(|(mount, _)| mount.device)
+    }
+}
+
 /// The transfer driver's view of the service: a VM's prolog takes a user of a `pdisk:` volume.
 pub struct Broker {
     pub core: Arc<Core>,

@@ -33,6 +33,8 @@ const PLACEHOLDER: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 /// ("Error transforming the VM to XML."); this one tries to break out of an attribute instead.
 const HOSTILE_NAME: &str = "x\" onmouseover=\"window.__xss=1\" data-x='>";
 const HOSTILE_TEXT: &str = "</pre><script>window.__xss=1</script>";
+/// A volume tag (pdisk took any text) that tries to open a tag and break out of an attribute.
+const VOLUME_TAG: &str = "data \"'><img src=x onerror=window.__xss=2>";
 
 const PASSWORDS: &str = "alice=s3cret,cloud-access\n\
 bob=b0bpass,cloud-access\n\
@@ -56,12 +58,14 @@ fn screenshots_dir() -> PathBuf {
 struct Site {
     daemon: Daemon,
     https: SocketAddr,
+    /// The persistent disk service (`--pdisk-listen`), when the site has it.
+    pdisk: Option<SocketAddr>,
     /// VM ids by name.
     vms: Vec<(String, i32)>,
 }
 
 impl Site {
-    fn start(tag: &str) -> Site {
+    fn start(tag: &str, with_pdisk: bool) -> Site {
         let pki = pki();
         let port = free_port();
         let https: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -84,6 +88,12 @@ impl Site {
             "--log-level".into(),
             "info,stratusd=debug".into(),
         ];
+        let pdisk: Option<SocketAddr> =
+            with_pdisk.then(|| format!("127.0.0.1:{}", free_port()).parse().unwrap());
+        let mut args = args.to_vec();
+        if let Some(addr) = pdisk {
+            args.extend(["--pdisk-listen".to_string(), addr.to_string()]);
+        }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let daemon = Daemon::start_in(dir, &refs);
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -91,9 +101,16 @@ impl Site {
             assert!(Instant::now() < deadline, "the front door did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+        if let Some(addr) = pdisk {
+            while std::net::TcpStream::connect(addr).is_err() {
+                assert!(Instant::now() < deadline, "the pdisk service did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let mut site = Site {
             daemon,
             https,
+            pdisk,
             vms: Vec::new(),
         };
         site.populate();
@@ -194,6 +211,46 @@ impl Site {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
+    }
+
+    /// A request to the persistent disk service's REST API as `user` (HTTP Basic under
+    /// `/pswd`), as the StratusLab client sends it.
+    fn pdisk(
+        &self,
+        user: &str,
+        password: &str,
+        method: &str,
+        path: &str,
+        form: &str,
+    ) -> https::Answer {
+        let addr = self.pdisk.expect("the site has the pdisk service");
+        let mut conn = Https::connect(addr, &pki().ca_cert, None);
+        conn.request(
+            method,
+            &format!("/pswd{path}"),
+            &[
+                ("Authorization", &basic(user, password)),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "application/json"),
+            ],
+            form,
+        )
+        .expect("an answer of the pdisk service")
+    }
+
+    /// A new volume of `user`'s; its uuid.
+    fn volume(&self, user: &str, password: &str, size: u32, tag: &str) -> String {
+        let tag: String = form_urlencoded::byte_serialize(tag.as_bytes()).collect();
+        let a = self.pdisk(
+            user,
+            password,
+            "POST",
+            "/disks/",
+            &format!("size={size}&tag={tag}"),
+        );
+        assert_eq!(a.status, 201, "{}", a.body);
+        let v: Value = serde_json::from_str(&a.body).unwrap();
+        v["uuid"].as_str().unwrap().to_string()
     }
 
     /// The host of the VM's last history record.
@@ -337,7 +394,7 @@ fn wait_row_state(b: &Browser, id: i32, state: &str) {
 #[test]
 fn dashboard_in_a_browser() {
     webdriver::require_tools();
-    let site = Site::start("dash-browser");
+    let site = Site::start("dash-browser", true);
     let web = site.vm("alice-web");
     let db = site.vm("alice-db");
     let batch = site.vm("alice-batch");
@@ -504,6 +561,117 @@ fn dashboard_in_a_browser() {
         "nothing changed"
     );
 
+    // --- Volumes (the pdisk service is on): alice's own, with their mounts. ---
+    let data = site.volume("alice", "s3cret", 2, VOLUME_TAG);
+    let scratch = site.volume("alice", "s3cret", 1, "scratch");
+    let vault = site.volume("bob", "b0bpass", 3, "bob-vault");
+    let node = site.vm_host(batch);
+    let attach = site.pdisk(
+        "alice",
+        "s3cret",
+        "POST",
+        &format!("/disks/{scratch}/mounts/"),
+        &format!("node={node}&vm_id={batch}"),
+    );
+    assert_eq!(attach.status, 200, "{}", attach.body);
+    b.click(&b.find("nav a[href='/dashboard/volumes']"));
+    b.wait_for_text("scratch", 15);
+    let text = b.body_text();
+    for needle in [
+        data.as_str(),
+        scratch.as_str(),
+        VOLUME_TAG,
+        "2\u{a0}GiB",
+        "DATA_IMAGE_RAW_READ_WRITE",
+        "private",
+        "1\u{a0}of\u{a0}10",
+        &format!("VM {batch} on {node}, hot-plugged as vdz"),
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing:\n{text}");
+    }
+    assert!(
+        !text.contains(&vault) && !text.contains("bob-vault"),
+        "{text}"
+    );
+    assert_eq!(
+        b.execute("return window.__xss === undefined", vec![]),
+        Value::Bool(true),
+        "the hostile tag is text"
+    );
+    // A volume in use offers a detach, not a delete.
+    assert!(b
+        .try_find(&format!(
+            "tr[data-volume='{scratch}'] a[data-dialog^='vol-delete']"
+        ))
+        .is_none());
+    shot(&b, "15-volumes-user", 1280);
+    check_accessibility(&b, "the volumes page");
+    // Detach, confirmed in its dialog.
+    b.click(&b.find(&format!(
+        "tr[data-volume='{scratch}'] a[data-dialog^='vol-detach']"
+    )));
+    check_accessibility(&b, "the detach dialog");
+    shot(&b, "16-volume-detach-confirm", 1280);
+    b.click(&b.find("dialog[open] button[type=submit]"));
+    b.wait_for_text("Volume detached.", 30);
+    let mounts = site.pdisk(
+        "alice",
+        "s3cret",
+        "GET",
+        &format!("/disks/{scratch}/mounts/"),
+        "",
+    );
+    let mounts: Value = serde_json::from_str(&mounts.body).unwrap();
+    assert_eq!(mounts, Value::Array(Vec::new()), "the mount is gone");
+    // Delete, confirmed: the service has it in the quarantine (404 for alice).
+    b.click(&b.find(&format!(
+        "tr[data-volume='{data}'] a[data-dialog^='vol-delete']"
+    )));
+    b.click(&b.find("dialog[open] button[type=submit]"));
+    b.wait_for_text("Volume deleted (into the quarantine).", 15);
+    assert_eq!(
+        site.pdisk("alice", "s3cret", "GET", &format!("/disks/{data}/"), "")
+            .status,
+        404
+    );
+    assert!(!b.body_text().contains(&data));
+    // bob's volume: no confirmation offered, and a forged post gets the service's refusal.
+    b.goto(&site.url(&format!("/dashboard/volumes?confirm=delete&volume={vault}")));
+    b.find("main table");
+    assert!(b.try_find("section.confirm").is_none());
+    let alice_basic = basic("alice", "s3cret");
+    let page = fetch(
+        &site,
+        "GET",
+        "/dashboard/volumes",
+        &[("Authorization", &alice_basic)],
+        "",
+    );
+    let forged = fetch(
+        &site,
+        "POST",
+        &format!("/dashboard/volumes/{vault}/delete"),
+        &[
+            ("Authorization", &alice_basic),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &format!("csrf={}", csrf_of(&page.body)),
+    );
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(
+        forged.body.contains(&format!(
+            "insufficient access rights to view disk ({vault})"
+        )),
+        "{}",
+        forged.body
+    );
+    assert_eq!(
+        site.pdisk("bob", "b0bpass", "GET", &format!("/disks/{vault}/"), "")
+            .status,
+        200,
+        "bob's volume is untouched"
+    );
+
     // Sign out: the session is gone.
     sign_out(&b);
     b.goto(&site.url("/dashboard/vms"));
@@ -595,6 +763,13 @@ fn dashboard_in_a_browser() {
     b.goto(&site.url("/dashboard/users"));
     b.wait_for_text("alice", 15);
     shot(&b, "11-users-admin", 1280);
+    // Every user's volumes (alice's deleted one too, in the quarantine).
+    b.goto(&site.url("/dashboard/volumes"));
+    b.wait_for_text("bob-vault", 15);
+    let text = b.body_text();
+    assert!(text.contains("scratch") && text.contains(&data), "{text}");
+    assert!(text.to_lowercase().contains("quarantine since"), "{text}");
+    shot(&b, "17-volumes-admin", 1280);
     check_accessibility(&b, "the users page");
     // The narrow layout.
     b.goto(&site.url("/dashboard/"));
@@ -659,7 +834,7 @@ fn csrf_of(page: &str) -> String {
 
 #[test]
 fn dashboard_over_http_for_scripts() {
-    let site = Site::start("dash-http");
+    let site = Site::start("dash-http", false);
     let alice = basic("alice", "s3cret");
     let bobs = site.vm("bob-private");
     let web = site.vm("alice-web");
@@ -693,6 +868,16 @@ fn dashboard_over_http_for_scripts() {
         .body
         .contains("x&quot; onmouseover=&quot;window.__xss=1&quot; data-x=&#39;&gt;"));
     assert!(!page.body.contains(HOSTILE_NAME));
+    // No pdisk service on this site: no volumes page, and no link to it.
+    assert!(!page.body.contains("/dashboard/volumes"), "{}", page.body);
+    let volumes = fetch(
+        &site,
+        "GET",
+        "/dashboard/volumes",
+        &[("Authorization", &alice)],
+        "",
+    );
+    assert_eq!(volumes.status, 404);
     let csp = page.header("content-security-policy").unwrap();
     assert!(
         csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
