@@ -157,8 +157,8 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         file.refresh(&core.read());
         tracing::info!(file = %file.path().display(), "DHCP host file written");
         let file = Arc::clone(file);
-        core.set_after_commit(Box::new(move |state, changed| {
-            file.after_commit(state, changed)
+        core.add_after_commit(Box::new(move |state, committed| {
+            file.after_commit(state, &committed.kinds)
         }));
     }
     let hooks_dir = core
@@ -172,6 +172,11 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         hook_points: hooks.iter().map(|h| h.on).collect(),
         vm_log: true,
     });
+    // The pools' metrics are rendered as commits change them, from the start.
+    let pool_metrics = core
+        .settings
+        .metrics_listen
+        .map(|_| crate::exporter::attach(&mut core, &crate::exporter::server_name()));
     let core = Arc::new(core);
     // Saved disks a crash left unmoved, before reconciliation cleans finished VMs' directories.
     let carried = core.carry_out_disk_intents();
@@ -290,7 +295,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             ))
         });
         let guard = Guard::new("xmlrpc", Limits::for_listener(&core.settings));
-        let metrics_task = metrics_listener.map(|l| {
+        let metrics_task = metrics_listener.zip(pool_metrics).map(|(l, pools)| {
             if let Ok(addr) = l.local_addr() {
                 tracing::info!(listen = %addr, "metrics (GET /metrics) ready");
             }
@@ -301,7 +306,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             tokio::spawn(crate::exporter::serve(
                 l,
                 own,
-                Arc::clone(&core),
+                pools,
                 listeners,
                 stop_rx.clone(),
             ))

@@ -211,18 +211,71 @@ pub enum Event {
     },
 }
 
-/// Called after every commit with the new state and the pools the commit wrote, before the
-/// API call that made it answers. It runs under the writer lock, so calls come one at a time
-/// in commit order and always see the state of their own commit; it must be quick and must
-/// not write through the core.
-pub type AfterCommit = Box<dyn Fn(&State, &[Kind]) + Send + Sync>;
+/// What one commit wrote, as [`AfterCommit`] observers see it.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// The oned pools written, each once.
+    pub kinds: Vec<Kind>,
+    /// The objects written or deleted, each once (look them up in the state: a deleted one is
+    /// gone).
+    pub objects: Vec<(Kind, Oid)>,
+    /// The UUIDs of the volumes written or deleted, each once.
+    pub volumes: Vec<String>,
+}
+
+impl Committed {
+    fn of(changes: &[Change]) -> Committed {
+        let mut c = Committed::default();
+        let mut seen = std::collections::HashSet::new();
+        for change in changes {
+            if let Some(kind) = change.kind() {
+                if !c.kinds.contains(&kind) {
+                    c.kinds.push(kind);
+                }
+            }
+            let object = match change {
+                Change::User(o) => (Kind::User, o.id),
+                Change::Group(o) => (Kind::Group, o.id),
+                Change::Acl(o) => (Kind::Acl, o.id),
+                Change::Template(o) => (Kind::Template, o.id),
+                Change::Vm(o) => (Kind::Vm, o.id),
+                Change::Host(o) => (Kind::Host, o.id),
+                Change::VNet(o) => (Kind::Net, o.id),
+                Change::Image(o) => (Kind::Image, o.id),
+                Change::Delete(kind, oid) => (*kind, *oid),
+                Change::Volume(v) => {
+                    if !c.volumes.contains(&v.uuid) {
+                        c.volumes.push(v.uuid.clone());
+                    }
+                    continue;
+                }
+                Change::DeleteVolume(uuid) => {
+                    if !c.volumes.contains(uuid) {
+                        c.volumes.push(uuid.clone());
+                    }
+                    continue;
+                }
+            };
+            if seen.insert(object) {
+                c.objects.push(object);
+            }
+        }
+        c
+    }
+}
+
+/// Called after every commit with the new state and what the commit wrote, before the API
+/// call that made it answers. It runs under the writer lock, so calls come one at a time in
+/// commit order and always see the state of their own commit; it must be quick and must not
+/// write through the core.
+pub type AfterCommit = Box<dyn Fn(&State, &Committed) + Send + Sync>;
 
 pub struct Core {
     state: RwLock<State>,
     store: Mutex<Store>,
     pub settings: Settings,
     events: tokio::sync::broadcast::Sender<Event>,
-    after_commit: Option<AfterCommit>,
+    after_commit: Vec<AfterCommit>,
     /// Which VM effects writes record (hooks, VM log lines); none until the daemon says.
     effects: outbox::Effects,
     outbox: outbox::Outbox,
@@ -240,7 +293,7 @@ impl Core {
             store: Mutex::new(store),
             settings,
             events,
-            after_commit: None,
+            after_commit: Vec::new(),
             effects: outbox::Effects::default(),
             outbox: outbox::Outbox::default(),
             last_intent: std::sync::atomic::AtomicI64::new(0),
@@ -394,9 +447,9 @@ impl Core {
         }
     }
 
-    /// Installs the commit observer (see [`AfterCommit`]); the daemon sets it before serving.
-    pub fn set_after_commit(&mut self, observer: AfterCommit) {
-        self.after_commit = Some(observer);
+    /// Adds a commit observer (see [`AfterCommit`]); the daemon adds them before serving.
+    pub fn add_after_commit(&mut self, observer: AfterCommit) {
+        self.after_commit.push(observer);
     }
 
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
@@ -470,12 +523,11 @@ impl Core {
         store.commit(&ops)?;
         self.last_intent
             .store(last_intent, std::sync::atomic::Ordering::SeqCst);
-        let mut changed: Vec<Kind> = Vec::new();
-        for kind in tx.changes.iter().filter_map(Change::kind) {
-            if !changed.contains(&kind) {
-                changed.push(kind);
-            }
-        }
+        let written = if self.after_commit.is_empty() {
+            Committed::default()
+        } else {
+            Committed::of(&tx.changes)
+        };
         let mut events = Vec::new();
         {
             let mut state = self.write_state();
@@ -501,8 +553,11 @@ impl Core {
                 state.apply(change);
             }
         }
-        if let Some(observer) = &self.after_commit {
-            observer(&self.read(), &changed);
+        if !self.after_commit.is_empty() {
+            let state = self.read();
+            for observer in &self.after_commit {
+                observer(&state, &written);
+            }
         }
         let moves_disks = committed
             .iter()
