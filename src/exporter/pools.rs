@@ -13,6 +13,7 @@ use crate::model::vm::VmState;
 use crate::model::vnet::NetKind;
 use crate::model::volume::{Backing, Volume, VolumeState};
 use crate::model::{Host, Kind, Oid, VNet, Vm};
+use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::sync::{Mutex, MutexGuard};
@@ -334,31 +335,104 @@ struct Pending {
     volumes: Option<String>,
 }
 
-/// What a scrape concatenates.
-#[derive(Debug, Default)]
-struct Rendered {
-    hosts: BTreeMap<Oid, Lines<8>>,
-    vms: BTreeMap<Oid, Lines<8>>,
-    vnets: BTreeMap<Oid, Lines<1>>,
-    volumes: String,
-    /// The length of the last scrape's text, to allocate the next one at once.
-    last_len: usize,
+/// Objects per chunk: a chunk's text is rebuilt when one of its objects changed, so a
+/// scrape copies nothing of the chunks nothing changed in.
+const CHUNK: Oid = 256;
+
+/// One chunk of consecutive ids: its objects and, once built, its text per family.
+#[derive(Debug)]
+struct Chunk<const N: usize> {
+    objects: BTreeMap<Oid, Lines<N>>,
+    /// `None` when an object changed since it was built.
+    text: Option<[Bytes; N]>,
 }
 
-fn apply<const N: usize>(
-    into: &mut BTreeMap<Oid, Lines<N>>,
-    changes: HashMap<Oid, Option<Lines<N>>>,
-) {
-    for (id, lines) in changes {
-        match lines {
-            Some(l) => {
-                into.insert(id, l);
-            }
-            None => {
-                into.remove(&id);
+impl<const N: usize> Chunk<N> {
+    fn text(&mut self) -> &[Bytes; N] {
+        let objects = &self.objects;
+        self.text.get_or_insert_with(|| {
+            std::array::from_fn(|k| {
+                let len = objects.values().map(|l| l.line(k).len()).sum();
+                let mut text = String::with_capacity(len);
+                for lines in objects.values() {
+                    text.push_str(lines.line(k));
+                }
+                Bytes::from(text)
+            })
+        })
+    }
+}
+
+/// The rendered lines of one pool, by chunk of ids.
+#[derive(Debug)]
+struct Section<const N: usize> {
+    /// Each family's `# HELP` and `# TYPE` lines.
+    headers: [Bytes; N],
+    chunks: BTreeMap<Oid, Chunk<N>>,
+    len: usize,
+}
+
+impl<const N: usize> Section<N> {
+    fn new(families: &[Family; N]) -> Section<N> {
+        Section {
+            headers: std::array::from_fn(|k| {
+                let (name, help) = families[k];
+                Bytes::from(format!("# HELP {name} {help}\n# TYPE {name} gauge\n"))
+            }),
+            chunks: BTreeMap::new(),
+            len: 0,
+        }
+    }
+
+    fn set(&mut self, id: Oid, lines: Option<Lines<N>>) {
+        let key = id.div_euclid(CHUNK);
+        let chunk = self.chunks.entry(key).or_insert_with(|| Chunk {
+            objects: BTreeMap::new(),
+            text: None,
+        });
+        chunk.text = None;
+        let had = match lines {
+            Some(l) => chunk.objects.insert(id, l).is_some(),
+            None => chunk.objects.remove(&id).is_some(),
+        };
+        let has = chunk.objects.contains_key(&id);
+        if chunk.objects.is_empty() {
+            self.chunks.remove(&key);
+        }
+        self.len = self.len + usize::from(has) - usize::from(had);
+    }
+
+    fn apply(&mut self, changes: HashMap<Oid, Option<Lines<N>>>) {
+        for (id, lines) in changes {
+            self.set(id, lines);
+        }
+    }
+
+    /// Each family's header then its lines of every chunk, in id order.
+    fn push(&mut self, out: &mut Vec<Bytes>) {
+        for chunk in self.chunks.values_mut() {
+            chunk.text();
+        }
+        for k in 0..N {
+            out.push(self.headers[k].clone());
+            for chunk in self.chunks.values() {
+                if let Some(text) = &chunk.text {
+                    out.push(text[k].clone());
+                }
             }
         }
     }
+}
+
+/// What a scrape sends.
+#[derive(Debug)]
+struct Rendered {
+    /// The service-state gauges (they name this machine).
+    services: Bytes,
+    hosts: Section<8>,
+    vms: Section<8>,
+    vnets: Section<1>,
+    volumes: Bytes,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -372,7 +446,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// The pools' metrics, rendered as the pools change.
 #[derive(Debug)]
 pub struct PoolMetrics {
-    server: String,
     /// Writers' side: changed objects' lines, taken by the next scrape.
     pending: Mutex<Pending>,
     /// Writers' side: the volume totals (only commits touch them).
@@ -388,27 +461,27 @@ impl PoolMetrics {
         for (uuid, v) in &state.volumes {
             tally.update(uuid, Some(v));
         }
-        let rendered = Rendered {
-            hosts: state
-                .hosts
-                .values()
-                .map(|h| (h.id, host_lines(h)))
-                .collect(),
-            vms: state
-                .vms
-                .values()
-                .filter_map(|vm| Some((vm.id, vm_lines(vm)?)))
-                .collect(),
-            vnets: state
-                .vnets
-                .values()
-                .filter_map(|n| Some((n.id, vnet_lines(n)?)))
-                .collect(),
-            volumes: tally.render(),
-            last_len: 0,
+        let mut rendered = Rendered {
+            services: Bytes::from(services(server)),
+            hosts: Section::new(&HOST_FAMILIES),
+            vms: Section::new(&VM_FAMILIES),
+            vnets: Section::new(&VNET_FAMILIES),
+            volumes: Bytes::from(tally.render()),
         };
+        for h in state.hosts.values() {
+            rendered.hosts.set(h.id, Some(host_lines(h)));
+        }
+        for vm in state.vms.values() {
+            if let Some(lines) = vm_lines(vm) {
+                rendered.vms.set(vm.id, Some(lines));
+            }
+        }
+        for n in state.vnets.values() {
+            if let Some(lines) = vnet_lines(n) {
+                rendered.vnets.set(n.id, Some(lines));
+            }
+        }
         PoolMetrics {
-            server: server.to_string(),
             pending: Mutex::default(),
             volumes: Mutex::new(tally),
             rendered: Mutex::new(rendered),
@@ -449,8 +522,9 @@ impl PoolMetrics {
         }
     }
 
-    /// The whole `/metrics` text: the pools, then `listeners` and stratusd's own instruments.
-    pub fn render(&self, listeners: &[ListenerStats]) -> String {
+    /// The whole `/metrics` text, in pieces to send one after the other: the pools, then
+    /// `listeners` and stratusd's own instruments.
+    pub fn render(&self, listeners: &[ListenerStats]) -> Vec<Bytes> {
         let timer = crate::metrics::Timer::start();
         let mut rendered = lock(&self.rendered);
         let changes = {
@@ -461,82 +535,83 @@ impl PoolMetrics {
                 .observe(held.elapsed().as_secs_f64());
             changes
         };
-        apply(&mut rendered.hosts, changes.hosts);
-        apply(&mut rendered.vms, changes.vms);
-        apply(&mut rendered.vnets, changes.vnets);
+        let r = &mut *rendered;
+        r.hosts.apply(changes.hosts);
+        r.vms.apply(changes.vms);
+        r.vnets.apply(changes.vnets);
         if let Some(v) = changes.volumes {
-            rendered.volumes = v;
+            r.volumes = Bytes::from(v);
         }
 
-        let mut out = String::with_capacity(rendered.last_len + 4096);
-        for (name, help) in [
-            (
-                "opennebula_oned_state",
-                "OpenNebula oned service state 0:down 1:up",
-            ),
-            (
-                "opennebula_scheduler_state",
-                "OpenNebula scheduler service state 0:down 1:up",
-            ),
-        ] {
-            let _ = write!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{one_server_fqdn=\"{}\"}} 1\n",
-                escape(&self.server)
-            );
-        }
-        total(
-            &mut out,
+        let mut out = Vec::with_capacity(64 + 8 * (r.hosts.chunks.len() + r.vms.chunks.len()));
+        out.push(r.services.clone());
+        out.push(Bytes::from(total(
             "opennebula_host_total",
             "Total number of hosts defined in OpenNebula",
-            rendered.hosts.len(),
-        );
-        families(&mut out, &HOST_FAMILIES, &rendered.hosts);
-        total(
-            &mut out,
+            r.hosts.len,
+        )));
+        r.hosts.push(&mut out);
+        out.push(Bytes::from(total(
             "opennebula_vm_total",
             "Total number of VMs defined in OpenNebula",
-            rendered.vms.len(),
-        );
-        families(&mut out, &VM_FAMILIES, &rendered.vms);
-        families(&mut out, &VNET_FAMILIES, &rendered.vnets);
-        out.push_str(&rendered.volumes);
-        rendered.last_len = out.len();
+            r.vms.len,
+        )));
+        r.vms.push(&mut out);
+        r.vnets.push(&mut out);
+        out.push(r.volumes.clone());
         drop(rendered);
 
-        let mut own = prometheus_client::registry::Registry::default();
-        own.register_collector(Box::new(super::ListenerCollector(listeners.to_vec())));
+        let mut own = String::with_capacity(64 * 1024);
+        let mut listener_registry = prometheus_client::registry::Registry::default();
+        listener_registry
+            .register_collector(Box::new(super::ListenerCollector(listeners.to_vec())));
         // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &own);
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut own, &listener_registry);
         let _ = prometheus_client::encoding::prometheus_text::encode(
-            &mut out,
+            &mut own,
             crate::metrics::metrics().registry(),
         );
+        out.push(Bytes::from(own));
         // Seen by the next scrape.
         crate::metrics::metrics()
             .scrape_seconds
             .observe(timer.elapsed().as_secs_f64());
         out
     }
-}
 
-fn total(out: &mut String, name: &str, help: &str, n: usize) {
-    let _ = write!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {n}\n"
-    );
-}
-
-/// Each family's header then every object's line of it.
-fn families<const N: usize>(
-    out: &mut String,
-    families: &[Family; N],
-    objects: &BTreeMap<Oid, Lines<N>>,
-) {
-    for (k, (name, help)) in families.iter().enumerate() {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
-        for lines in objects.values() {
-            out.push_str(lines.line(k));
+    /// [`PoolMetrics::render`] in one string.
+    pub fn render_text(&self, listeners: &[ListenerStats]) -> String {
+        let pieces = self.render(listeners);
+        let mut text = String::with_capacity(pieces.iter().map(Bytes::len).sum());
+        for piece in pieces {
+            text.push_str(&String::from_utf8_lossy(&piece));
         }
+        text
     }
+}
+
+/// The service-state gauges: this daemon serves both oned's and the scheduler's part.
+fn services(server: &str) -> String {
+    let mut out = String::new();
+    for (name, help) in [
+        (
+            "opennebula_oned_state",
+            "OpenNebula oned service state 0:down 1:up",
+        ),
+        (
+            "opennebula_scheduler_state",
+            "OpenNebula scheduler service state 0:down 1:up",
+        ),
+    ] {
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{one_server_fqdn=\"{}\"}} 1\n",
+            escape(server)
+        );
+    }
+    out
+}
+
+fn total(name: &str, help: &str, n: usize) -> String {
+    format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {n}\n")
 }

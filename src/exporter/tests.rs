@@ -65,7 +65,7 @@ fn pools_are_published_under_the_exporters_names() {
     )
     .unwrap();
 
-    let text = pools.render(&[]);
+    let text = pools.render_text(&[]);
     let v = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
     assert_eq!(
         v("opennebula_oned_state{one_server_fqdn=\"front.example.org\"}"),
@@ -120,7 +120,7 @@ fn label_values_are_escaped() {
         "NAME = \"a\\\"b\"\nTYPE = RANGED\nBRIDGE = br0\nNETWORK_ADDRESS = 10.1.0.0\nNETWORK_SIZE = C\n",
     )
     .unwrap();
-    let text = pools.render(&[]);
+    let text = pools.render_text(&[]);
     let line = text
         .lines()
         .find(|l| l.starts_with("opennebula_vnet_free_lease_ratio{"))
@@ -153,30 +153,40 @@ fn check_grouping(text: &str) {
 fn changes_reach_the_next_scrape_and_nothing_else_changes() {
     let (core, pools) = core();
     let admin = Caller::oneadmin();
-    let before = pools.render(&[]);
+    let before = pools.render_text(&[]);
     assert_eq!(sample(&before, "opennebula_host_total").unwrap(), "0");
     let host = core
         .host_allocate(&admin, "n1", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
         .unwrap();
-    let vms: Vec<i32> = (0..5)
+    // More than one chunk of ids (256).
+    let vms: Vec<i32> = (0..300)
         .map(|i| {
             core.vm_allocate(&admin, &format!("NAME = v{i}\nCPU = 1\nMEMORY = 64\n"))
                 .unwrap()
         })
         .collect();
-    let first = pools.render(&[]);
+    let first = pools.render_text(&[]);
     check_grouping(&first);
-    assert_eq!(sample(&first, "opennebula_vm_total").unwrap(), "5");
+    assert_eq!(sample(&first, "opennebula_vm_total").unwrap(), "300");
     assert_eq!(sample(&first, "opennebula_host_total").unwrap(), "1");
     // Between two scrapes: a deploy (VM and host change), a VM to DONE, a host deleted.
     core.vm_deploy(&admin, vms[1], host).unwrap();
     core.vm_action(&admin, "finalize", vms[2]).unwrap();
+    core.vm_action(&admin, "hold", vms[290]).unwrap();
     let h2 = core
         .host_allocate(&admin, "n2", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
         .unwrap();
-    let second = pools.render(&[]);
+    let second = pools.render_text(&[]);
     check_grouping(&second);
-    assert_eq!(sample(&second, "opennebula_vm_total").unwrap(), "4");
+    assert_eq!(sample(&second, "opennebula_vm_total").unwrap(), "299");
+    // In id order, across chunks.
+    let ids: Vec<i32> = second
+        .lines()
+        .filter_map(|l| l.strip_prefix("opennebula_vm_state{one_vm_id=\""))
+        .map(|l| l.split('"').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 299);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     let m = |id: i32| format!("{{one_vm_id=\"{id}\"}}");
     assert_eq!(
         sample(&second, &format!("opennebula_vm_host_id{}", m(vms[1]))).unwrap(),
@@ -195,7 +205,11 @@ fn changes_reach_the_next_scrape_and_nothing_else_changes() {
         "1"
     );
     core.host_delete(&admin, h2).unwrap();
-    let third = pools.render(&[]);
+    let third = pools.render_text(&[]);
+    assert_eq!(
+        sample(&third, &format!("opennebula_vm_state{}", m(vms[290]))).unwrap(),
+        "2"
+    );
     assert_eq!(sample(&third, "opennebula_host_total").unwrap(), "1");
     assert_eq!(
         sample(
@@ -205,7 +219,7 @@ fn changes_reach_the_next_scrape_and_nothing_else_changes() {
         None
     );
     // The same pools rendered from scratch (as at a daemon's start) give the same pool lines.
-    let fresh = PoolMetrics::new(&core.read(), "front.example.org").render(&[]);
+    let fresh = PoolMetrics::new(&core.read(), "front.example.org").render_text(&[]);
     let pool_lines = |t: &str| -> Vec<String> {
         t.lines()
             .filter(|l| l.starts_with("opennebula_"))
@@ -261,7 +275,7 @@ fn volumes_are_counted_by_back_end_state_and_type() {
     };
     assert!(core.volume_mount_found(a, mount).unwrap());
     core.volume_delete(&VolumeUser::new("alice"), b).unwrap();
-    let text = pools.render(&[]);
+    let text = pools.render_text(&[]);
     check_grouping(&text);
     let s = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
     let ready = "backend=\"file\",state=\"ready\",type=\"DATA_IMAGE_RAW_READ_WRITE\"";
@@ -282,7 +296,7 @@ fn volumes_are_counted_by_back_end_state_and_type() {
     assert_eq!(s("stratusd_volume_mounts{kind=\"static\"}"), "0");
     // A volume gone: its series stays, at 0.
     core.volume_forget(c).unwrap();
-    let text = pools.render(&[]);
+    let text = pools.render_text(&[]);
     assert_eq!(
         sample(&text, &format!("stratusd_volumes{{{creating}}}")).unwrap(),
         "0"
