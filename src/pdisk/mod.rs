@@ -103,6 +103,14 @@ impl guard::Handler<Peer> for PdiskHandler {
     }
 }
 
+/// How large an upload may be once gunzipped: 64 times the upload limit (Marketplace images
+/// compress 2 to 10 times; a gzip of zeros, 1,000 times), and never more than the largest volume.
+pub fn expanded_limit(upload_max: u64) -> u64 {
+    upload_max
+        .saturating_mul(64)
+        .min(crate::model::volume::SIZE_MAX_GIB * crate::storage::volumes::GIB)
+}
+
 /// Serves the REST API on `listener` through `guard` (the front door's TLS transport) until
 /// `shutdown` turns true.
 pub async fn serve(
@@ -703,7 +711,8 @@ async fn upload(
         return error(400, "empty file uploaded");
     }
     let svc = Arc::clone(&server.service);
-    match blocking(move || svc.upload(&who, &staged)).await {
+    let max_expanded = expanded_limit(server.upload_max);
+    match blocking(move || svc.upload(&who, &staged, max_expanded)).await {
         Ok(v) => {
             let mut resp = full(StatusCode::SEE_OTHER, "text/plain", String::new());
             if let Ok(location) = format!("{prefix}/disks/{}", v.uuid).parse() {

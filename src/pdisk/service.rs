@@ -500,20 +500,42 @@ impl VolumeService {
 
     /// `POST /disks/` multipart: a gzipped image (already in `staged`) becomes a new read-only
     /// data volume whose identifier is the Marketplace id of its content (pdisk's upload).
-    pub fn upload(&self, who: &VolumeUser, staged: &Path) -> VolumeResult<Volume> {
-        let result = self.upload_staged(who, staged);
+    ///
+    /// The image may expand to at most `max_expanded` bytes (a small gzip of zeros must not
+    /// keep the service decompressing for hours).
+    pub fn upload(
+        &self,
+        who: &VolumeUser,
+        staged: &Path,
+        max_expanded: u64,
+    ) -> VolumeResult<Volume> {
+        let result = self.upload_staged(who, staged, max_expanded);
         let _ = std::fs::remove_file(staged);
         result
     }
 
-    fn upload_staged(&self, who: &VolumeUser, staged: &Path) -> VolumeResult<Volume> {
+    fn upload_staged(
+        &self,
+        who: &VolumeUser,
+        staged: &Path,
+        max_expanded: u64,
+    ) -> VolumeResult<Volume> {
         let no_file = || VolumeError::BadRequest("no valid file uploaded".into());
-        // The size decides the volume: count the uncompressed bytes first.
+        // The size decides the volume: count the uncompressed bytes first, up to the bound.
         let bytes = {
             let f = std::fs::File::open(staged).map_err(|_| no_file())?;
-            let mut decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
-            std::io::copy(&mut decoder, &mut std::io::sink()).map_err(|_| no_file())?
+            let decoder = flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f));
+            std::io::copy(
+                &mut std::io::Read::take(decoder, max_expanded.saturating_add(1)),
+                &mut std::io::sink(),
+            )
+            .map_err(|_| no_file())?
         };
+        if bytes > max_expanded {
+            return Err(VolumeError::BadRequest(format!(
+                "the uploaded image expands to more than {max_expanded} bytes"
+            )));
+        }
         if bytes == 0 {
             return Err(VolumeError::BadRequest("empty file uploaded".into()));
         }

@@ -12,6 +12,7 @@ mod pki;
 
 mod api;
 mod cached;
+mod hostile;
 mod lvm;
 mod restart;
 mod vms;
