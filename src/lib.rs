@@ -34,4 +34,5 @@ pub mod template;
 pub mod trust;
 pub mod vmlog;
 pub mod workers;
+pub mod workpool;
 pub mod xmlrpc;

@@ -4,19 +4,44 @@ use super::{HandlerResult, Params, Payload};
 use crate::core::auth::Caller;
 use crate::core::Core;
 use crate::model::Image;
-use std::sync::Arc;
+use crate::workpool::{Threads, IMAGE_COPIES_AT_ONCE};
+use std::sync::{Arc, OnceLock};
+
+/// The threads that copy images into the repository (process-wide).
+fn image_copies() -> Option<&'static Threads> {
+    static COPIES: OnceLock<Option<Threads>> = OnceLock::new();
+    COPIES
+        .get_or_init(|| match Threads::new("image-copy", IMAGE_COPIES_AT_ONCE) {
+            Ok(threads) => Some(threads),
+            Err(e) => {
+                tracing::error!(error = %e, "no image copy thread could be started");
+                None
+            }
+        })
+        .as_ref()
+}
 
 pub fn allocate(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, job) = core.image_allocate(caller, p.string(1)?)?;
     if let Some(job) = job {
-        // The copy runs after the answer, as 3.2's image manager does; the core handle is
-        // shared with the copy thread.
+        // The copy runs after the answer, as 3.2's image manager does, on one of a few
+        // threads: a burst of allocations queues its copies (the images stay LOCKED).
         let core = Arc::clone(core);
-        std::thread::spawn(move || {
+        let copy = move || {
             if let Err(e) = core.image_copy(job) {
                 tracing::error!(error = %e, "recording the image copy failed");
             }
-        });
+        };
+        match image_copies() {
+            Some(threads) => {
+                let waiting = threads.submit(copy);
+                if waiting > IMAGE_COPIES_AT_ONCE {
+                    tracing::info!(waiting, "image copy queued");
+                }
+            }
+            // No thread could be started: copy before answering rather than not at all.
+            None => copy(),
+        }
     }
     Ok(Payload::Int(id))
 }

@@ -130,7 +130,8 @@ struct Recheck {
     wake: Notify,
 }
 
-/// Starts the worker on the tokio runtime; driver calls run on the blocking pool. It looks at
+/// Starts the worker on the tokio runtime; driver calls run on the blocking pool, at most
+/// [`crate::workpool::DRIVER_STEPS_AT_ONCE`] at a time (more wait their turn). It looks at
 /// the VMs that change events name (every VM at start and after missed events) and at those
 /// whose step just finished, never at the whole pool on each event.
 pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
@@ -139,6 +140,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
     let in_flight: Arc<Mutex<HashSet<Oid>>> = Arc::default();
     let recheck: Arc<Recheck> = Arc::default();
     let mut feed = ChangeFeed::subscribe(&core);
+    let steps = crate::workpool::Limit::new("driver steps", crate::workpool::DRIVER_STEPS_AT_ONCE);
     tokio::spawn(async move {
         loop {
             let mut changes = tokio::select! {
@@ -192,7 +194,23 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                     Arc::clone(&in_flight),
                     Arc::clone(&recheck),
                 );
-                tokio::task::spawn_blocking(move || {
+                steps.spawn(move || {
+                    let waited = core
+                        .read()
+                        .vms
+                        .get(&vm.id)
+                        .map(|v| (v.state, v.lcm_state, v.reboot_requested));
+                    if waited != Some((vm.state, vm.lcm_state, vm.reboot_requested)) {
+                        // The VM moved on while its step waited its turn: look at it again.
+                        if let Ok(mut s) = in_flight.lock() {
+                            s.remove(&key);
+                        }
+                        if let Ok(mut ids) = recheck.finished.lock() {
+                            ids.insert(key);
+                        }
+                        recheck.wake.notify_one();
+                        return;
+                    }
                     let outcome = run_step(&drivers, &step, &vm, &host, prev.as_ref());
                     let recorded = core.step_done(vm.id, (vm.state, vm.lcm_state), outcome);
                     // No longer busy before it is queued again, or it would be skipped.

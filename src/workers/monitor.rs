@@ -16,6 +16,9 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
     let interval = Duration::from_secs_f64(core.settings.host_monitoring_interval.max(1.0));
     let mut events = core.subscribe();
     let in_flight: Arc<Mutex<HashSet<Oid>>> = Arc::default();
+    // A host stays in flight while its monitoring waits its turn, so it is not queued twice.
+    let monitors =
+        crate::workpool::Limit::new("host monitoring", crate::workpool::HOST_MONITORS_AT_ONCE);
     tokio::spawn(async move {
         // When each host was last seen needing a first monitoring, or last monitored.
         let mut seen_init: HashMap<Oid, Instant> = HashMap::new();
@@ -75,7 +78,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                     Arc::clone(&drivers),
                     Arc::clone(&in_flight),
                 );
-                tokio::task::spawn_blocking(move || {
+                monitors.spawn(move || {
                     let timer = crate::metrics::Timer::start();
                     let result = match drivers.im(&host.im_mad) {
                         Ok(im) => im.monitor(&host),

@@ -28,6 +28,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
         }
     });
     let mut events = core.subscribe();
+    let cleanups = crate::workpool::Limit::new("cleanups", crate::workpool::CLEANUPS_AT_ONCE);
     tokio::spawn(async move {
         // At start (work a crash interrupted) and after missed events: every finished VM whose
         // files are still in its directory.
@@ -71,7 +72,7 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                 let Some((vm, host)) = job else { continue };
                 let home = core.settings.data_dir.join(vm.id.to_string());
                 let drivers = Arc::clone(&drivers);
-                tokio::task::spawn_blocking(move || {
+                cleanups.spawn(move || {
                     // A normal epilog already ran DELETE (it moved the VM directory, disks.json
                     // and all, away); only leftovers are cleaned here, also on the VM's node.
                     if !leftover(&home) {
