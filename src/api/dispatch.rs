@@ -118,29 +118,11 @@ pub fn lookup(name: &str) -> Option<&'static (&'static str, &'static str, Handle
     METHODS.iter().find(|(n, _, _)| *n == name)
 }
 
-/// The built-in `system.*` methods (xmlrpc-c's), named as metrics labels.
-const SYSTEM_METHODS: &[&str] = &[
-    "system.multicall",
-    "system.listMethods",
-    "system.methodExist",
-    "system.methodHelp",
-    "system.methodSignature",
-    "system.shutdown",
-    "system.capabilities",
-    "system.getCapabilities",
-];
-
-/// `name` as a label of the request metrics: a method of the table, or `unknown`, so that
+/// `name` as a label of the request metrics: a method of the registry
+/// ([`crate::xmlrpc::METHODS`], which this handler table agrees with), or `unknown`, so that
 /// whatever names clients send, the set of labels stays the set of methods.
 pub fn method_label(name: &str) -> &'static str {
-    if let Some((n, _, _)) = lookup(name) {
-        return n;
-    }
-    SYSTEM_METHODS
-        .iter()
-        .find(|m| **m == name)
-        .copied()
-        .unwrap_or("unknown")
+    xmlrpc::lookup(name).map_or("unknown", |m| m.name)
 }
 
 /// The error or fault code of a reply that did not succeed.
@@ -310,6 +292,31 @@ fn dispatch_with(core: &Arc<Core>, call: &MethodCall, session: Option<&str>) -> 
 mod tests {
     use super::*;
     use crate::config::{AuthMode, Settings};
+
+    /// The registry (`system.listMethods`, the `[<Class>]` of every message) and this handler
+    /// table name the same oned methods with the same classes: a method added to one only
+    /// would be listed but unanswerable, or answered but unlisted.
+    #[test]
+    fn the_handler_table_and_the_method_registry_agree() {
+        let registered: Vec<_> = xmlrpc::METHODS.iter().filter(|m| !m.is_system()).collect();
+        assert_eq!(registered.len(), METHODS.len());
+        for m in &registered {
+            let (_, class, _) =
+                lookup(m.name).unwrap_or_else(|| panic!("{} has no handler", m.name));
+            assert_eq!(Some(*class), m.message, "{}", m.name);
+        }
+        for (name, class, _) in METHODS {
+            let m = xmlrpc::lookup(name).unwrap_or_else(|| panic!("{name} is not registered"));
+            assert!(!m.is_system(), "{name}");
+            assert_eq!(m.message, Some(*class), "{name}");
+        }
+        for m in xmlrpc::METHODS.iter().filter(|m| m.is_system()) {
+            assert!(lookup(m.name).is_none(), "{}", m.name);
+            assert_eq!(method_label(m.name), m.name);
+        }
+        assert_eq!(method_label("one.vm.allocate"), "one.vm.allocate");
+        assert_eq!(method_label("one.vm.delete"), "unknown");
+    }
     use crate::core::ReadOnlySection;
     use crate::store::Store;
 
