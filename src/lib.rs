@@ -31,6 +31,7 @@ pub mod site;
 pub mod storage;
 pub mod store;
 pub mod template;
+pub mod timefmt;
 pub mod trust;
 pub mod vmlog;
 pub mod workers;

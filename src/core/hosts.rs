@@ -96,14 +96,7 @@ fn get_authorized<'a>(state: &'a State, caller: &Caller, id: Oid, op: Op) -> Res
     Ok(host)
 }
 
-/// What one monitoring pass of a host found.
-#[derive(Debug, Clone)]
-pub enum MonitorResult {
-    /// Monitoring attributes (TOTALCPU, FREEMEMORY, HYPERVISOR, ...) as the IM driver printed them.
-    Ok(Vec<(String, String)>),
-    /// The driver could not monitor the host.
-    Failed(String),
-}
+pub use crate::model::monitoring::MonitorResult;
 
 impl Core {
     pub fn host_allocate(

@@ -293,17 +293,7 @@ pub fn time_element(epoch: i64) -> String {
     format!("<time datetime=\"{}Z\">{t}</time>", t.replacen(' ', "T", 1))
 }
 
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
+use crate::timefmt::civil_from_days;
 
 /// A length of time, `3d 4h`, `5m 10s`.
 pub fn duration(secs: i64) -> String {

@@ -13,7 +13,7 @@ use super::libvirt::{
 };
 use super::spec::{domain_name, domain_spec, Placement, DEFAULT_ARCH};
 use super::{DriverError, Im, PollResult, Vmm, VmmOp, VmmResult};
-use crate::core::hosts::MonitorResult;
+use crate::model::monitoring::MonitorResult;
 use crate::model::{Host, Oid, Vm};
 use crate::storage::node::NodeStorage;
 use crate::storage::ssh::SshClient;

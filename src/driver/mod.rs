@@ -8,7 +8,7 @@ pub mod libvirt;
 pub mod spec;
 pub mod transfer;
 
-use crate::core::hosts::MonitorResult;
+pub use crate::model::monitoring::MonitorResult;
 use crate::model::{Host, Vm};
 
 /// One hypervisor operation on a VM.
@@ -75,23 +75,7 @@ pub enum DriverError {
 /// Answer of a VMM operation: the hypervisor's domain id after a deploy.
 pub type VmmResult = Result<Option<String>, DriverError>;
 
-/// What a poll of a running VM found (3.2 monitoring: `a`, `p`, `e`, `d`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PollResult {
-    Running {
-        cpu: i64,
-        memory_kib: i64,
-        net_tx: i64,
-        net_rx: i64,
-    },
-    Paused,
-    Crashed,
-    /// The domain is not there any more (the guest powered itself off, or it was destroyed
-    /// behind oned's back).
-    Gone,
-    /// The hypervisor could not be asked.
-    Error(String),
-}
+pub use crate::model::monitoring::PollResult;
 
 pub trait Vmm: Send + Sync {
     /// `prev` is the host of the previous placement, for migrations.

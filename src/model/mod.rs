@@ -6,6 +6,7 @@ pub mod acl;
 pub mod group;
 pub mod host;
 pub mod image;
+pub mod monitoring;
 pub mod perms;
 pub mod quota;
 pub mod user;
@@ -121,37 +122,7 @@ impl Kind {
     }
 }
 
-/// The 24-character C `ctime()` form used by TEMPLATE/ERROR/TIMESTAMP.
-pub fn ctime(epoch: i64) -> String {
-    let days = epoch.div_euclid(86_400);
-    let secs = epoch.rem_euclid(86_400);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    // Civil-from-days (proleptic Gregorian), to avoid a date crate for one format.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = (days + 4).rem_euclid(7); // 1970-01-01 was a Thursday
-    const WD: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MO: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{} {} {:>2} {:02}:{:02}:{:02} {}",
-        WD[weekday as usize],
-        MO[(month - 1) as usize],
-        day,
-        h,
-        m,
-        s,
-        year
-    )
-}
+pub use crate::timefmt::ctime;
 
 /// Epoch seconds, as every time field of the 3.2 documents.
 pub fn now() -> i64 {
