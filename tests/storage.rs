@@ -142,6 +142,19 @@ fn vm_log(d: &Daemon, vid: i32) -> String {
     read_file(&d.dir.join(format!("{vid}.log")))
 }
 
+/// The VM's log once it holds every one of `needles` (the log lines are written after the
+/// commit that decides them, by the outbox's writer), or as it is after 30 s.
+fn vm_log_with(d: &Daemon, vid: i32, needles: &[&str]) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let log = vm_log(d, vid);
+        if needles.iter().all(|n| log.contains(n)) || std::time::Instant::now() > deadline {
+            return log;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 const ID_A: &str = "BN1EEkPiBx87_uLj2-sdybSI-Xb";
 const ID_B: &str = "MMZu9WvwKIro-rtBQfDk4PsKO7_";
 
@@ -270,15 +283,21 @@ fn marketplace_image_runs_on_a_cached_overlay_with_a_context_iso() {
     }
 
     // The VM logs show the life cycle and the transfer work.
-    let log = vm_log(&d, v0);
+    let log = vm_log_with(
+        &d,
+        v0,
+        &[
+            "[DiM][I]: New VM state is ACTIVE (",
+            "[TM][I]: Downloaded and verified",
+            "[LCM][I]: New VM state is RUNNING",
+        ],
+    );
     assert!(log.contains("[DiM][I]: New VM state is ACTIVE ("), "{log}");
     assert!(log.contains("[TM][I]: Downloaded and verified"), "{log}");
     assert!(log.contains("[LCM][I]: New VM state is RUNNING"), "{log}");
-    let log1 = vm_log(&d, v1);
-    assert!(
-        log1.contains(&format!("Image {ID_A} found in the cache")),
-        "{log1}"
-    );
+    let found = format!("Image {ID_A} found in the cache");
+    let log1 = vm_log_with(&d, v1, &[&found]);
+    assert!(log1.contains(&found), "{log1}");
 }
 
 #[test]
@@ -361,11 +380,9 @@ fn bad_images_fail_the_vm_as_stratuslab_reported_it() {
             msg.starts_with(want.as_str()),
             "VM {vid}: {msg}\nwanted {want}"
         );
-        assert!(
-            vm_log(&d, *vid).contains(&format!("[LCM][E]: {msg}")),
-            "{}",
-            vm_log(&d, *vid)
-        );
+        let line = format!("[LCM][E]: {msg}");
+        let log = vm_log_with(&d, *vid, &[&line]);
+        assert!(log.contains(&line), "{log}");
     }
     // Nothing half-written in the cache; the good VM is undisturbed.
     let cached = dir_entries(&d.dir.join("cache/images"));
@@ -375,13 +392,9 @@ fn bad_images_fail_the_vm_as_stratuslab_reported_it() {
         Vec::<String>::new()
     );
     assert_eq!(states(&vm_doc(&mut c, good_vm)), (3, 3));
-    let log = vm_log(&d, vids[2]);
-    assert!(
-        log.contains(&format!(
-            "image identifier {refused} is blacklisted, rejecting entry"
-        )),
-        "{log}"
-    );
+    let blacklisted = format!("image identifier {refused} is blacklisted, rejecting entry");
+    let log = vm_log_with(&d, vids[2], &[&blacklisted]);
+    assert!(log.contains(&blacklisted), "{log}");
 
     // A user can never make a disk of a host path, on either driver; nothing is copied.
     for host in ["stratus1", "plain1"] {
@@ -479,7 +492,7 @@ fn saved_disk_becomes_a_new_private_image_and_the_vm_dir_is_quarantined() {
     assert_eq!(e.creator, "Jane Tester");
     assert_eq!(e.os, "ttylinux");
     // The line the live test reads: last token the id, the one before it the Marketplace.
-    let log = vm_log(&d, vid);
+    let log = vm_log_with(&d, vid, &["MARKETPLACE_AND_IMAGEID"]);
     let line = log
         .lines()
         .find(|l| l.contains("MARKETPLACE_AND_IMAGEID"))
