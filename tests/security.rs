@@ -510,7 +510,6 @@ fn a_declared_body_above_the_limit_is_refused_unread() {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(b"POST /RPC2 HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 100000000000\r\n\r\n<?xml")
         .unwrap();
-    let started = Instant::now();
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
@@ -520,8 +519,9 @@ fn a_declared_body_above_the_limit_is_refused_unread() {
         answer.contains("XML-RPC request too large: the limit is 1048576 bytes"),
         "{answer}"
     );
+    // The body never comes: an answer at all (before the 10 s read timeout) shows it was not
+    // awaited.
     assert!(answer.to_ascii_lowercase().contains("connection: close"));
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 /// 16 clients each send a body of the largest accepted size at once: every one is answered and

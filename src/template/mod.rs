@@ -14,6 +14,7 @@
 //! Attributes keep their insertion order in memory; only the renderings sort them, as 3.2's
 //! multimap did.
 
+pub mod adversarial;
 mod attribute;
 mod error;
 mod lexer;
