@@ -108,4 +108,16 @@ nets = [
 ]
 for i, (n, l, nic) in enumerate(nets):
     open(os.path.join(out, "vnet_leases", "n%d" % i), "w").write(n + "\0" + l + "\0" + nic)
+forms = [
+    # What the client's PersistentDisk.py sends (urlencode of its dicts).
+    "size=1&tag=my+data&visibility=private",
+    "size=10&tag=&visibility=public&type=DATA_IMAGE_RAW_READWRITE",
+    "tag=%22%7D%2C+%7B%22owner%22%3A+%22root%22+%3Cx%3E%26",
+    "node=10.0.0.2&vm_id=42&register_only=true",
+    "owner=alice&identifier=BN1EEkPiBx87_uLj2-sdybSI-Xb&quarantine=2026-12-07+04%3A00%3A00.000000",
+    "size=-1&visibility=PUBLIC&seed=on&url=http%3A%2F%2Fmp%2Fx.img.gz&bytes=1048576&sha1=da39",
+]
+os.makedirs(os.path.join(out, "pdisk_form"), exist_ok=True)
+for i, form in enumerate(forms):
+    open(os.path.join(out, "pdisk_form", "f%d" % i), "w").write(form)
 PY
