@@ -14,6 +14,8 @@
 //!   with the reason, and the same behaviour is checked by a step of this suite;
 //! * live and cold migration of a running guest between the nodes (its serial console keeps
 //!   counting: it was not restarted), with its disks copied since the nodes share nothing;
+//! * a node whose libvirt cannot be reached (its link cut): ERROR, its VMs UNKNOWN; back, the
+//!   guest still running is RUNNING again, the one that vanished meanwhile is reported;
 //! * `scripts/demo-site.sh down` leaves nothing behind.
 //!
 //! Prerequisites (scripts/setup.sh --test and scripts/setup-qemu.sh): QEMU, libvirtd, sshd,
@@ -40,6 +42,9 @@ const VM_ACTIVE: &str = "3";
 const VM_DONE: &str = "6";
 const VM_FAILED: &str = "7";
 const LCM_RUNNING: &str = "3";
+const LCM_UNKNOWN: &str = "16";
+const HOST_MONITORED: &str = "2";
+const HOST_ERROR: &str = "3";
 
 /// The site `demo-site.sh up` made, as its `site.json` describes it.
 struct Site {
@@ -253,6 +258,22 @@ impl Site {
             );
             states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into())
         })
+    }
+
+    fn wait_host(&self, name: &str, state: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let pool = self.call("one.hostpool.info", vec![]);
+            let host = hosts(&pool).remove(name).unwrap_or_default();
+            if field(&host, "STATE").as_deref() == Some(state) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "host {name} not in state {state} within {within:?}: {host}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Waits until every VM but `keep` has ended (DONE): a killed VM still counts against the
@@ -751,6 +772,117 @@ fn cold_migration(site: &Site, shared: &mut Shared) {
     ));
 }
 
+/// A node cut off: ERROR, its VMs UNKNOWN; back: the guest still running is RUNNING again,
+/// the one killed meanwhile is reported and stays UNKNOWN.
+fn node_failure(site: &Site, shared: &mut Shared) {
+    let (kept, ip) = shared.guest.clone().expect("the first step's guest");
+    let doc = site.wait_running(kept);
+    let node = last_field(&doc, "HOSTNAME").unwrap();
+    let netns = site
+        .nodes()
+        .into_iter()
+        .find(|n| n.0 == node)
+        .map(|n| n.1)
+        .unwrap();
+    // A second guest on the same node, to vanish during the outage.
+    let out = site.client(
+        "stratus-run-instance",
+        &[
+            "--vm-requirements",
+            // The client puts it inside REQUIREMENTS = "...": the quotes are escaped.
+            &format!("HOSTNAME = \\\"{node}\\\""),
+            &site.get("image_id"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (lost, lost_ip) = started(&out)[0].clone();
+    site.wait_running(lost);
+    site.wait_ssh(&lost_ip, Instant::now());
+    let leases = site.call("one.vnpool.info", vec![i(-2), i(-1), i(-1)]);
+    // Cut the node's link: the front end can reach neither its sshd nor its libvirtd.
+    let link = veth_of(site, &node);
+    run_ip(&["link", "set", &link, "down"]);
+    let cut = Instant::now();
+    site.wait_host(&node, HOST_ERROR, Duration::from_secs(180));
+    let to_error = cut.elapsed();
+    for vm in [kept, lost] {
+        site.wait_vm(vm, "UNKNOWN", |doc| {
+            states(doc) == (VM_ACTIVE.into(), LCM_UNKNOWN.into())
+        });
+    }
+    // Meanwhile the second guest dies on the node.
+    let killed = kill_guest(&netns, lost);
+    assert!(killed, "QEMU of VM {lost} not found in {netns}");
+    run_ip(&["link", "set", &link, "up"]);
+    let back = Instant::now();
+    site.wait_host(&node, HOST_MONITORED, Duration::from_secs(180));
+    site.wait_running(kept);
+    let adopted = back.elapsed();
+    assert!(
+        site.guest_ssh(&ip, "true").is_some(),
+        "the guest kept running"
+    );
+    let log_path = Path::new(&site.get("front_end")).join(format!("{lost}.log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains(&format!("The domain one-{lost} is not on host {node}")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "VM {lost} not reported: {log}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        states(&site.vm(lost)),
+        (VM_ACTIVE.into(), LCM_UNKNOWN.into())
+    );
+    // Nothing lost on the front end: both VMs, their leases.
+    assert_eq!(
+        site.call("one.vnpool.info", vec![i(-2), i(-1), i(-1)]),
+        leases
+    );
+    let out = site.client("stratus-kill-instance", &[&lost.to_string()]);
+    assert!(out.status.success(), "{}", text(&out));
+    site.wait_vm(lost, "DONE", |doc| {
+        field(doc, "STATE").as_deref() == Some(VM_DONE)
+    });
+    shared.figures.push(format!(
+        "node cut off -> host ERROR and its VMs UNKNOWN in {:.1} s; back -> running guest RUNNING again in {:.1} s",
+        to_error.as_secs_f64(),
+        adopted.as_secs_f64()
+    ));
+}
+
+/// The root-namespace end of a node's veth.
+fn veth_of(site: &Site, node: &str) -> String {
+    let index = site.nodes().iter().position(|n| n.0 == node).unwrap();
+    format!("sl{}n{}", site.get("id"), index + 1)
+}
+
+fn run_ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(out.status.success(), "ip {args:?}: {}", text(&out));
+}
+
+/// Kills the QEMU process of VM `id` among the processes of a node's namespace.
+fn kill_guest(netns: &str, id: i32) -> bool {
+    let out = Command::new("ip")
+        .args(["netns", "pids", netns])
+        .output()
+        .expect("ip runs");
+    let wanted = format!("guest=one-{id},");
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&wanted) {
+            return Command::new("kill")
+                .args(["-9", pid])
+                .status()
+                .is_ok_and(|s| s.success());
+        }
+    }
+    false
+}
+
 /// The end: `down` removes the namespaces, links, processes and the directory.
 fn teardown(site: &mut Site, _shared: &mut Shared) {
     let id = site.get("id");
@@ -838,6 +970,7 @@ fn main() -> std::process::ExitCode {
             "cold migration between nodes without shared storage",
             cold_migration,
         ),
+        ("node failure and return", node_failure),
     ];
     let mut failed = Vec::new();
     for (name, step) in &steps {
