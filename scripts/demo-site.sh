@@ -248,6 +248,8 @@ Host *
   StrictHostKeyChecking yes
   BatchMode yes
   ConnectTimeout 5
+  ServerAliveInterval 5
+  ServerAliveCountMax 3
   ControlMaster auto
   ControlPath $site/ssh/cm-%C
   ControlPersist 20s

@@ -238,6 +238,9 @@ pub struct NodeSettings {
     pub ssh_connect_timeout: u64,
     /// Seconds a node command that moves no file may take.
     pub command_timeout: f64,
+    /// Seconds a KVM node's libvirt may take to open a connection or answer a question
+    /// (monitoring, VM poll, domain state); a node silent for longer is in ERROR.
+    pub libvirt_timeout: f64,
 }
 
 impl Default for NodeSettings {
@@ -246,6 +249,7 @@ impl Default for NodeSettings {
             ssh_command: "ssh".into(),
             ssh_connect_timeout: 10,
             command_timeout: 300.0,
+            libvirt_timeout: 30.0,
         }
     }
 }

@@ -929,7 +929,7 @@ impl Core {
                     PollResult::Gone => Trigger::PollGone,
                     PollResult::Paused => Trigger::PollPaused,
                     PollResult::Crashed => Trigger::PollCrashed,
-                    PollResult::Error(message) => {
+                    PollResult::Error(message) | PollResult::Unreachable(message) => {
                         tracing::warn!(vm = vm.id, "Error monitoring VM: {message}");
                         continue;
                     }
@@ -978,7 +978,7 @@ impl Core {
                             account_host(state, tx, hid, &vm, -1);
                         }
                     }
-                    PollResult::Error(_) => continue,
+                    PollResult::Error(_) | PollResult::Unreachable(_) => continue,
                 }
                 if let Target::To(next_state, next_lcm) = target {
                     vm.state = next_state;

@@ -42,6 +42,29 @@ impl From<LibvirtError> for DriverError {
     }
 }
 
+/// Why a host's connection could not be had.
+enum OpenError {
+    Driver(DriverError),
+    /// The host did not answer in time.
+    Silent(LibvirtError),
+}
+
+impl From<LibvirtError> for OpenError {
+    fn from(e: LibvirtError) -> Self {
+        if e.is_timeout() {
+            OpenError::Silent(e)
+        } else {
+            OpenError::Driver(e.into())
+        }
+    }
+}
+
+impl From<DriverError> for OpenError {
+    fn from(e: DriverError) -> Self {
+        OpenError::Driver(e)
+    }
+}
+
 pub struct Hypervisor {
     kind: HostKind,
     vm_dir: PathBuf,
@@ -66,6 +89,9 @@ pub struct Hypervisor {
     default_nic_model: String,
     /// Guests get a virtio RNG.
     guest_rng: bool,
+    /// How long a KVM host may take to open its connection or answer a question
+    /// (`[nodes] libvirt_timeout`).
+    libvirt_timeout: Duration,
 }
 
 /// A value as one query parameter of a libvirt URI.
@@ -127,6 +153,7 @@ impl Hypervisor {
             ),
             default_nic_model: settings.default_nic_model.clone(),
             guest_rng: settings.guest_rng,
+            libvirt_timeout: Duration::from_secs_f64(settings.nodes.libvirt_timeout.max(1.0)),
         }
     }
 
@@ -192,6 +219,14 @@ impl Hypervisor {
 
     /// The host's connection, opened on first use.
     pub fn connection(&self, host: &Host) -> Result<(LibvirtHost, bool), DriverError> {
+        self.connection_or_timeout(host).map_err(|e| match e {
+            OpenError::Driver(e) => e,
+            OpenError::Silent(e) => e.into(),
+        })
+    }
+
+    /// As [`Hypervisor::connection`], telling a host that did not answer in time apart.
+    fn connection_or_timeout(&self, host: &Host) -> Result<(LibvirtHost, bool), OpenError> {
         let key_uri = match self.kind {
             HostKind::Simulated => String::new(),
             HostKind::Kvm => self.uri(host)?,
@@ -211,7 +246,11 @@ impl Hypervisor {
             HostKind::Simulated => self.uri(host)?,
             HostKind::Kvm => key.1.clone(),
         };
-        let conn = LibvirtHost::open(&uri)?;
+        let conn = match self.kind {
+            // The in-process test driver has no link to lose.
+            HostKind::Simulated => LibvirtHost::open(&uri)?,
+            HostKind::Kvm => LibvirtHost::open_bounded(&uri, Some(self.libvirt_timeout))?,
+        };
         let (conn, opened) = {
             let mut conns = self
                 .conns
@@ -240,6 +279,19 @@ impl Hypervisor {
             self.probe_emulator(&conn, host);
         }
         Ok((conn, opened))
+    }
+
+    /// After a question to `host` went unanswered: its connection is dropped from the cache (its
+    /// thread may be stuck on a dead link until libvirt's keep-alive closes it), so that the
+    /// next question opens a fresh one instead of queueing behind the stuck call.
+    fn forget_stuck_connection(&self, host: &Host, error: &LibvirtError) {
+        if !error.is_timeout() {
+            return;
+        }
+        if let Ok(mut conns) = self.conns.lock() {
+            conns.retain(|(id, _), _| *id != host.id);
+        }
+        tracing::warn!(host = %host.name, %error, "host does not answer; its libvirt connection will be opened afresh");
     }
 
     /// Asks libvirt, once when a KVM host's connection opens (usually at the host's first
@@ -734,11 +786,16 @@ impl Vmm for Hypervisor {
     }
 
     fn poll(&self, vm: &Vm, host: &Host) -> Option<PollResult> {
-        let (conn, _) = match self.connection(host) {
+        let (conn, _) = match self.connection_or_timeout(host) {
             Ok(c) => c,
-            Err(e) => return Some(PollResult::Error(e.to_string())),
+            Err(OpenError::Driver(e)) => return Some(PollResult::Error(e.to_string())),
+            Err(OpenError::Silent(e)) => return Some(PollResult::Unreachable(e.to_string())),
         };
         match conn.domain_status(&domain_name(vm)) {
+            Err(e) if e.is_timeout() => {
+                self.forget_stuck_connection(host, &e);
+                Some(PollResult::Unreachable(e.to_string()))
+            }
             Err(e) => Some(PollResult::Error(e.to_string())),
             Ok(None) => Some(PollResult::Gone),
             // What oned's dummy VMM driver reported for every running VM.
@@ -794,12 +851,16 @@ impl Im for Hypervisor {
                 v("FREECPU", total_cpu),
             ]);
         }
-        let info = match self
-            .connection(host)
-            .and_then(|(c, _)| c.node_info().map_err(DriverError::from))
-        {
-            Ok(i) => i,
-            Err(e) => return MonitorResult::Failed(e.to_string()),
+        let info = match self.connection_or_timeout(host) {
+            Ok((c, _)) => match c.node_info() {
+                Ok(i) => i,
+                Err(e) => {
+                    self.forget_stuck_connection(host, &e);
+                    return MonitorResult::Failed(e.to_string());
+                }
+            },
+            Err(OpenError::Driver(e)) => return MonitorResult::Failed(e.to_string()),
+            Err(OpenError::Silent(e)) => return MonitorResult::Failed(e.to_string()),
         };
         let v = |k: &str, val: String| (k.to_string(), val);
         let total_cpu = info.cpus as i64 * 100;

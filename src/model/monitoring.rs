@@ -27,4 +27,7 @@ pub enum PollResult {
     Gone,
     /// The hypervisor could not be asked.
     Error(String),
+    /// The host did not answer in time (link cut, node down): the host's other VMs are not
+    /// asked in this pass, since each question would wait as long.
+    Unreachable(String),
 }

@@ -7,11 +7,12 @@
 use crate::core::lifecycle::Polled;
 use crate::core::Core;
 use crate::driver::Drivers;
+use crate::driver::PollResult;
 use crate::model::host::HostState;
 use crate::model::vm::{LcmState, VmState};
 use crate::model::{Host, Oid, Vm};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The running (and UNKNOWN) VMs of each host with a libvirt driver that is not in ERROR: a
@@ -56,7 +57,7 @@ fn report_vanished(
     for vm in vms {
         let gone = batch
             .iter()
-            .any(|p| p.vm == vm.id && matches!(p.result, crate::driver::PollResult::Gone));
+            .any(|p| p.vm == vm.id && matches!(p.result, PollResult::Gone));
         if vm.lcm_state != LcmState::Unknown {
             reported.remove(&vm.id);
         } else if gone && reported.insert(vm.id) {
@@ -75,38 +76,70 @@ fn report_vanished(
     }
 }
 
+/// Hosts polled at the same time: a host that does not answer holds up one of them for at most
+/// `[nodes] libvirt_timeout`, not the whole pass.
+const POLL_WORKERS: usize = 4;
+
+/// Polls one host's VMs; after the first question the host leaves unanswered its other VMs are
+/// not asked (each would wait as long), and keep their state until the next pass.
+fn poll_host(drivers: &Drivers, host: &Host, vms: &[Vm]) -> Vec<Polled> {
+    let Ok(vmm) = drivers.vmm(&host.vm_mad) else {
+        return Vec::new();
+    };
+    let timer = crate::metrics::Timer::start();
+    let mut batch = Vec::with_capacity(vms.len());
+    for vm in vms {
+        let Some(result) = vmm.poll(vm, host) else {
+            continue;
+        };
+        let silent = matches!(result, PollResult::Unreachable(_));
+        batch.push(Polled {
+            vm: vm.id,
+            host: host.id,
+            result,
+        });
+        if silent {
+            tracing::warn!(host = %host.name, "host does not answer: its other VMs are not polled in this pass");
+            break;
+        }
+    }
+    let ok = !batch
+        .iter()
+        .any(|p| matches!(p.result, PollResult::Error(_) | PollResult::Unreachable(_)));
+    crate::metrics::metrics().driver("vmm", "poll", &host.name, timer.elapsed(), ok);
+    batch
+}
+
 /// Polls the running VMs (with `due_only`, only those whose LAST_POLL is that old);
-/// `reported` holds the UNKNOWN VMs already reported missing.
+/// `reported` holds the UNKNOWN VMs already reported missing. Hosts are polled by up to
+/// [`POLL_WORKERS`] threads, each host's VMs in one batch.
 pub fn poll_once(
     core: &Core,
     drivers: &Drivers,
     due_only: Option<Duration>,
     reported: &mut HashSet<Oid>,
 ) {
-    for (host, vms) in running_by_host(core, drivers, due_only) {
-        let Ok(vmm) = drivers.vmm(&host.vm_mad) else {
-            continue;
-        };
-        let timer = crate::metrics::Timer::start();
-        let batch: Vec<Polled> = vms
-            .iter()
-            .filter_map(|vm| {
-                vmm.poll(vm, &host).map(|result| Polled {
-                    vm: vm.id,
-                    host: host.id,
-                    result,
-                })
-            })
-            .collect();
-        let ok = !batch
-            .iter()
-            .any(|p| matches!(p.result, crate::driver::PollResult::Error(_)));
-        crate::metrics::metrics().driver("vmm", "poll", &host.name, timer.elapsed(), ok);
-        report_vanished(drivers, &host, &vms, &batch, reported);
-        if let Err(e) = core.vms_polled(batch) {
-            tracing::error!(host = %host.name, error = %e, "could not record VM polls");
+    let hosts = Mutex::new(running_by_host(core, drivers, due_only).into_iter());
+    let shared = Mutex::new(std::mem::take(reported));
+    let workers = POLL_WORKERS.min(hosts.lock().map(|h| h.len()).unwrap_or(0));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let next = hosts.lock().ok().and_then(|mut h| h.next());
+                let Some((host, vms)) = next else {
+                    return;
+                };
+                let batch = poll_host(drivers, &host, &vms);
+                if let Ok(mut reported) = shared.lock() {
+                    report_vanished(drivers, &host, &vms, &batch, &mut reported);
+                }
+                if let Err(e) = core.vms_polled(batch) {
+                    tracing::error!(host = %host.name, error = %e, "could not record VM polls");
+                }
+            });
         }
-    }
+    });
+    *reported = shared.into_inner().unwrap_or_default();
 }
 
 pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {

@@ -62,6 +62,14 @@ pub enum LibvirtError {
     },
     #[error("the thread of libvirt connection {uri} has stopped")]
     ConnectionThreadGone { uri: String },
+    /// The host did not answer in time (its link cut, the node off, libvirtd hung): the question
+    /// is abandoned, the connection may be stuck.
+    #[error("libvirt on {uri} did not answer {op} within {} s", waited.as_secs())]
+    Timeout {
+        uri: String,
+        op: &'static str,
+        waited: Duration,
+    },
 }
 
 impl LibvirtError {
@@ -80,6 +88,11 @@ impl LibvirtError {
             LibvirtError::Call { code, .. } => Some(*code),
             _ => None,
         }
+    }
+
+    /// Whether the host did not answer in time (see [`LibvirtHost::open_bounded`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, LibvirtError::Timeout { .. })
     }
 
     fn is_no_domain(&self) -> bool {
@@ -224,11 +237,23 @@ fn init_libvirt_once() {
     });
 }
 
+/// libvirt keep-alive on a remote connection: a probe every `KEEPALIVE_INTERVAL` seconds, and
+/// the connection is closed (its pending calls fail) after `KEEPALIVE_COUNT` probes without an
+/// answer. Without it a call on a connection whose link is cut waits forever: ssh and TCP do not
+/// notice a peer that is silent.
+const KEEPALIVE_INTERVAL: i32 = 5;
+const KEEPALIVE_COUNT: u32 = 3;
+
 fn open_connection(uri: &str) -> Result<Connect, LibvirtError> {
-    Connect::open(Some(uri)).map_err(|error| LibvirtError::Open {
+    let connection = Connect::open(Some(uri)).map_err(|error| LibvirtError::Open {
         uri: uri.to_string(),
         message: error.message().to_string(),
-    })
+    })?;
+    // Drivers without a transport (test:///, qemu:///embed) refuse keep-alive; nothing to watch.
+    if let Err(error) = connection.set_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_COUNT) {
+        debug!(uri, %error, "no libvirt keep-alive on this connection");
+    }
+    Ok(connection)
 }
 
 impl Session {
@@ -364,6 +389,8 @@ fn network_counters(domain: &Domain) -> (Option<u64>, Option<u64>) {
 pub struct LibvirtHost {
     uri: String,
     jobs: mpsc::Sender<Job>,
+    /// How long questions (monitoring, VM polls, states) wait for the host; `None`: for ever.
+    answer_within: Option<Duration>,
 }
 
 impl std::fmt::Debug for LibvirtHost {
@@ -380,6 +407,18 @@ impl LibvirtHost {
     /// `test:///ABSOLUTE/PATH/node.xml`, …) on a new connection thread. Fails when libvirt cannot
     /// open it.
     pub fn open(uri: &str) -> Result<LibvirtHost, LibvirtError> {
+        Self::open_bounded(uri, None)
+    }
+
+    /// As [`LibvirtHost::open`], but opening and every question to the host (the calls that only
+    /// read: node information, domain states and lists) give up after `answer_within` with
+    /// [`LibvirtError::Timeout`], so that a node that went silent is reported instead of holding
+    /// its caller. Calls that change the host are never abandoned half-way: they wait (libvirt's
+    /// keep-alive ends them on a dead link).
+    pub fn open_bounded(
+        uri: &str,
+        answer_within: Option<Duration>,
+    ) -> Result<LibvirtHost, LibvirtError> {
         init_libvirt_once();
         let started = Instant::now();
         let (jobs, job_queue) = mpsc::channel::<Job>();
@@ -404,15 +443,27 @@ impl LibvirtHost {
                 uri: uri.to_string(),
                 source,
             })?;
-        open_result
-            .recv()
-            .map_err(|_| LibvirtError::ConnectionThreadGone {
-                uri: uri.to_string(),
-            })??;
+        let gone = || LibvirtError::ConnectionThreadGone {
+            uri: uri.to_string(),
+        };
+        match answer_within {
+            // On a timeout the thread is left to finish (or fail) the open by itself; it ends
+            // then, since `jobs` is dropped here.
+            Some(limit) => open_result.recv_timeout(limit).map_err(|e| match e {
+                mpsc::RecvTimeoutError::Timeout => LibvirtError::Timeout {
+                    uri: uri.to_string(),
+                    op: "virConnectOpen",
+                    waited: limit,
+                },
+                mpsc::RecvTimeoutError::Disconnected => gone(),
+            })??,
+            None => open_result.recv().map_err(|_| gone())??,
+        }
         info!(uri, elapsed = ?started.elapsed(), "libvirt connection opened");
         Ok(LibvirtHost {
             uri: uri.to_string(),
             jobs,
+            answer_within,
         })
     }
 
@@ -437,6 +488,53 @@ impl LibvirtHost {
         });
         self.jobs.send(job).map_err(|_| self.thread_gone())?;
         answer.recv().map_err(|_| self.thread_gone())?
+    }
+
+    /// As [`LibvirtHost::request`], for a question: with `answer_within`, the caller stops
+    /// waiting then, and the job, if it has not started yet (it queues behind one stuck on a
+    /// dead link), is skipped.
+    fn ask<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        job: impl FnOnce(&mut Session) -> Result<T, LibvirtError> + Send + 'static,
+    ) -> Result<T, LibvirtError> {
+        let Some(limit) = self.answer_within else {
+            return self.request(job);
+        };
+        let abandoned = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let skip = std::sync::Arc::clone(&abandoned);
+        let (reply, answer) = mpsc::channel();
+        let job: Job = Box::new(move |session| {
+            if !skip.load(std::sync::atomic::Ordering::Acquire) {
+                let _ = reply.send(job(session));
+            }
+        });
+        self.jobs.send(job).map_err(|_| self.thread_gone())?;
+        match answer.recv_timeout(limit) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                abandoned.store(true, std::sync::atomic::Ordering::Release);
+                Err(LibvirtError::Timeout {
+                    uri: self.uri.clone(),
+                    op,
+                    waited: limit,
+                })
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(self.thread_gone()),
+        }
+    }
+
+    /// Runs a question on the connection thread (retried once after a reconnect), waiting at
+    /// most `answer_within`.
+    fn call_read<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        call: impl Fn(&Connect) -> Result<T, LibvirtError> + Send + 'static,
+    ) -> Result<T, LibvirtError> {
+        let started = Instant::now();
+        let result = self.ask(op, move |session| session.run(op, Retry::Idempotent, &call));
+        debug!(uri = %self.uri, op, elapsed = ?started.elapsed(), ok = result.is_ok(), "libvirt call");
+        result
     }
 
     /// Runs `call` on the connection thread, retrying per `retry` after a reconnect.
@@ -692,7 +790,7 @@ impl LibvirtHost {
     /// Only the state (what the shutdown wait needs, without the counters); `None` when gone.
     fn domain_state(&self, name: &str) -> Result<Option<DomainState>, LibvirtError> {
         let domain_name = name.to_string();
-        self.call("virDomainGetState", Retry::Idempotent, move |connection| {
+        self.call_read("virDomainGetState", move |connection| {
             let domain = match lookup(connection, &domain_name) {
                 Ok(domain) => domain,
                 Err(error) if error.is_no_domain() => return Ok(None),
@@ -712,7 +810,7 @@ impl LibvirtHost {
     /// The domain's state and counters; `None` when the host has no such domain.
     pub fn domain_status(&self, name: &str) -> Result<Option<DomainStatus>, LibvirtError> {
         let domain_name = name.to_string();
-        self.call("virDomainGetInfo", Retry::Idempotent, move |connection| {
+        self.call_read("virDomainGetInfo", move |connection| {
             let domain = match lookup(connection, &domain_name) {
                 Ok(domain) => domain,
                 Err(error) if error.is_no_domain() => return Ok(None),
@@ -744,25 +842,21 @@ impl LibvirtHost {
     /// the VNC port it picked for `port='-1'`); `None` when the host has no such domain.
     pub fn domain_description(&self, name: &str) -> Result<Option<String>, LibvirtError> {
         let domain_name = name.to_string();
-        self.call(
-            "virDomainGetXMLDesc",
-            Retry::Idempotent,
-            move |connection| {
-                let domain = match lookup(connection, &domain_name) {
-                    Ok(domain) => domain,
-                    Err(error) if error.is_no_domain() => return Ok(None),
-                    Err(error) => return Err(error),
-                };
-                match domain
-                    .xml_desc(0)
-                    .map_err(LibvirtError::call("virDomainGetXMLDesc"))
-                {
-                    Ok(description) => Ok(Some(description)),
-                    Err(error) if error.is_no_domain() => Ok(None),
-                    Err(error) => Err(error),
-                }
-            },
-        )
+        self.call_read("virDomainGetXMLDesc", move |connection| {
+            let domain = match lookup(connection, &domain_name) {
+                Ok(domain) => domain,
+                Err(error) if error.is_no_domain() => return Ok(None),
+                Err(error) => return Err(error),
+            };
+            match domain
+                .xml_desc(0)
+                .map_err(LibvirtError::call("virDomainGetXMLDesc"))
+            {
+                Ok(description) => Ok(Some(description)),
+                Err(error) if error.is_no_domain() => Ok(None),
+                Err(error) => Err(error),
+            }
+        })
     }
 
     /// What the host's driver offers `domain_type` guests of `arch`
@@ -774,41 +868,33 @@ impl LibvirtHost {
         domain_type: &str,
     ) -> Result<String, LibvirtError> {
         let (arch, domain_type) = (arch.to_string(), domain_type.to_string());
-        self.call(
-            "virConnectGetDomainCapabilities",
-            Retry::Idempotent,
-            move |connection| {
-                connection
-                    .domain_capabilities(None, Some(&arch), None, Some(&domain_type), 0)
-                    .map_err(LibvirtError::call("virConnectGetDomainCapabilities"))
-            },
-        )
+        self.call_read("virConnectGetDomainCapabilities", move |connection| {
+            connection
+                .domain_capabilities(None, Some(&arch), None, Some(&domain_type), 0)
+                .map_err(LibvirtError::call("virConnectGetDomainCapabilities"))
+        })
     }
 
     /// Names of the running (active) domains of the host.
     pub fn list_domains(&self) -> Result<Vec<String>, LibvirtError> {
-        self.call(
-            "virConnectListAllDomains",
-            Retry::Idempotent,
-            |connection| {
-                let domains = connection
-                    .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-                    .map_err(LibvirtError::call("virConnectListAllDomains"))?;
-                domains
-                    .iter()
-                    .map(|domain| {
-                        domain
-                            .name()
-                            .map_err(LibvirtError::call("virDomainGetName"))
-                    })
-                    .collect()
-            },
-        )
+        self.call_read("virConnectListAllDomains", |connection| {
+            let domains = connection
+                .list_all_domains(sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE)
+                .map_err(LibvirtError::call("virConnectListAllDomains"))?;
+            domains
+                .iter()
+                .map(|domain| {
+                    domain
+                        .name()
+                        .map_err(LibvirtError::call("virDomainGetName"))
+                })
+                .collect()
+        })
     }
 
     /// CPUs, clock, model and memory of the host.
     pub fn node_info(&self) -> Result<NodeInfo, LibvirtError> {
-        self.call("virNodeGetInfo", Retry::Idempotent, |connection| {
+        self.call_read("virNodeGetInfo", |connection| {
             let node = connection
                 .node_info()
                 .map_err(LibvirtError::call("virNodeGetInfo"))?;
@@ -871,6 +957,51 @@ mod tests {
             sys::VIR_ERR_OPERATION_INVALID,
             sys::VIR_FROM_TEST
         ));
+    }
+
+    /// A host stuck in one call (as on a cut link): a question gives up after the host's
+    /// `answer_within`, the abandoned question is not run later, and the connection answers
+    /// again once the stuck call ends.
+    #[test]
+    #[allow(clippy::expect_used)]
+    fn a_question_to_a_stuck_host_gives_up_and_is_not_run_later() {
+        let dir = std::env::temp_dir().join(format!("stratusd-conn-stuck-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let (_, uri) = super::super::write_test_node(&dir, "stuck", 2, 1 << 20).expect("node file");
+        let host = LibvirtHost::open_bounded(&uri, Some(Duration::from_millis(300)))
+            .expect("open the test host");
+        let (release, stuck) = mpsc::channel::<()>();
+        let (running, is_running) = mpsc::channel::<()>();
+        let blocker = host.clone();
+        let blocked = thread::spawn(move || {
+            blocker.request(move |_| {
+                let _ = running.send(());
+                let _ = stuck.recv();
+                Ok(())
+            })
+        });
+        is_running.recv().expect("the stuck call runs");
+        let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&asked);
+        let started = Instant::now();
+        let answer = host.ask("virNodeGetInfo", move |_| {
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(matches!(answer, Err(ref e) if e.is_timeout()), "{answer:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        release.send(()).expect("release the stuck call");
+        blocked
+            .join()
+            .expect("stuck call thread")
+            .expect("stuck call");
+        let node = host.node_info().expect("the host answers again");
+        assert_eq!(node.cpus, 2);
+        assert!(
+            !asked.load(std::sync::atomic::Ordering::SeqCst),
+            "the abandoned question ran after its caller gave up"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     fn sample(cpu_time_ns: u64, sampled_at: Instant) -> DomainStatus {
