@@ -4,7 +4,11 @@
 #   * two hypervisor nodes, each a network namespace with its own sshd, its own libvirtd (QEMU,
 #     TCG) and a private VM directory (a separate mount namespace: the front end reaches it only
 #     over SSH, VM_DIR_SHARED = NO), joined by a bridge to the front end;
-#   * the front end: stratusd (XML-RPC, the HTTPS front door with a password file), a test
+#   * a third node, the volume node, that shares the front end's file system (VM_DIR_SHARED =
+#     YES), as nodes using the built-in persistent disk service must: it is registered disabled,
+#     so that VMs go to the two nodes above unless oneadmin enables it (`onehost enable`);
+#   * the front end: stratusd (XML-RPC, the HTTPS front door with a password file, the
+#     persistent disk service pdisk on its own port), a test
 #     Marketplace serving the test guest (scripts/setup-qemu.sh's site.img, which boots by itself,
 #     takes its address by DHCP and runs an SSH server), dnsmasq serving stratusd's DHCP host
 #     file on the bridge, and the site set-up (public/local/private networks, ACLs, the nodes).
@@ -22,7 +26,7 @@
 # DEMO_SITE_NODES (2), DEMO_SITE_MONITORING (host monitoring and VM polling interval, s; 10),
 # DEMO_SITE_QUOTA_CPU (2: each m1.small is 1 CPU), DEMO_SITE_USER/DEMO_SITE_PASSWORD (the
 # client's user; default alice and a random password), DEMO_SITE_PDISK_ENDPOINT (printed as
-# the pdisk endpoint when the site has one).
+# the pdisk endpoint instead of the site's own).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 self="$repo/scripts/demo-site.sh"
@@ -51,13 +55,14 @@ site="$(cd "$(dirname "$site")" && pwd)/$(basename "$site")"
 # touch the machine's), /run is private, and the site's VM directory path shows the node's own
 # directory. Then libvirtd and sshd run until killed.
 node_main() {
-  local nodedir="$1" vmdir="$2" ip="$3"
+  local nodedir="$1" vmdir="$2" ip="$3" shared="${4:-}"
   mkdir -p "$nodedir"/{etc-upper,etc-work,var-upper,var-work,run,vms}
   mount --make-rprivate /
   mount -t overlay overlay -o "lowerdir=/etc,upperdir=$nodedir/etc-upper,workdir=$nodedir/etc-work" /etc
   mount -t overlay overlay -o "lowerdir=/var,upperdir=$nodedir/var-upper,workdir=$nodedir/var-work" /var
   mount --bind "$nodedir/run" /run
-  mount --bind "$nodedir/vms" "$vmdir"
+  # The volume node sees the front end's files where they are (its VM directory is stratusd's).
+  [ "$shared" = shared ] || mount --bind "$nodedir/vms" "$vmdir"
   mkdir -p /etc/libvirt /run/sshd /run/libvirt /var/log/libvirt
   chmod 0755 /run/sshd
   # QEMU as root (the VM files are root's), console to plain files (no virtlogd).
@@ -258,9 +263,9 @@ EOF
   chmod 0755 "$site/ssh/ssh"
 
   # The nodes: a namespace each, a veth to the bridge, a bridge br0 inside for the guests.
-  local vmdir="$site/vms" i ns ip nodedir
+  local vmdir="$site/vms" i ns ip nodedir volume_node=$((nodes + 1))
   mkdir -p "$vmdir"
-  for i in $(seq "$nodes"); do
+  for i in $(seq "$volume_node"); do
     ns="stratusd-site-$id-node$i"
     ip="$net.$((10 + i))"
     nodedir="$site/nodes/node$i"
@@ -293,10 +298,11 @@ Subsystem sftp internal-sftp
 EOF
     state_put node_ip "$ip"
     setsid ip netns exec "$ns" unshare --mount --propagation private -- \
-      bash "$self" __node "$nodedir" "$vmdir" "$ip" </dev/null >"$nodedir/supervisor.out" 2>&1 &
+      bash "$self" __node "$nodedir" "$vmdir" "$ip" "$([ "$i" = "$volume_node" ] && echo shared)" \
+      </dev/null >"$nodedir/supervisor.out" 2>&1 &
   done
   # The nodes are up when their libvirtd answers over SSH, as stratusd will reach it.
-  for i in $(seq "$nodes"); do
+  for i in $(seq "$volume_node"); do
     ip="$net.$((10 + i))"
     wait_for 60 "node$i (sshd, libvirtd)" "$site/ssh/ssh" "$ip" test -S /run/libvirt/libvirt-sock
   done
@@ -344,9 +350,10 @@ EOF
   state_put pid $!
 
   # stratusd.
-  local port fd_port front="$site/frontend"
+  local port fd_port pdisk_port front="$site/frontend"
   port=$(free_port)
   fd_port=$(free_port)
+  pdisk_port=$(free_port)
   mkdir -p "$front" "$site/dhcp/hosts.d"
   cat >"$site/stratusd.toml" <<EOF
 listen = "127.0.0.1:$port"
@@ -375,6 +382,9 @@ listen = "127.0.0.1:$fd_port"
 tls_cert = "$tls/server.pem"
 tls_key = "$tls/server.key"
 password_file = "$site/login-pswd.properties"
+
+[volumes]
+listen = "127.0.0.1:$pdisk_port"
 EOF
   setsid "$bin" serve --config "$site/stratusd.toml" </dev/null >"$site/daemon.log" 2>&1 &
   state_put pid $!
@@ -394,13 +404,13 @@ EOF
     if [ "$n" -lt 150 ]; then echo "$net.$n $mac" >>"$site/public.leases"; else echo "$net.$n $mac" >>"$site/local.leases"; fi
   done
   local hosts=()
-  for i in $(seq "$nodes"); do hosts+=(--host "$net.$((10 + i))"); done
+  for i in $(seq "$volume_node"); do hosts+=(--host "$net.$((10 + i))"); done
   "$bin" site-setup --endpoint "$endpoint" --oneadmin-auth "$front/one_auth" \
     --public-leases "$site/public.leases" --local-leases "$site/local.leases" \
     --private-network 172.16.0.0/16 --bridge br0 "${hosts[@]}" >"$site/site-setup.log" 2>&1 ||
     { cat "$site/site-setup.log" >&2; die "site set-up failed"; }
   local hid
-  for i in $(seq "$nodes"); do
+  for i in $(seq "$volume_node"); do
     hid=$(python3 - "$endpoint" "$auth" "$net.$((10 + i))" <<'EOF'
 import sys, xmlrpc.client, re
 endpoint, auth, name = sys.argv[1:]
@@ -411,7 +421,12 @@ for host in re.findall(r"<HOST>.*?</HOST>", doc, re.S):
 EOF
 )
     [ -n "$hid" ] || die "node $net.$((10 + i)) was not registered"
-    rpc "$endpoint" "$auth" one.host.update "$hid" "'VM_DIR_SHARED = \"NO\"\nVM_DIR = \"$vmdir\"\nDOMAIN_TYPE = \"qemu\"\nCONSOLE_LOG = \"YES\"'" >/dev/null
+    if [ "$i" = "$volume_node" ]; then
+      rpc "$endpoint" "$auth" one.host.update "$hid" "'VM_DIR_SHARED = \"YES\"\nDOMAIN_TYPE = \"qemu\"\nCONSOLE_LOG = \"YES\"'" >/dev/null
+      rpc "$endpoint" "$auth" one.host.enable "$hid" False >/dev/null
+    else
+      rpc "$endpoint" "$auth" one.host.update "$hid" "'VM_DIR_SHARED = \"NO\"\nVM_DIR = \"$vmdir\"\nDOMAIN_TYPE = \"qemu\"\nCONSOLE_LOG = \"YES\"'" >/dev/null
+    fi
   done
   for i in $(seq "$nodes"); do
     wait_for 180 "node$i monitored by stratusd" python3 - "$endpoint" "$auth" "$net.$((10 + i))" <<'EOF'
@@ -445,12 +460,14 @@ export STRATUSLAB_ENDPOINT=https://127.0.0.1:$fd_port/xmlrpc
 export STRATUSLAB_USERNAME=$user
 export STRATUSLAB_PASSWORD=$password
 export STRATUSLAB_MARKETPLACE_ENDPOINT=$marketplace
-export STRATUSLAB_PDISK_ENDPOINT=${DEMO_SITE_PDISK_ENDPOINT:-}
+export STRATUSLAB_PDISK_ENDPOINT=${DEMO_SITE_PDISK_ENDPOINT:-https://127.0.0.1:$pdisk_port}
 export SSL_CERT_FILE=$tls/ca.pem
 export HOME=$home
 export PATH=$site/bin:$venv/bin:\$PATH
 # image: $image_id (the test guest; root logs in with \$HOME/.ssh/id_rsa)
 # requested address for runInstanceRequestedNetworkTest: $net.149
+# persistent disks (stratus-*-volume, --persistent-disk): VMs with one need the volume node
+# $net.$((10 + volume_node)), which is disabled until oneadmin enables it
 # oneadmin: XML-RPC $endpoint, ONE_AUTH=$front/one_auth
 EOF
   cat >"$site/site.json" <<EOF
@@ -460,10 +477,12 @@ EOF
  "bin": "$site/bin", "vm_dir": "$vmdir", "front_end": "$front", "ssh": "$site/ssh/ssh",
  "nodes": [$(for i in $(seq "$nodes"); do printf '%s{"name": "%s", "netns": "stratusd-site-%s-node%s", "dir": "%s"}' \
    "$([ "$i" -gt 1 ] && echo ', ')" "$net.$((10 + i))" "$id" "$i" "$site/nodes/node$i"; done)],
+ "volume_node": {"name": "$net.$((10 + volume_node))", "netns": "stratusd-site-$id-node$volume_node", "dir": "$site/nodes/node$volume_node"},
+ "pdisk": "https://127.0.0.1:$pdisk_port", "volumes": "$front/volumes",
  "bridge": "$bridge", "requested_ip": "$net.149", "daemon_log": "$site/daemon.log"}
 EOF
   trap - ERR
-  say "up: $nodes nodes on $net.0/24, stratusd on 127.0.0.1:$port (front door $fd_port), Marketplace $marketplace"
+  say "up: $nodes nodes and the volume node on $net.0/24, stratusd on 127.0.0.1:$port (front door $fd_port, pdisk $pdisk_port), Marketplace $marketplace"
   client_env
 }
 

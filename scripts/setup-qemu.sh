@@ -12,7 +12,8 @@
 #   * the two-node site's (tests/real_site.rs, scripts/demo-site.sh): libvirtd for the nodes, and
 #     site.img, a disk that boots by itself (syslinux on a FAT partition holding the same kernel
 #     and initrd) as a StratusLab Marketplace image does; the guest takes its address by DHCP
-#     and runs dropbear (from this machine's dropbear-bin, with the libraries it links).
+#     and runs dropbear (from this machine's dropbear-bin, with the libraries it links, and
+#     OpenSSH's sftp-server for scp).
 # See shared/notes/libvirt-qemu-on-debian12.md for why each step is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,6 +114,10 @@ if [ -s "$guest_dir/vmlinuz" ] && [ -s "$guest_dir/initrd.gz" ] && [ -s "$guest_
   [ "$(cat "$guest_dir/recipe" 2>/dev/null)" = "$recipe" ]; then
   exit 0
 fi
+if [ ! -x /usr/lib/openssh/sftp-server ]; then
+  echo "setup-qemu: installing openssh-sftp-server"
+  install_without_removals openssh-sftp-server
+fi
 # mke2fs -d (e2fsprogs, required priority, normally there) builds the image without mounting.
 if ! command -v mke2fs >/dev/null; then
   echo "setup-qemu: installing e2fsprogs"
@@ -173,6 +178,16 @@ for lib in $(ldd /usr/sbin/dropbear | awk '$2 == "=>" && $3 ~ /^\// { print $3 }
   mkdir -p "$root$(dirname "$lib")"
   cp -L "$lib" "$root$lib"
 done
+# OpenSSH's scp (9.x) speaks SFTP: dropbear runs /usr/lib/sftp-server for it (stratus-create-image
+# uploads the user's scripts with scp). It links libc only, copied above.
+install -D -m 0755 /usr/lib/openssh/sftp-server "$root/usr/lib/sftp-server"
+# What Testor's persistent-disk tests run in the guest: `bash <script>` and /sbin/mkfs.ext3 (as
+# on ttylinux), here busybox's sh and mke2fs (an ext2 file system: busybox writes no journal;
+# the tests only format, mount, write and read it).
+printf '#!/bin/busybox sh\nexec /bin/busybox sh "$@"\n' >"$root/bin/bash"
+mkdir -p "$root/sbin"
+printf '#!/bin/busybox sh\nexec /bin/busybox mke2fs "$@"\n' >"$root/sbin/mkfs.ext3"
+chmod 0755 "$root/bin/bash" "$root/sbin/mkfs.ext3"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"
 printf '/bin/sh\n' >"$root/etc/shells"
