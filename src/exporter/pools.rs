@@ -386,6 +386,19 @@ impl<const N: usize> Section<N> {
 
     fn set(&mut self, id: Oid, lines: Option<Lines<N>>) {
         let key = id.div_euclid(CHUNK);
+        // Most commits (monitoring, polls) leave an object's published figures as they were:
+        // its chunk's text stays valid.
+        let same = match (
+            &lines,
+            self.chunks.get(&key).and_then(|c| c.objects.get(&id)),
+        ) {
+            (Some(new), Some(old)) => new.text == old.text,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            return;
+        }
         let chunk = self.chunks.entry(key).or_insert_with(|| Chunk {
             objects: BTreeMap::new(),
             text: None,

@@ -337,6 +337,60 @@ impl Drop for Progress {
     }
 }
 
+/// How often a long copy writes its progress to the log.
+const PROGRESS_LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// A reader that publishes what went through it as a long operation's progress
+/// (`long_work_*{kind, item}`) and logs the bytes so far and the rate every 5 s.
+pub struct ProgressReader<R> {
+    inner: R,
+    progress: Progress,
+    done: u64,
+    started: Instant,
+    last_log: Instant,
+}
+
+impl<R> ProgressReader<R> {
+    /// `total_bytes`: 0 when unknown. `item` says which one (shown in the log and as a label).
+    pub fn new(inner: R, kind: &'static str, item: &str, total_bytes: u64) -> ProgressReader<R> {
+        let item: String = item.chars().take(200).collect();
+        tracing::info!(kind, item = %item, total_bytes, "started");
+        let now = Instant::now();
+        ProgressReader {
+            inner,
+            progress: metrics().long_work(kind, &item, total_bytes),
+            done: 0,
+            started: now,
+            last_log: now,
+        }
+    }
+
+    /// Bytes read so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        self.progress.set_done(self.done);
+        if self.last_log.elapsed() >= PROGRESS_LOG_EVERY {
+            self.last_log = Instant::now();
+            let rate = self.done as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+            tracing::info!(
+                kind = self.progress.labels.kind,
+                item = %self.progress.labels.item,
+                done_bytes = self.done,
+                bytes_per_second = rate as u64,
+                "in progress"
+            );
+        }
+        Ok(n)
+    }
+}
+
 /// Times a piece of work: `let t = Timer::start(); ...; t.elapsed()`.
 #[derive(Debug, Clone, Copy)]
 pub struct Timer(Instant);
@@ -398,5 +452,22 @@ mod tests {
         ));
         drop(work);
         assert!(!text().contains("unit-test-image"));
+    }
+
+    #[test]
+    fn a_progress_reader_publishes_the_bytes_read() {
+        use std::io::Read;
+        let data = vec![7u8; 10_000];
+        let mut r = ProgressReader::new(&data[..], "volume_fill", "unit-test-volume", 10_000);
+        let mut buf = [0u8; 4000];
+        assert_eq!(r.read(&mut buf).unwrap(), 4000);
+        assert!(text().contains(
+            "stratusd_long_work_done_bytes{kind=\"volume_fill\",item=\"unit-test-volume\"} 4000"
+        ));
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(r.done(), 10_000);
+        drop(r);
+        assert!(!text().contains("unit-test-volume"));
     }
 }

@@ -167,11 +167,23 @@ impl VolumeService {
             tracing::warn!(%url, error = %e, "volume content not fetched");
             failed()
         })?;
-        let mut content: Box<dyn Read + Send> = if url.ends_with(".gz") {
+        let content: Box<dyn Read + Send> = if url.ends_with(".gz") {
             Box::new(flate2::read::MultiGzDecoder::new(body))
         } else {
             body
         };
+        // Filling a volume from a URL is long work: its progress is logged and published.
+        let expected = form
+            .bytes
+            .as_deref()
+            .and_then(|b| b.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let mut content = crate::metrics::ProgressReader::new(
+            content,
+            "volume_fill",
+            &format!("volume {}", backing.path().display()),
+            expected,
+        );
         let (bytes, sha1) = self
             .backend
             .fill(backing, size, &mut content)
