@@ -16,37 +16,16 @@ hosts=${3:-50}
 running=${4:-2000}
 runs=${5:-20}
 
-cargo build --release --quiet --bin stratusd
-target="${CARGO_TARGET_DIR:-target}"
-work=$(mktemp -d "${TMPDIR:-/tmp}/stratusd-dashboard-bench.XXXXXX")
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+. bench/lib.sh
+bench_init dashboard
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/key.pem" -out "$work/cert.pem" \
   -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>/dev/null
 printf 'oneadmin=password,cloud-access\nuser7=pw,cloud-access\n' >"$work/passwords"
-echo "oneadmin:password" >"$work/one_auth"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rpc=$(free_port)
 https=$(free_port)
-ONE_AUTH="$work/one_auth" "$target/release/stratusd" serve --data-dir "$work/data" \
-  --listen "127.0.0.1:$rpc" --frontdoor-listen "127.0.0.1:$https" \
-  --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --password-file "$work/passwords" \
-  --log-level warn >"$work/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$https") 2>/dev/null && break
-  sleep 0.1
-done
-
-echo "bench: machine: $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-start=$(date +%s)
-python3 bench/dashboard-fill.py "http://127.0.0.1:$rpc/RPC2" "$vms" "$users" "$hosts" "$running"
-echo "bench: filled in $(($(date +%s) - start)) s"
+start_daemon "$https" --listen "127.0.0.1:$rpc" --frontdoor-listen "127.0.0.1:$https" \
+  --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --password-file "$work/passwords"
+fill "$rpc" "$vms" "$users" "$hosts" "$running"
 
 base="https://127.0.0.1:$https"
 curl_tls=(--silent --show-error --cacert "$work/cert.pem")

@@ -16,33 +16,12 @@ users=${4:-100}
 scrapes=${5:-50}
 seconds=${6:-30}
 
-cargo build --release --quiet --bin stratusd
-target="${CARGO_TARGET_DIR:-target}"
-work=$(mktemp -d "${TMPDIR:-/tmp}/stratusd-metrics-bench.XXXXXX")
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-echo "oneadmin:password" >"$work/one_auth"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
+bench_init metrics
 rpc=$(free_port)
 metrics=$(free_port)
-ONE_AUTH="$work/one_auth" "$target/release/stratusd" serve --data-dir "$work/data" \
-  --listen "127.0.0.1:$rpc" --metrics-listen "127.0.0.1:$metrics" \
-  --log-level warn >"$work/daemon.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$metrics") 2>/dev/null && break
-  sleep 0.1
-done
-
-echo "bench: machine: $(nproc) CPUs; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-start=$(date +%s)
-python3 bench/dashboard-fill.py "http://127.0.0.1:$rpc/RPC2" "$vms" "$users" "$hosts" "$running"
-echo "bench: filled in $(($(date +%s) - start)) s"
+start_daemon "$metrics" --listen "127.0.0.1:$rpc" --metrics-listen "127.0.0.1:$metrics"
+fill "$rpc" "$vms" "$users" "$hosts" "$running"
 python3 bench/metrics-load.py "http://127.0.0.1:$rpc/RPC2" "http://127.0.0.1:$metrics/metrics" \
   "$vms" "$scrapes" "$seconds"
 echo "bench: daemon RSS $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status"); load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,35 +8,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-fn ok(answer: &str) -> String {
-    rpc_result(answer).unwrap_or_else(|e| panic!("call failed: {e:?}"))
-}
-
-fn state(c: &mut Client, id: i32) -> (String, String) {
-    let doc = ok(&c.call("one.vm.info", &[s(ADMIN), i(id)]));
-    (
-        field(&doc, "STATE").unwrap_or_default(),
-        field(&doc, "LCM_STATE").unwrap_or_default(),
-    )
-}
-
-fn wait(c: &mut Client, id: i32, want: (&str, &str)) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = state(c, id);
-        if (got.0.as_str(), got.1.as_str()) == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "VM {id} stuck in {got:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn act(c: &mut Client, what: &str, id: i32) {
-    ok(&c.call("one.vm.action", &[s(ADMIN), s(what), i(id)]));
-}
+use std::time::Duration;
 
 fn tick() {
     // History times are whole seconds: let each state last at least one.
@@ -155,21 +127,21 @@ fn accounting_follows_the_history_records_to_the_second() {
         "bob:pw",
         format!("NAME = bobs\nCPU = 1\nMEMORY = 128\n{}", on(h2)),
     );
-    wait(&mut c, stopper, ("3", "3"));
-    wait(&mut c, mover, ("3", "3"));
-    wait(&mut c, other, ("3", "3"));
-    wait(&mut c, failed, ("7", "0"));
+    wait_vm_state(&mut c, stopper, ("3", "3"));
+    wait_vm_state(&mut c, mover, ("3", "3"));
+    wait_vm_state(&mut c, other, ("3", "3"));
+    wait_vm_state(&mut c, failed, ("7", "0"));
     tick();
-    act(&mut c, "stop", stopper);
+    vm_act(&mut c, "stop", stopper);
     ok(&c.call("one.vm.migrate", &[s(ADMIN), i(mover), i(h2), ci(false)]));
-    wait(&mut c, stopper, ("4", "0"));
-    wait(&mut c, mover, ("3", "3"));
+    wait_vm_state(&mut c, stopper, ("4", "0"));
+    wait_vm_state(&mut c, mover, ("3", "3"));
     tick();
-    act(&mut c, "resume", stopper);
-    wait(&mut c, stopper, ("3", "3"));
+    vm_act(&mut c, "resume", stopper);
+    wait_vm_state(&mut c, stopper, ("3", "3"));
     tick();
-    act(&mut c, "shutdown", mover);
-    wait(&mut c, mover, ("6", "0"));
+    vm_act(&mut c, "shutdown", mover);
+    wait_vm_state(&mut c, mover, ("6", "0"));
     tick();
     // Everything after this instant is outside the window ending here.
     let end = std::time::SystemTime::now()

@@ -10,7 +10,6 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 struct Cli {
     endpoint: String,
@@ -53,40 +52,6 @@ impl Cli {
         let text = self.ok(args);
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{args:?}: {e}: {text}"))
     }
-}
-
-fn ok(answer: &str) -> String {
-    rpc_result(answer).unwrap_or_else(|e| panic!("call failed: {e:?}"))
-}
-
-fn vm(c: &mut Client, template: &str) -> i32 {
-    ok(&c.call("one.vm.allocate", &[s(ADMIN), s(template)]))
-        .parse()
-        .unwrap()
-}
-
-fn state(c: &mut Client, id: i32) -> (String, String) {
-    let doc = ok(&c.call("one.vm.info", &[s(ADMIN), i(id)]));
-    (
-        field(&doc, "STATE").unwrap_or_default(),
-        field(&doc, "LCM_STATE").unwrap_or_default(),
-    )
-}
-
-fn wait(c: &mut Client, id: i32, want: (&str, &str)) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = state(c, id);
-        if (got.0.as_str(), got.1.as_str()) == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "VM {id} stuck in {got:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn action(c: &mut Client, what: &str, id: i32) {
-    ok(&c.call("one.vm.action", &[s(ADMIN), s(what), i(id)]));
 }
 
 /// `id -> (STATE, LCM_STATE)` of the VMs of a `--json` pool listing.
@@ -152,32 +117,32 @@ fn the_admin_command_line_lists_shows_and_acts_on_every_family() {
     let bad = host(&mut c, "failhost", "tm_stratuslab");
     let on = |h: i32| format!("CPU = 1\nMEMORY = 512\nREQUIREMENTS = \"ID = {h}\"\n");
 
-    let running = vm(&mut c, &format!("NAME = web\n{}", on(good)));
-    let stopped = vm(&mut c, &format!("NAME = stopped\n{}", on(good)));
-    let suspended = vm(&mut c, &format!("NAME = susp\n{}", on(good)));
-    let done = vm(&mut c, &format!("NAME = gone\n{}", on(good)));
-    let failed = vm(&mut c, &format!("NAME = broken\n{}", on(bad)));
-    let pending = vm(
+    let running = allocate_vm(&mut c, &format!("NAME = web\n{}", on(good)));
+    let stopped = allocate_vm(&mut c, &format!("NAME = stopped\n{}", on(good)));
+    let suspended = allocate_vm(&mut c, &format!("NAME = susp\n{}", on(good)));
+    let done = allocate_vm(&mut c, &format!("NAME = gone\n{}", on(good)));
+    let failed = allocate_vm(&mut c, &format!("NAME = broken\n{}", on(bad)));
+    let pending = allocate_vm(
         &mut c,
         "NAME = nowhere\nCPU = 1\nMEMORY = 64\nREQUIREMENTS = \"ID = 999\"\n",
     );
-    let held = vm(
+    let held = allocate_vm(
         &mut c,
         "NAME = held\nCPU = 1\nMEMORY = 64\nREQUIREMENTS = \"ID = 999\"\n",
     );
-    action(&mut c, "hold", held);
+    vm_act(&mut c, "hold", held);
     for id in [running, stopped, suspended, done] {
-        wait(&mut c, id, ("3", "3"));
+        wait_vm_state(&mut c, id, ("3", "3"));
     }
-    action(&mut c, "stop", stopped);
-    action(&mut c, "suspend", suspended);
-    action(&mut c, "finalize", done);
-    wait(&mut c, stopped, ("4", "0"));
-    wait(&mut c, suspended, ("5", "0"));
-    wait(&mut c, done, ("6", "0"));
-    wait(&mut c, failed, ("7", "0"));
-    wait(&mut c, pending, ("1", "0"));
-    wait(&mut c, held, ("2", "0"));
+    vm_act(&mut c, "stop", stopped);
+    vm_act(&mut c, "suspend", suspended);
+    vm_act(&mut c, "finalize", done);
+    wait_vm_state(&mut c, stopped, ("4", "0"));
+    wait_vm_state(&mut c, suspended, ("5", "0"));
+    wait_vm_state(&mut c, done, ("6", "0"));
+    wait_vm_state(&mut c, failed, ("7", "0"));
+    wait_vm_state(&mut c, pending, ("1", "0"));
+    wait_vm_state(&mut c, held, ("2", "0"));
 
     // --json: every VM but the DONE one, as one.vmpool.info lists them.
     let listed = cli.json(&["vm", "list", "--json"]);
@@ -274,10 +239,10 @@ fn the_admin_command_line_lists_shows_and_acts_on_every_family() {
     // Actions: release and hold by name and by range, delete (finalize); failures keep the
     // others going and exit 255 with oned's message.
     cli.ok(&["vm", "release", "held"]);
-    assert_eq!(state(&mut c, held).0, "1");
+    assert_eq!(vm_state(&mut c, held).0, "1");
     let v = cli.ok(&["vm", "hold", &format!("{pending}..{held}"), "-v"]);
     assert!(v.contains(&format!("VM {pending}: hold")), "{v}");
-    assert_eq!(state(&mut c, pending).0, "2");
+    assert_eq!(vm_state(&mut c, pending).0, "2");
     let o = cli.run(&["vm", "suspend", &format!("{pending},{running}")]);
     assert_eq!(o.code, 255);
     assert!(
@@ -286,11 +251,11 @@ fn the_admin_command_line_lists_shows_and_acts_on_every_family() {
         "{}",
         o.stderr
     );
-    wait(&mut c, running, ("5", "0"));
+    wait_vm_state(&mut c, running, ("5", "0"));
     cli.ok(&["vm", "resume", &running.to_string()]);
-    wait(&mut c, running, ("3", "3"));
+    wait_vm_state(&mut c, running, ("3", "3"));
     cli.ok(&["vm", "delete", &pending.to_string()]);
-    assert_eq!(state(&mut c, pending).0, "6");
+    assert_eq!(vm_state(&mut c, pending).0, "6");
     let o = cli.run(&["vm", "show", "4242"]);
     assert_eq!(o.code, 255);
     assert!(

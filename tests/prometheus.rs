@@ -129,52 +129,6 @@ fn get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body.to_string()))
 }
 
-fn ok(answer: &str) -> String {
-    rpc_result(answer).unwrap_or_else(|e| panic!("call failed: {e:?}"))
-}
-
-fn host(c: &mut Client, name: &str) -> i32 {
-    ok(&c.call(
-        "one.host.allocate",
-        &[
-            s(ADMIN),
-            s(name),
-            s("im_dummy"),
-            s("vmm_dummy"),
-            s("dummy"),
-            s("tm_dummy"),
-        ],
-    ))
-    .parse()
-    .unwrap()
-}
-
-fn vm(c: &mut Client, template: &str) -> i32 {
-    ok(&c.call("one.vm.allocate", &[s(ADMIN), s(template)]))
-        .parse()
-        .unwrap()
-}
-
-fn vm_state(c: &mut Client, id: i32) -> (String, String) {
-    let doc = ok(&c.call("one.vm.info", &[s(ADMIN), i(id)]));
-    (
-        field(&doc, "STATE").unwrap_or_default(),
-        field(&doc, "LCM_STATE").unwrap_or_default(),
-    )
-}
-
-fn wait_state(c: &mut Client, id: i32, want: (&str, &str)) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got = vm_state(c, id);
-        if (got.0.as_str(), got.1.as_str()) == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "VM {id} stuck in {got:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A template value (3.2 writes them as CDATA sections).
 fn tfield(doc: &str, tag: &str) -> Option<String> {
     field(doc, tag).map(|v| {
@@ -299,8 +253,8 @@ fn prometheus_scrapes_the_pools_as_oned_documents_show_them() {
     );
     let mut c = d.client();
 
-    let h0 = host(&mut c, "node-a");
-    let _h1 = host(&mut c, "node-b");
+    let h0 = allocate_dummy_host(&mut c, "node-a");
+    let _h1 = allocate_dummy_host(&mut c, "node-b");
     let net = ok(&c.call(
         "one.vn.allocate",
         &[
@@ -309,30 +263,30 @@ fn prometheus_scrapes_the_pools_as_oned_documents_show_them() {
         ],
     ));
     // Running VMs: one with two disks, two VCPUs and a NIC.
-    let a = vm(
+    let a = allocate_vm(
         &mut c,
         &format!("NAME = a\nCPU = 0.5\nVCPU = 2\nMEMORY = 256\nDISK = [ SOURCE = /dev/null, TARGET = hda ]\nDISK = [ TYPE = swap, SIZE = 64 ]\nNIC = [ NETWORK_ID = {net} ]\n"),
     );
-    let b = vm(&mut c, "NAME = b\nCPU = 1\nMEMORY = 128\n");
+    let b = allocate_vm(&mut c, "NAME = b\nCPU = 1\nMEMORY = 128\n");
     // On hold, and pending for good (no host matches).
-    let held = vm(&mut c, "NAME = held\nCPU = 1\nMEMORY = 64\n");
+    let held = allocate_vm(&mut c, "NAME = held\nCPU = 1\nMEMORY = 64\n");
     ok(&c.call("one.vm.action", &[s(ADMIN), s("hold"), i(held)]));
-    let pending = vm(
+    let pending = allocate_vm(
         &mut c,
         "NAME = nowhere\nCPU = 1\nMEMORY = 64\nREQUIREMENTS = \"ID = 9999\"\n",
     );
     // Finished: DONE VMs are not published.
-    let done = vm(&mut c, "NAME = done\nCPU = 1\nMEMORY = 64\n");
-    wait_state(&mut c, a, ("3", "3"));
-    wait_state(&mut c, b, ("3", "3"));
-    wait_state(&mut c, done, ("3", "3"));
+    let done = allocate_vm(&mut c, "NAME = done\nCPU = 1\nMEMORY = 64\n");
+    wait_vm_state(&mut c, a, ("3", "3"));
+    wait_vm_state(&mut c, b, ("3", "3"));
+    wait_vm_state(&mut c, done, ("3", "3"));
     ok(&c.call("one.vm.action", &[s(ADMIN), s("finalize"), i(done)]));
-    wait_state(&mut c, done, ("6", "0"));
+    wait_vm_state(&mut c, done, ("6", "0"));
     // Suspended.
-    let susp = vm(&mut c, "NAME = susp\nCPU = 1\nMEMORY = 64\n");
-    wait_state(&mut c, susp, ("3", "3"));
+    let susp = allocate_vm(&mut c, "NAME = susp\nCPU = 1\nMEMORY = 64\n");
+    wait_vm_state(&mut c, susp, ("3", "3"));
     ok(&c.call("one.vm.action", &[s(ADMIN), s("suspend"), i(susp)]));
-    wait_state(&mut c, susp, ("5", "0"));
+    wait_vm_state(&mut c, susp, ("5", "0"));
     assert_eq!(vm_state(&mut c, pending), ("1".into(), "0".into()));
     assert_eq!(vm_state(&mut c, held), ("2".into(), "0".into()));
 

@@ -432,3 +432,59 @@ pub fn expected_dnsmasq_entries(
     }
     out
 }
+
+/// The value of a successful answer; panics with the error of a failed one.
+pub fn ok(answer: &str) -> String {
+    rpc_result(answer).unwrap_or_else(|e| panic!("call failed: {e:?}"))
+}
+
+/// `one.vm.allocate` as oneadmin: the new VM's id.
+pub fn allocate_vm(c: &mut Client, template: &str) -> i32 {
+    ok(&c.call("one.vm.allocate", &[s(ADMIN), s(template)]))
+        .parse()
+        .unwrap()
+}
+
+/// A simulated host (the dummy drivers), as oneadmin: its id.
+pub fn allocate_dummy_host(c: &mut Client, name: &str) -> i32 {
+    ok(&c.call(
+        "one.host.allocate",
+        &[
+            s(ADMIN),
+            s(name),
+            s("im_dummy"),
+            s("vmm_dummy"),
+            s("dummy"),
+            s("tm_dummy"),
+        ],
+    ))
+    .parse()
+    .unwrap()
+}
+
+/// A VM's `(STATE, LCM_STATE)` as `one.vm.info` shows them.
+pub fn vm_state(c: &mut Client, id: i32) -> (String, String) {
+    let doc = ok(&c.call("one.vm.info", &[s(ADMIN), i(id)]));
+    (
+        field(&doc, "STATE").unwrap_or_default(),
+        field(&doc, "LCM_STATE").unwrap_or_default(),
+    )
+}
+
+/// Waits (30 s at most) for a VM to be in `want` = `(STATE, LCM_STATE)`.
+pub fn wait_vm_state(c: &mut Client, id: i32, want: (&str, &str)) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = vm_state(c, id);
+        if (got.0.as_str(), got.1.as_str()) == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "VM {id} stuck in {got:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `one.vm.action` as oneadmin; panics when refused.
+pub fn vm_act(c: &mut Client, what: &str, id: i32) {
+    ok(&c.call("one.vm.action", &[s(ADMIN), s(what), i(id)]));
+}
