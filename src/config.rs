@@ -174,6 +174,9 @@ pub struct VolumeSettings {
     pub volume_group: Option<String>,
     /// Largest gzipped image accepted by an upload (`POST /disks/` multipart).
     pub upload_max_bytes: u64,
+    /// GiB of volumes each user may hold (the sizes of their volumes, clones and uploads not in
+    /// the quarantine); 0: no limit. pdisk's super-user and oneadmin have none.
+    pub user_quota_gib: u64,
 }
 
 impl Default for VolumeSettings {
@@ -185,6 +188,7 @@ impl Default for VolumeSettings {
             format: "raw".into(),
             volume_group: None,
             upload_max_bytes: 1 << 30,
+            user_quota_gib: 0,
         }
     }
 }

@@ -419,13 +419,17 @@ impl Core {
             mounts: Vec::new(),
             cached: false,
         };
+        let quota = self.settings.volumes.user_quota_gib;
         self.write(|state, tx| {
             if state.volumes.contains_key(&volume.uuid) {
                 return Err(super::Error::Internal("volume id taken".into()));
             }
+            if let Some(refusal) = over_quota(state, &volume.owner, volume.size, quota) {
+                return Ok(Err(refusal));
+            }
             tx.put(Change::Volume(volume.clone()));
-            Ok(())
-        })?;
+            Ok(Ok(()))
+        })??;
         Ok(volume)
     }
 
@@ -517,6 +521,7 @@ impl Core {
         backing: impl FnOnce(&Volume, bool) -> Backing,
     ) -> VolumeResult<(Volume, Volume)> {
         let mut backing = Some(backing);
+        let quota = self.settings.volumes.user_quota_gib;
         self.write(|state, tx| {
             let Some(src) = existing(state, who, uuid) else {
                 return Ok(Err(VolumeError::NotFound(format!(
@@ -544,6 +549,9 @@ impl Core {
                 return Ok(Err(VolumeError::Forbidden(format!(
                     "insufficient access rights to view disk ({uuid})"
                 ))));
+            }
+            if let Some(refusal) = over_quota(state, &who.name, src.size, quota) {
+                return Ok(Err(refusal));
             }
             let Some(make) = backing.take() else {
                 return Err(super::Error::Internal("backing asked twice".into()));
@@ -984,6 +992,28 @@ impl Core {
             host,
         })
     }
+}
+
+/// The refusal of `size` more GiB for `owner` when it would take them past the per-user
+/// quota (`[volumes] user_quota_gib`; 0: none; the super-user has none). Volumes in the
+/// quarantine, being removed, or the image cache's origins do not count.
+fn over_quota(state: &State, owner: &str, size: u64, quota: u64) -> Option<VolumeError> {
+    if quota == 0 || VolumeUser::new(owner).superuser {
+        return None;
+    }
+    let used: u64 = state
+        .volumes
+        .values()
+        .filter(|v| {
+            v.owner == owner && v.state != VolumeState::Deleting && !v.in_quarantine() && !v.cached
+        })
+        .map(|v| v.size)
+        .sum();
+    (used.saturating_add(size) > quota).then(|| {
+        VolumeError::Forbidden(format!(
+            "volume quota exceeded: {owner} has {used} GiB of volumes, {size} GiB more would pass the limit of {quota} GiB"
+        ))
+    })
 }
 
 /// Why the volume cannot take one more user, if it cannot.

@@ -9,6 +9,8 @@ use super::*;
 /// The upload limit of this site (the config file's `[volumes] upload_max_bytes`): an upload
 /// may expand to 64 times as much.
 const UPLOAD_MAX: u64 = 64 * 1024;
+/// GiB of volumes each user may hold here (`[volumes] user_quota_gib`).
+const QUOTA: u64 = 4;
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -53,7 +55,7 @@ fn hostile_inputs_of_an_ordinary_user_are_refused() {
     let config = dir.join("stratusd.toml");
     std::fs::write(
         &config,
-        format!("[volumes]\nupload_max_bytes = {UPLOAD_MAX}\n"),
+        format!("[volumes]\nupload_max_bytes = {UPLOAD_MAX}\nuser_quota_gib = {QUOTA}\n"),
     )
     .unwrap();
     let mut site = Site::start_in(dir, &["--config", config.to_str().unwrap()]);
@@ -190,4 +192,21 @@ fn hostile_inputs_of_an_ordinary_user_are_refused() {
     assert!(!marker.exists());
     site.vm_action("finalize", vm);
     site.vm_action("finalize", bobs_vm);
+
+    // --- the per-user quota: alice holds 1 GiB ------------------------------------------------
+    let two = alice.create("2", "within the quota");
+    let before = site.snapshot();
+    alice
+        .post_form("/disks/", &[("size", "2"), ("tag", "past the quota")])
+        .assert_error(
+            403,
+            &format!("volume quota exceeded: alice has 3 GiB of volumes, 2 GiB more would pass the limit of {QUOTA} GiB"),
+        );
+    assert_eq!(site.snapshot(), before, "the refusal made nothing");
+    // Others and the super-user are not charged for it.
+    bob.create("3", "bob's own quota");
+    site.superuser().create("10", "the site's");
+    // A volume deleted (into the quarantine) no longer counts.
+    assert_eq!(alice.delete(&format!("/disks/{two}/")).status, 200);
+    alice.create("3", "after the delete");
 }
