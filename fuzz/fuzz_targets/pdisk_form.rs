@@ -32,6 +32,7 @@ fuzz_target!(|data: &[u8]| {
         },
         state: VolumeState::Ready,
         mounts: Vec::new(),
+        cached: false,
     };
     let text = json::disk(&volume, 3);
     let answer: serde_json::Value = serde_json::from_str(&text).expect("the answer is JSON");
