@@ -32,7 +32,7 @@
 //!
 //! # Using it
 //!
-//! ```ignore
+//! ```text
 //! let guard = Guard::new("pdisk", Limits::new(&settings.connections, max_body, budget));
 //! guard.serve(listener, Plain, MyHandler { .. }, shutdown_rx).await;
 //! ```
