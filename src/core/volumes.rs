@@ -110,6 +110,34 @@ fn existing<'a>(state: &'a State, who: &VolumeUser, uuid: &str) -> Option<&'a Vo
         .filter(|v| v.is_ready() && (who.superuser || !v.in_quarantine()))
 }
 
+/// The volume `who` may change, as `PUT` and `DELETE /disks/<uuid>/` find it, or pdisk's
+/// refusal in the order it checked: unknown (404), not visible (403), not the owner's (403,
+/// "insufficient rights to <verb> disk"), a cached image's origin (409, "can't be <done>").
+fn editable<'a>(
+    state: &'a State,
+    who: &VolumeUser,
+    uuid: &str,
+    verb: &str,
+    done: &str,
+) -> Result<&'a Volume, VolumeError> {
+    let v = existing(state, who, uuid)
+        .ok_or_else(|| VolumeError::NotFound(format!("disk ({uuid}) does not exist")))?;
+    if !can_view(who, v) {
+        return Err(VolumeError::Forbidden(format!(
+            "insufficient access rights to view disk ({uuid})"
+        )));
+    }
+    if !can_edit(who, v) {
+        return Err(VolumeError::Forbidden(format!(
+            "insufficient rights to {verb} disk ({uuid})"
+        )));
+    }
+    if v.cached {
+        return Err(cached_refusal(v, done));
+    }
+    Ok(v)
+}
+
 /// pdisk's `processWebForm`: the properties a create or update form sets.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct VolumeForm {
@@ -597,24 +625,10 @@ impl Core {
         form: &VolumeForm,
     ) -> VolumeResult<Volume> {
         self.write(|state, tx| {
-            let Some(v) = existing(state, who, uuid) else {
-                return Ok(Err(VolumeError::NotFound(format!(
-                    "disk ({uuid}) does not exist"
-                ))));
+            let v = match editable(state, who, uuid, "update", "changed") {
+                Ok(v) => v,
+                Err(refusal) => return Ok(Err(refusal)),
             };
-            if !can_view(who, v) {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "insufficient access rights to view disk ({uuid})"
-                ))));
-            }
-            if !can_edit(who, v) {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "insufficient rights to update disk ({uuid})"
-                ))));
-            }
-            if v.cached {
-                return Ok(Err(cached_refusal(v, "changed")));
-            }
             if !who.superuser && (form.owner.is_some() || form.quarantine.is_some()) {
                 return Ok(Err(VolumeError::Forbidden(format!(
                     "only {SUPERUSER} may change the owner or the quarantine of disk ({uuid})"
@@ -666,24 +680,10 @@ impl Core {
     /// in quarantine removes it now.
     pub fn volume_delete(&self, who: &VolumeUser, uuid: &str) -> VolumeResult<Deleted> {
         self.write(|state, tx| {
-            let Some(v) = existing(state, who, uuid) else {
-                return Ok(Err(VolumeError::NotFound(format!(
-                    "disk ({uuid}) does not exist"
-                ))));
+            let v = match editable(state, who, uuid, "delete", "deleted") {
+                Ok(v) => v,
+                Err(refusal) => return Ok(Err(refusal)),
             };
-            if !can_view(who, v) {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "insufficient access rights to view disk ({uuid})"
-                ))));
-            }
-            if !can_edit(who, v) {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "insufficient rights to delete disk ({uuid})"
-                ))));
-            }
-            if v.cached {
-                return Ok(Err(cached_refusal(v, "deleted")));
-            }
             if !v.mounts.is_empty() {
                 return Ok(Err(VolumeError::Conflict(format!(
                     "disk ({uuid}) is in use and can't be deleted"
