@@ -9,7 +9,8 @@ use std::process::Command;
 /// The program that makes and converts disk images (Debian's `qemu-utils`).
 pub const QEMU_IMG: &str = "qemu-img";
 
-fn run(cmd: &mut Command, what: &str) -> Result<()> {
+/// Runs a `qemu-img` command; its failure is the tool's first line of error output.
+pub(crate) fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let out = cmd
         .output()
         .map_err(|e| StorageError::Tool(format!("{what}: cannot run {QEMU_IMG}: {e}")))?;

@@ -47,18 +47,7 @@ fn place(tmp: &Path, path: &Path) -> Result<()> {
 }
 
 fn qemu_img(args: &[&std::ffi::OsStr], what: &str) -> Result<()> {
-    let out = Command::new(QEMU_IMG)
-        .args(args)
-        .output()
-        .map_err(|e| StorageError::Tool(format!("{what}: cannot run {QEMU_IMG}: {e}")))?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(StorageError::Tool(format!(
-            "{what}: {}",
-            stderr.lines().next().unwrap_or("qemu-img failed").trim()
-        )));
-    }
-    Ok(())
+    crate::storage::cow::run(Command::new(QEMU_IMG).args(args), what)
 }
 
 /// An empty volume: a sparse raw file, or an empty qcow2 image.
