@@ -220,6 +220,9 @@ struct VolumeKey {
     kind: &'static str,
 }
 
+/// The back end label of the cached Marketplace images' origin volumes.
+const IMAGE_CACHE: &str = "image_cache";
+
 /// One volume's share of the volume families.
 #[derive(Debug, Clone, Copy)]
 struct VolumeShare {
@@ -237,7 +240,10 @@ impl VolumeShare {
             VolumeState::Ready if v.in_quarantine() => "quarantined",
             VolumeState::Ready => "ready",
         };
+        // A cached Marketplace image's origin is the image cache's file, already counted by
+        // stratusd_image_cache_bytes: it is a volume of its own back end, with no bytes here.
         let backend = match v.backing {
+            _ if v.cached => IMAGE_CACHE,
             Backing::File { .. } => "file",
             Backing::Lvm { .. } => "lvm",
         };
@@ -248,9 +254,13 @@ impl VolumeShare {
                 state,
                 kind: v.kind.as_str(),
             },
-            bytes: i64::try_from(v.size)
-                .unwrap_or(i64::MAX)
-                .saturating_mul(1 << 30),
+            bytes: if v.cached {
+                0
+            } else {
+                i64::try_from(v.size)
+                    .unwrap_or(i64::MAX)
+                    .saturating_mul(1 << 30)
+            },
             static_mounts: v.mounts.len() as i64 - hotplug,
             hotplug_mounts: hotplug,
         }
@@ -291,21 +301,26 @@ impl VolumeTally {
     fn render(&self) -> String {
         let mut out = String::new();
         type Pick = fn(&(i64, i64)) -> i64;
-        let families: [(&str, &str, Pick); 2] = [
+        let families: [(&str, &str, Pick, bool); 2] = [
             (
                 "stratusd_volumes",
-                "Persistent volumes, per back end, state (creating, ready, quarantined, deleting) and pdisk type",
+                "Persistent volumes, per back end (file, lvm, image_cache: the cached Marketplace images' origins), state (creating, ready, quarantined, deleting) and pdisk type",
                 |t| t.0,
+                true,
             ),
             (
                 "stratusd_volume_bytes",
-                "Provisioned size of the persistent volumes, per back end, state and pdisk type",
+                "Provisioned size of the persistent volumes, per back end (file, lvm), state and pdisk type; the image cache's files are in stratusd_image_cache_bytes",
                 |t| t.1,
+                false,
             ),
         ];
-        for (name, help, get) in families {
+        for (name, help, get, with_cache) in families {
             let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n");
             for (key, total) in &self.totals {
+                if key.backend == IMAGE_CACHE && !with_cache {
+                    continue;
+                }
                 let _ = writeln!(
                     out,
                     "{name}{{backend=\"{}\",state=\"{}\",type=\"{}\"}} {}",

@@ -275,6 +275,28 @@ fn volumes_are_counted_by_back_end_state_and_type() {
     };
     assert!(core.volume_mount_found(a, mount).unwrap());
     core.volume_delete(&VolumeUser::new("alice"), b).unwrap();
+    // A cached Marketplace image offered as an origin, and a user's clone of it: the origin's
+    // data is the cache's file (stratusd_image_cache_bytes), so it adds no volume bytes; the
+    // clone is a volume of its own (its provisioned size).
+    let origin = "00000000-0000-4000-8000-0000000000c0";
+    let clone = "00000000-0000-4000-8000-0000000000c1";
+    let cached = crate::core::volumes::CachedOrigin {
+        id: "GZ0x0000000000000000000000".into(),
+        path: "/cache/images/GZ0x0000000000000000000000".into(),
+        format: "raw".into(),
+        bytes: 3 << 30,
+        owner: "pdisk".into(),
+        public: true,
+    };
+    core.volume_cached_origin(&cached, origin).unwrap();
+    core.volume_copy_begin(&VolumeUser::new("alice"), origin, clone, |_, _| {
+        Backing::File {
+            path: "/v/clone.qcow2".into(),
+            format: "qcow2".into(),
+        }
+    })
+    .unwrap();
+    core.volume_created(clone, None).unwrap();
     let text = pools.render_text(&[]);
     check_grouping(&text);
     let s = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
@@ -292,6 +314,20 @@ fn volumes_are_counted_by_back_end_state_and_type() {
         (7u64 << 30).to_string()
     );
     assert_eq!(s(&format!("stratusd_volumes{{{creating}}}")), "1");
+    let cache_origin = "backend=\"image_cache\",state=\"ready\",type=\"MACHINE_IMAGE_ORIGIN\"";
+    let live = "backend=\"file\",state=\"ready\",type=\"MACHINE_IMAGE_LIVE\"";
+    assert_eq!(s(&format!("stratusd_volumes{{{cache_origin}}}")), "1");
+    assert_eq!(
+        sample(&text, &format!("stratusd_volume_bytes{{{cache_origin}}}")),
+        None,
+        "the cache's file is not counted again as volume bytes:\n{text}"
+    );
+    assert!(!text.contains("stratusd_volume_bytes{backend=\"image_cache\""));
+    assert_eq!(s(&format!("stratusd_volumes{{{live}}}")), "1");
+    assert_eq!(
+        s(&format!("stratusd_volume_bytes{{{live}}}")),
+        (3u64 << 30).to_string()
+    );
     assert_eq!(s("stratusd_volume_mounts{kind=\"hotplug\"}"), "1");
     assert_eq!(s("stratusd_volume_mounts{kind=\"static\"}"), "0");
     // A volume gone: its series stays, at 0.

@@ -81,6 +81,8 @@ pub struct Metrics {
     pub image_download_bytes: Counter,
     pub image_downloads_in_progress: Gauge,
     pub image_download_failures: Counter,
+    pub image_cache_images: Gauge,
+    pub image_cache_bytes: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub work_in_progress: Family<KindLabels, Gauge>,
     pub work_done_bytes: Family<WorkLabels, Gauge>,
     pub work_total_bytes: Family<WorkLabels, Gauge>,
@@ -117,6 +119,8 @@ impl Metrics {
             image_download_bytes: Counter::default(),
             image_downloads_in_progress: Gauge::default(),
             image_download_failures: Counter::default(),
+            image_cache_images: Gauge::default(),
+            image_cache_bytes: Gauge::default(),
             work_in_progress: Family::default(),
             work_done_bytes: Family::default(),
             work_total_bytes: Family::default(),
@@ -185,6 +189,16 @@ impl Metrics {
             "image_download_failures",
             "Marketplace image downloads that failed (network, size or checksum)",
             m.image_download_failures.clone(),
+        );
+        r.register(
+            "image_cache_images",
+            "Marketplace images in the front-end's image cache",
+            m.image_cache_images.clone(),
+        );
+        r.register(
+            "image_cache_bytes",
+            "Bytes the front-end's image cache occupies on disk (the cached images' origin volumes are these files)",
+            m.image_cache_bytes.clone(),
         );
         r.register(
             "long_work_in_progress",
@@ -277,6 +291,13 @@ impl Metrics {
     pub fn quarantine(&self, directories: usize, bytes: u64) {
         self.quarantine_directories.set(directories as i64);
         self.quarantine_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// The image cache as last scanned (at start and after each image placed in it).
+    pub fn image_cache(&self, images: usize, bytes: u64) {
+        self.image_cache_images.set(images as i64);
+        self.image_cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 

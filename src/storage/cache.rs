@@ -305,6 +305,12 @@ impl ImageCache {
         (images, bytes)
     }
 
+    /// Sets the image cache gauges (`stratusd_image_cache_*`) from [`Self::usage`].
+    pub fn publish_usage(&self) {
+        let (images, bytes) = self.usage();
+        crate::metrics::metrics().image_cache(images, bytes);
+    }
+
     fn images_dir(&self) -> PathBuf {
         self.dir.join("images")
     }
@@ -542,6 +548,7 @@ impl ImageCache {
         if let Ok(dir) = std::fs::File::open(self.images_dir()) {
             let _ = dir.sync_all();
         }
+        self.publish_usage();
         Ok(())
     }
 }

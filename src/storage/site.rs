@@ -31,6 +31,7 @@ impl StorageSite {
         let s = &settings.storage;
         let cache = ImageCache::new(settings.cache_dir());
         cache.clean_partials();
+        cache.publish_usage();
         // VM directories (home, images/), quarantined ones, simulated hosts' records.
         super::layout::remove_leftover_temps(&settings.data_dir, 3);
         StorageSite {
