@@ -152,15 +152,6 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         .clone()
         .map(|path| Arc::new(DhcpHostsFile::new(path, settings.dhcp_format)));
     let mut core = Core::open(store, settings, &password)?;
-    if let Some(file) = &dhcp_hosts {
-        // Leases may have changed while we were down (or the file was lost): start in step.
-        file.refresh(&core.read());
-        tracing::info!(file = %file.path().display(), "DHCP host file written");
-        let file = Arc::clone(file);
-        core.add_after_commit(Box::new(move |state, committed| {
-            file.after_commit(state, &committed.kinds)
-        }));
-    }
     let hooks_dir = core
         .settings
         .hooks_dir
@@ -171,6 +162,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     core.set_effects(crate::core::outbox::Effects {
         hook_points: hooks.iter().map(|h| h.on).collect(),
         vm_log: true,
+        dhcp: dhcp_hosts.is_some(),
     });
     // The pools' metrics are rendered as commits change them, from the start.
     let pool_metrics = core
@@ -178,6 +170,14 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         .metrics_listen
         .map(|_| crate::exporter::attach(&mut core, &crate::exporter::server_name()));
     let core = Arc::new(core);
+    // Leases may have changed while we were down (or the file was lost): start in step, and
+    // with it carry out the DHCP intents a crash left.
+    let dhcp_worker = dhcp_hosts.as_ref().map(|file| {
+        (
+            Arc::clone(file),
+            crate::workers::dhcp::write_at_start(&core, file),
+        )
+    });
     // Saved disks a crash left unmoved, before reconciliation cleans finished VMs' directories.
     let carried = core.carry_out_disk_intents();
     if carried > 0 {
@@ -256,6 +256,9 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
             }
         }
         crate::hooks::spawn(Arc::clone(&core), hooks);
+        if let Some((file, unwritten)) = dhcp_worker {
+            crate::workers::dhcp::spawn(Arc::clone(&core), file, unwritten);
+        }
         crate::workers::poll::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::lcm::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::monitor::spawn(Arc::clone(&core), Arc::clone(&drivers));

@@ -185,13 +185,27 @@ fn leases_held(c: &mut Client, nets: &[i32]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The file lists every lease held in `nets` (once the DHCP worker wrote it: shortly after the
+/// call that changed the leases answered), with distinct host names.
 fn check_file_matches(c: &mut Client, nets: &[i32], file: &Path) {
-    let entries = dnsmasq_file_entries(file);
-    let pairs: BTreeSet<_> = entries
-        .iter()
-        .map(|(mac, ip, _)| (mac.clone(), ip.clone()))
-        .collect();
-    assert_eq!(pairs, leases_held(c, nets), "{}", read_file(file));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let entries = loop {
+        let entries = dnsmasq_file_entries(file);
+        let pairs: BTreeSet<_> = entries
+            .iter()
+            .map(|(mac, ip, _)| (mac.clone(), ip.clone()))
+            .collect();
+        let held = leases_held(c, nets);
+        if pairs == held {
+            break entries;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{:?} != {held:?}",
+            read_file(file)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let names: BTreeSet<_> = entries.iter().map(|(_, _, h)| h).collect();
     assert_eq!(names.len(), entries.len(), "host names must be distinct");
 }
@@ -257,7 +271,7 @@ fn dnsmasq_reads_the_dhcp_host_file_without_complaint() {
     dnsmasq.wait_reads(&hosts, 1);
     assert_eq!(dnsmasq.complaints_about(&hosts), Vec::<String>::new());
 
-    // A lease change rewrites the file before the call answers; dnsmasq takes it on SIGHUP.
+    // A lease change rewrites the file (the worker, after the commit); dnsmasq takes it on SIGHUP.
     assert!(rpc_result(&c.call("one.vm.action", &[s(ADMIN), s("finalize"), i(first)])).is_ok());
     allocate(&mut c, "NIC = [ NETWORK = \"private\" ]\n");
     check_file_matches(&mut c, &nets, &hosts);

@@ -803,8 +803,7 @@ fn kill9_campaign() {
                 .collect::<Vec<_>>()
         ));
     }
-    let dhcp_expected = expected_dnsmasq_entries(&mut c, &[net]);
-    let dhcp_found = dnsmasq_file_entries(&dhcp);
+    let (dhcp_expected, dhcp_found) = await_dnsmasq_file(&mut c, &[net], &dhcp);
     if dhcp_expected != dhcp_found {
         failures.push(format!(
             "DHCP host file differs from the leases: missing {:?}, extra {:?}",

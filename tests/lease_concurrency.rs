@@ -145,9 +145,10 @@ fn check_leases_match_vms(c: &mut Client, net: i32) -> Vec<LeaseRow> {
 }
 
 fn check_dhcp_file(c: &mut Client, net: i32, file: &Path, checkpoint: &str) {
+    let (expected, found) = await_dnsmasq_file(c, &[net], file);
     assert_eq!(
-        dnsmasq_file_entries(file),
-        expected_dnsmasq_entries(c, &[net]),
+        found,
+        expected,
         "DHCP host file {} at checkpoint {checkpoint}",
         file.display()
     );
@@ -167,7 +168,9 @@ fn check_all_free(c: &mut Client, net: i32, file: &Path) {
         vn_leases(c, net).is_empty(),
         "RANGED networks list only leases in use"
     );
-    assert!(dnsmasq_file_entries(file).is_empty());
+    let (expected, found) = await_dnsmasq_file(c, &[net], file);
+    assert!(expected.is_empty());
+    assert!(found.is_empty(), "{found:?}");
 }
 
 fn refused_with_oned_message(attempts: &[Attempt]) -> usize {

@@ -412,6 +412,14 @@ impl Core {
         tx.intents.extend(intents);
     }
 
+    /// One `Dhcp` intent for a write that changes which leases VMs hold (however many
+    /// networks it wrote): the file is regenerated whole from the committed leases.
+    fn record_lease_effects(&self, view: &State, tx: &mut Tx) {
+        if self.effects.dhcp && vnets::changes_leases(view, &tx.changes) {
+            tx.intents.push(outbox::Intent::Dhcp);
+        }
+    }
+
     fn bootstrap(&self, oneadmin_password: &str) -> Result<()> {
         self.write(|state, tx| state::bootstrap(state, tx, oneadmin_password))?;
         // Group ids of users' groups start at 100, as oned reserves 0..99.
@@ -475,6 +483,7 @@ impl Core {
             let view = self.read();
             let value = f(&view, &mut tx)?;
             self.record_vm_effects(&view, &mut tx);
+            self.record_lease_effects(&view, &mut tx);
             value
         };
         // Nothing written, and no id used (a refused one.vm.savedisk uses an image id).

@@ -10,7 +10,11 @@
 //! * VM log lines carry the commit time; a replayed entry whose lines are already at the end
 //!   of the log is not written again;
 //! * a saved disk is moved only while its image is still LOCKED; found already at its
-//!   destination, the move is done.
+//!   destination, the move is done;
+//! * the DHCP host file is regenerated whole from the committed leases and renamed into
+//!   place, so writing it again is harmless; one `Dhcp` intent per write that changes leases,
+//!   and the worker writes once for all the intents it finds queued (the newest state covers
+//!   them all).
 
 use crate::model::vm::{LcmState, VmState};
 use crate::model::Oid;
@@ -88,6 +92,9 @@ pub enum Intent {
         #[serde(default)]
         moving: bool,
     },
+    /// Rewrite the DHCP host file from the committed leases (the write changed which leases
+    /// VMs hold).
+    Dhcp,
 }
 
 /// The workers that carry intents out, one queue each.
@@ -96,16 +103,20 @@ pub enum Lane {
     Hooks,
     VmLog,
     Disks,
+    Dhcp,
 }
 
+const LANES: usize = 4;
+
 impl Lane {
-    const ALL: [Lane; 3] = [Lane::Hooks, Lane::VmLog, Lane::Disks];
+    const ALL: [Lane; LANES] = [Lane::Hooks, Lane::VmLog, Lane::Disks, Lane::Dhcp];
 
     fn index(self) -> usize {
         match self {
             Lane::Hooks => 0,
             Lane::VmLog => 1,
             Lane::Disks => 2,
+            Lane::Dhcp => 3,
         }
     }
 }
@@ -116,6 +127,7 @@ impl Intent {
             Intent::Hook { .. } => Lane::Hooks,
             Intent::VmLog { .. } => Lane::VmLog,
             Intent::SaveDisk { .. } => Lane::Disks,
+            Intent::Dhcp => Lane::Dhcp,
         }
     }
 }
@@ -137,13 +149,21 @@ pub struct Effects {
     pub hook_points: Vec<HookPoint>,
     /// VM log lines are written.
     pub vm_log: bool,
+    /// A DHCP host file is kept (writes that change leases record a `Dhcp` intent).
+    pub dhcp: bool,
 }
 
 /// The committed, not yet carried out intents, by lane, in commit order.
 #[derive(Default)]
 pub struct Outbox {
-    lanes: [Mutex<VecDeque<Pending>>; 3],
-    wake: [tokio::sync::Notify; 3],
+    lanes: [Mutex<VecDeque<Pending>>; LANES],
+    wake: [tokio::sync::Notify; LANES],
+    /// Per lane, the newest intent id queued so far.
+    queued_through: [std::sync::atomic::AtomicI64; LANES],
+    /// Per lane, the id through which every intent's effect is carried out (set by a worker
+    /// that carries its lane out in order; see [`Outbox::carried_through`]).
+    carried: Mutex<[IntentId; LANES]>,
+    carried_changed: std::sync::Condvar,
 }
 
 impl Outbox {
@@ -156,9 +176,10 @@ impl Outbox {
 
     /// Queues committed intents and wakes their workers.
     pub(crate) fn push(&self, pending: impl IntoIterator<Item = Pending>) {
-        let mut woken = [false; 3];
+        let mut woken = [false; LANES];
         for p in pending {
             let lane = p.intent.lane();
+            self.queued_through[lane.index()].fetch_max(p.id, std::sync::atomic::Ordering::SeqCst);
             self.lane(lane).push_back(p);
             woken[lane.index()] = true;
         }
@@ -189,6 +210,47 @@ impl Outbox {
     /// Intents queued in `lane` (not taken).
     pub fn queued(&self, lane: Lane) -> usize {
         self.lane(lane).len()
+    }
+
+    /// The newest intent id queued in `lane` so far (0: none). Every write committed before
+    /// the caller looked at the state has its intents at or below it.
+    pub fn queued_through(&self, lane: Lane) -> IntentId {
+        self.queued_through[lane.index()].load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn carried(&self) -> std::sync::MutexGuard<'_, [IntentId; LANES]> {
+        match self.carried.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// A worker that carries `lane` out whole (every intent up to `id` has its effect) says
+    /// so, waking [`Outbox::wait_carried`].
+    pub fn carried_through(&self, lane: Lane, id: IntentId) {
+        let mut carried = self.carried();
+        if carried[lane.index()] < id {
+            carried[lane.index()] = id;
+            self.carried_changed.notify_all();
+        }
+    }
+
+    /// Blocks (a blocking thread) until every intent of `lane` up to `id` is carried out, or
+    /// `timeout` passed; true when they are.
+    pub fn wait_carried(&self, lane: Lane, id: IntentId, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut carried = self.carried();
+        while carried[lane.index()] < id {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            carried = match self.carried_changed.wait_timeout(carried, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+        true
     }
 }
 
@@ -225,6 +287,7 @@ mod tests {
         core.set_effects(Effects {
             hook_points: vec![HookPoint::Create, HookPoint::Done],
             vm_log: true,
+            dhcp: false,
         });
         core
     }

@@ -7,7 +7,8 @@ use super::owned::{self, get_authorized};
 use super::{Change, Core, Error, Result};
 use crate::model::acl::Op;
 use crate::model::vnet::{
-    ip_to_string, mac_for_ip, parse_lease_ip, parse_mac, parse_mac_prefix, Lease, NetKind,
+    ip_to_string, mac_for_ip, parse_lease_ip, parse_mac, parse_mac_prefix, HeldLease, Lease,
+    NetKind,
 };
 use crate::model::{Kind, Oid, Permissions, VNet};
 use crate::template::{self, Template};
@@ -151,7 +152,50 @@ fn lease_requests(tmpl: &Template) -> Vec<(Option<u32>, Option<String>)> {
         .collect()
 }
 
+/// The leases held by VMs (USED=1, VID >= 0), by network id then IP: what the DHCP host file
+/// lists. Leases on hold (`one.vn.hold`, VID -1) are not a VM's and are left out.
+pub fn held_leases(state: &super::State) -> Vec<HeldLease> {
+    let mut out = Vec::new();
+    for net in state.vnets.values() {
+        for (ip, lease) in &net.leases {
+            if lease.used && lease.vid >= 0 {
+                out.push(HeldLease {
+                    network: net.id,
+                    vid: lease.vid,
+                    ip: *ip,
+                    mac: lease.mac.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Whether the changes of a write change which leases VMs hold (what the DHCP host file
+/// lists): a network written with other VM leases than it had, or deleted with some.
+pub(super) fn changes_leases(view: &super::State, changes: &[Change]) -> bool {
+    fn held(net: &VNet) -> impl Iterator<Item = (&u32, &Lease)> {
+        net.leases.iter().filter(|(_, l)| l.used && l.vid >= 0)
+    }
+    changes.iter().any(|c| match c {
+        Change::VNet(net) => match view.vnets.get(&net.id) {
+            Some(old) => !held(old).eq(held(net)),
+            None => held(net).next().is_some(),
+        },
+        Change::Delete(Kind::Net, id) => view
+            .vnets
+            .get(id)
+            .is_some_and(|old| held(old).next().is_some()),
+        _ => false,
+    })
+}
+
 impl Core {
+    /// The leases VMs hold now, as [`held_leases`] lists them.
+    pub fn held_leases(&self) -> Vec<HeldLease> {
+        held_leases(&self.read())
+    }
+
     pub fn vn_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
         let mut tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
             kind: Kind::Net,
@@ -423,4 +467,45 @@ pub enum LeaseOp {
     Remove,
     Hold,
     Release,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::store::Store;
+
+    #[test]
+    fn only_leases_held_by_vms_are_listed_by_network_then_ip() {
+        let core = Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+        let admin = Caller::oneadmin();
+        let fixed = "NAME = a\nTYPE = FIXED\nBRIDGE = br0\nLEASES = [ IP = 192.168.1.1 ]\n\
+            LEASES = [ IP = 192.168.1.2 ]\nLEASES = [ IP = 192.168.1.3 ]\n";
+        let a = core.vn_allocate(&admin, fixed).unwrap();
+        let ranged = "NAME = b\nTYPE = RANGED\nBRIDGE = br0\nNETWORK_SIZE = 16\n\
+            NETWORK_ADDRESS = 172.16.0.0\n";
+        let b = core.vn_allocate(&admin, ranged).unwrap();
+        let vm = |nics: &str| {
+            core.vm_allocate(&admin, &format!("MEMORY = 64\nCPU = 0.1\n{nics}"))
+                .unwrap()
+        };
+        let first = vm("NIC = [ NETWORK = b ]\nNIC = [ NETWORK = a, IP = 192.168.1.2 ]");
+        let second = vm("NIC = [ NETWORK = a, IP = 192.168.1.1 ]");
+        // On hold: the administrator's, not a VM's.
+        core.vn_leases(&admin, a, "LEASES = [ IP = 192.168.1.3 ]", LeaseOp::Hold)
+            .unwrap();
+        let listed: Vec<_> = core
+            .held_leases()
+            .iter()
+            .map(|l| (l.network, l.vid, ip_to_string(l.ip)))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                (a, second, "192.168.1.1".to_string()),
+                (a, first, "192.168.1.2".to_string()),
+                (b, first, "172.16.0.1".to_string()),
+            ]
+        );
+    }
 }

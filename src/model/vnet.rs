@@ -21,6 +21,16 @@ pub struct Lease {
     pub vid: Oid,
 }
 
+/// A lease held by a VM, as the site's network services are told about it (the DHCP host
+/// file): plain data built by the core from the committed networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldLease {
+    pub network: Oid,
+    pub vid: Oid,
+    pub ip: u32,
+    pub mac: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VNet {
     pub id: Oid,

@@ -19,15 +19,13 @@
 //! network id, then lowest IP) and `one-<vid>-<k>` on its k-th further one, as both servers
 //! want distinct names.
 
-use crate::core::State;
-use crate::model::vnet::ip_to_string;
-use crate::model::{Kind, Oid};
+use crate::model::vnet::{ip_to_string, HeldLease};
+use crate::model::Oid;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which DHCP server reads the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -50,31 +48,28 @@ pub struct HostEntry {
     pub hostname: String,
 }
 
-/// The leases held by VMs, in file order: by network id, then IP.
-pub fn host_entries(state: &State) -> Vec<HostEntry> {
+/// The file's entries for the leases held by VMs, given in file order (by network id, then
+/// IP: `core::vnets::held_leases`), each with its host name.
+pub fn host_entries(leases: &[HeldLease]) -> Vec<HostEntry> {
     let mut leases_seen: HashMap<Oid, usize> = HashMap::new();
-    let mut out = Vec::new();
-    for net in state.vnets.values() {
-        for (ip, lease) in &net.leases {
-            if !lease.used || lease.vid < 0 {
-                continue;
-            }
+    leases
+        .iter()
+        .map(|lease| {
             let seen = leases_seen.entry(lease.vid).or_insert(0);
             let hostname = match *seen {
                 0 => format!("one-{}", lease.vid),
                 k => format!("one-{}-{k}", lease.vid),
             };
             *seen += 1;
-            out.push(HostEntry {
-                network: net.id,
+            HostEntry {
+                network: lease.network,
                 vid: lease.vid,
-                ip: *ip,
+                ip: lease.ip,
                 mac: lease.mac.clone(),
                 hostname,
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 const HEADER: &str = "# Written by stratusd on every lease change; do not edit.\n";
@@ -150,126 +145,57 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), DhcpFileErro
         .map_err(err)
 }
 
-/// The configured host file, kept in step with the leases.
+/// The configured host file. It is written from the committed leases by the DHCP worker
+/// (`workers::dhcp`), which carries out the core's `Dhcp` outbox intents; this module only
+/// renders and writes, it never reads the core.
 #[derive(Debug)]
 pub struct DhcpHostsFile {
     path: PathBuf,
     format: DhcpFormat,
-    /// Set while the file on disk is known to lag behind the leases (its last write failed):
-    /// then any later commit retries, not only one that changes a network.
-    stale: AtomicBool,
 }
 
 impl DhcpHostsFile {
     pub fn new(path: PathBuf, format: DhcpFormat) -> DhcpHostsFile {
-        DhcpHostsFile {
-            path,
-            format,
-            stale: AtomicBool::new(true),
-        }
+        DhcpHostsFile { path, format }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Writes the file from `state` now.
-    pub fn rewrite(&self, state: &State) -> Result<(), DhcpFileError> {
-        let text = render(&host_entries(state), self.format);
-        let result = write_atomically(&self.path, text.as_bytes());
-        self.stale.store(result.is_err(), Ordering::SeqCst);
-        result
-    }
-
-    /// Rewrites the file, logging a failure, when it may be out of date.
-    pub fn refresh(&self, state: &State) {
-        if let Err(e) = self.rewrite(state) {
-            tracing::error!(error = %e, "DHCP host file not updated; retrying at the next change");
-        }
-    }
-
-    /// The commit hook: `changed` are the pools the commit wrote.
-    pub fn after_commit(&self, state: &State, changed: &[Kind]) {
-        if changed.contains(&Kind::Net) || self.stale.load(Ordering::SeqCst) {
-            self.refresh(state);
-        }
+    /// Replaces the file with these leases (in file order), atomically: writing it again
+    /// from the same leases gives the same file, so a replayed write is harmless.
+    pub fn write(&self, leases: &[HeldLease]) -> Result<(), DhcpFileError> {
+        let text = render(&host_entries(leases), self.format);
+        write_atomically(&self.path, text.as_bytes())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::vnet::{Lease, NetKind};
-    use crate::model::{Permissions, VNet};
-    use crate::template::Template;
-    use std::collections::BTreeMap;
 
-    fn net(id: Oid, kind: NetKind, leases: &[(u32, &str, bool, Oid)]) -> VNet {
-        VNet {
-            id,
-            uid: 0,
-            gid: 0,
-            uname: "oneadmin".into(),
-            gname: "oneadmin".into(),
-            name: format!("n{id}"),
-            perms: Permissions::default(),
-            kind,
-            bridge: "br0".into(),
-            vlan: false,
-            phydev: String::new(),
-            vlan_id: String::new(),
-            ip_start: 0,
-            ip_end: 0,
-            mac_prefix: 0x0200,
-            template: Template::new(),
-            leases: leases
-                .iter()
-                .map(|(ip, mac, used, vid)| {
-                    (
-                        *ip,
-                        Lease {
-                            mac: mac.to_string(),
-                            used: *used,
-                            vid: *vid,
-                        },
-                    )
-                })
-                .collect::<BTreeMap<_, _>>(),
-            cursor: Default::default(),
+    fn held(network: Oid, vid: Oid, ip: u32, mac: &str) -> HeldLease {
+        HeldLease {
+            network,
+            vid,
+            ip,
+            mac: mac.into(),
         }
     }
 
-    fn state() -> State {
-        let mut s = State::default();
-        // FIXED: one free, one held, two used (VM 3, VM 7).
-        s.vnets.insert(
-            0,
-            net(
-                0,
-                NetKind::Fixed,
-                &[
-                    (0xc0a80102, "00:16:3e:d9:78:b2", true, 7),
-                    (0xc0a80101, "00:16:3e:d9:78:b1", true, 3),
-                    (0xc0a80103, "00:16:3e:d9:78:b3", false, -1),
-                    (0xc0a80104, "00:16:3e:d9:78:b4", true, -1),
-                ],
-            ),
-        );
-        // RANGED: VM 3 has a second lease here.
-        s.vnets.insert(
-            2,
-            net(
-                2,
-                NetKind::Ranged,
-                &[(0xac100001, "02:00:ac:10:00:01", true, 3)],
-            ),
-        );
-        s
+    /// As the core lists them: VM 3 and VM 7 on network 0, VM 3 again on network 2.
+    fn leases() -> Vec<HeldLease> {
+        vec![
+            held(0, 3, 0xc0a80101, "00:16:3e:d9:78:b1"),
+            held(0, 7, 0xc0a80102, "00:16:3e:d9:78:b2"),
+            held(2, 3, 0xac100001, "02:00:ac:10:00:01"),
+        ]
     }
 
     #[test]
-    fn only_leases_held_by_vms_with_distinct_host_names() {
-        let text = render(&host_entries(&state()), DhcpFormat::Dnsmasq);
+    fn a_vm_with_several_leases_gets_distinct_host_names() {
+        let text = render(&host_entries(&leases()), DhcpFormat::Dnsmasq);
         assert_eq!(
             text,
             format!(
@@ -282,7 +208,7 @@ mod tests {
 
     #[test]
     fn isc_host_blocks() {
-        let text = render(&host_entries(&state()), DhcpFormat::Isc);
+        let text = render(&host_entries(&leases()), DhcpFormat::Isc);
         assert!(text.starts_with(HEADER));
         assert!(text.contains(
             "host one-3 {\n  hardware ethernet 00:16:3e:d9:78:b1;\n  fixed-address 192.168.1.1;\n  option host-name \"one-3\";\n}\n"
@@ -322,22 +248,19 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_write_is_retried_at_the_next_commit_of_any_kind() {
-        let dir = scratch_dir("retry");
-        let path = dir.join("missing-dir").join("hosts");
-        let file = DhcpHostsFile::new(path.clone(), DhcpFormat::Dnsmasq);
-        let s = state();
-        assert!(file.rewrite(&s).is_err());
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        // A commit that touched no network still retries, since the file is stale.
-        file.after_commit(&s, &[Kind::Vm]);
-        assert!(std::fs::read_to_string(&path).unwrap().contains("one-7"));
-        // Up to date now: a commit without network changes leaves the file alone.
-        std::fs::write(&path, "sentinel").unwrap();
-        file.after_commit(&s, &[Kind::Vm]);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "sentinel");
-        file.after_commit(&s, &[Kind::Net]);
-        assert!(std::fs::read_to_string(&path).unwrap().contains("one-7"));
+    fn the_file_is_the_leases_and_a_failed_write_leaves_no_temporary() {
+        let dir = scratch_dir("file");
+        let file = DhcpHostsFile::new(dir.join("missing-dir").join("hosts"), DhcpFormat::Dnsmasq);
+        assert!(file.write(&leases()).is_err());
+        std::fs::create_dir_all(dir.join("missing-dir")).unwrap();
+        file.write(&leases()).unwrap();
+        let first = std::fs::read_to_string(file.path()).unwrap();
+        assert!(first.contains("one-7"));
+        // Written again from the same leases (a replayed intent): the same file.
+        file.write(&leases()).unwrap();
+        assert_eq!(std::fs::read_to_string(file.path()).unwrap(), first);
+        file.write(&[]).unwrap();
+        assert_eq!(std::fs::read_to_string(file.path()).unwrap(), HEADER);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -211,6 +211,11 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                         recheck.wake.notify_one();
                         return;
                     }
+                    if matches!(step, Step::Vmm(VmmOp::Deploy | VmmOp::Restore)) {
+                        // The guest asks for its address as it boots: the DHCP host file
+                        // (written after the commits, by its worker) lists its leases first.
+                        super::dhcp::wait_before_boot(&core, vm.id);
+                    }
                     let outcome = run_step(&drivers, &step, &vm, &host, prev.as_ref());
                     let recorded = core.step_done(vm.id, (vm.state, vm.lcm_state), outcome);
                     // No longer busy before it is queued again, or it would be skipped.

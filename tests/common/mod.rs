@@ -433,6 +433,30 @@ pub fn expected_dnsmasq_entries(
     out
 }
 
+/// The DHCP host file's entries once they equal the leases of these networks, or the last ones
+/// read after 30 s, with the expected ones: `(expected, found)`. The file is written by
+/// stratusd's DHCP worker after the commit that changed the leases, so shortly after the call
+/// answered, not before.
+#[allow(clippy::type_complexity)]
+pub fn await_dnsmasq_file(
+    c: &mut Client,
+    nets: &[i32],
+    path: &std::path::Path,
+) -> (
+    std::collections::BTreeSet<(String, String, String)>,
+    std::collections::BTreeSet<(String, String, String)>,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let expected = expected_dnsmasq_entries(c, nets);
+        let found = dnsmasq_file_entries(path);
+        if expected == found || std::time::Instant::now() > deadline {
+            return (expected, found);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The value of a successful answer; panics with the error of a failed one.
 pub fn ok(answer: &str) -> String {
     rpc_result(answer).unwrap_or_else(|e| panic!("call failed: {e:?}"))
