@@ -9,15 +9,16 @@
 //! (`openssl`). Timings: `cargo test --test qemu_volumes -- --nocapture`.
 
 mod common;
+#[path = "common/pdisk.rs"]
+#[allow(dead_code)]
+mod pdisk;
 #[path = "frontdoor/pki.rs"]
 #[allow(dead_code)]
 mod pki;
 
 use common::qemu::*;
 use common::*;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn guest_template(name: &str, cmdline: &str, disks: &str) -> String {
     let dir = guest_dir();
@@ -29,95 +30,9 @@ fn guest_template(name: &str, cmdline: &str, disks: &str) -> String {
     )
 }
 
-/// The API as alice, trusting the test CA.
-struct Api {
-    agent: ureq::Agent,
-    base: String,
-}
-
-impl Api {
-    fn new(addr: SocketAddr, ca: &Path) -> Api {
-        use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-        let ca = std::fs::read(ca).unwrap();
-        let tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .root_certs(RootCerts::new_with_certs(&[
-                Certificate::from_pem(&ca).unwrap()
-            ]))
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .tls_config(tls)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        Api {
-            agent,
-            base: format!("https://localhost:{}/pswd", addr.port()),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, form: &str) -> (u16, serde_json::Value) {
-        let url = format!("{}{path}", self.base);
-        let auth = "Basic YWxpY2U6czNjcmV0"; // alice:s3cret
-        let resp = match method {
-            "GET" => self
-                .agent
-                .get(url)
-                .header("Authorization", auth)
-                .header("Accept", "application/json")
-                .call(),
-            "DELETE" => self
-                .agent
-                .delete(url)
-                .header("Authorization", auth)
-                .header("Accept", "application/json")
-                .call(),
-            _ => self
-                .agent
-                .post(url)
-                .header("Authorization", auth)
-                .header("Accept", "application/json")
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .send(form.as_bytes()),
-        };
-        let mut resp = resp.expect("the volume service answers");
-        let status = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-        )
-    }
-
-    fn count(&self, uuid: &str) -> String {
-        let (status, v) = self.call("GET", &format!("/disks/{uuid}/"), "");
-        assert_eq!(status, 200, "{v}");
-        v["count"].as_str().unwrap_or_default().to_string()
-    }
-}
-
-/// Waits for a console line starting with `prefix`; returns the rest of the line.
-fn wait_console(console: &Path, prefix: &str, after: usize, within: Duration) -> (String, usize) {
-    let deadline = Instant::now() + within;
-    loop {
-        let text = read_file(console);
-        let lines: Vec<&str> = text.lines().map(|l| l.trim_end_matches('\r')).collect();
-        if let Some((n, line)) = lines
-            .iter()
-            .enumerate()
-            .skip(after)
-            .find(|(_, l)| l.starts_with(prefix))
-        {
-            return (line[prefix.len()..].to_string(), n + 1);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no console line {prefix}… within {within:?}; {} holds:\n{text}",
-            console.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// An answer's status and JSON document.
+fn status_and_json(resp: pdisk::Resp) -> (u16, serde_json::Value) {
+    (resp.status, resp.json)
 }
 
 #[test]
@@ -128,37 +43,29 @@ fn a_real_guest_sees_a_volume_come_go_and_keep_its_data() {
     let _reaper = QemuReaper {
         root: embed_root.clone(),
     };
-    let pki = pki::Pki::create(&dir.join("pki"));
-    let passwords = dir.join("login-pswd.properties");
-    std::fs::write(&passwords, "alice=s3cret,cloud-access\n").unwrap();
-    let pdisk: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut daemon = Daemon::start_in(
+    // The pdisk service with the front door's TLS and passwords; the embedded driver's URI
+    // names its root directory (docs/security.md).
+    let mut site = pdisk::Site::start_in(
         dir.clone(),
         &[
-            "--pdisk-listen",
-            &pdisk.to_string(),
-            "--tls-cert",
-            &pki.server_cert.display().to_string(),
-            "--tls-key",
-            &pki.server_key.display().to_string(),
-            "--password-file",
-            &passwords.display().to_string(),
             "--vm-polling-interval",
             "5",
             "--host-monitoring-interval",
             "5",
-            "--log-level",
-            "info",
-            // The embedded driver's URI names its root directory (docs/security.md).
             "--allow-libvirt-uri-param",
             "root",
         ],
     );
-    let mut client = daemon.client();
+    let pdisk = site.pdisk;
+    let mut client = site.daemon.client();
     add_qemu_host(&mut client, "qemu-volumes-host", "tm_stratuslab", &uri);
-    let api = Api::new(pdisk, &pki.ca_cert);
-    let (status, created) = api.call("POST", "/disks/", "size=1&tag=qemu&visibility=private");
-    assert_eq!(status, 201, "{created}");
+    let api = site.alice();
+    let created = api.post_form(
+        "/disks/",
+        &[("size", "1"), ("tag", "qemu"), ("visibility", "private")],
+    );
+    assert_eq!(created.status, 201, "{}", created.body);
+    let created = created.json;
     let uuid = created["uuid"].as_str().unwrap().to_string();
     let serial = &uuid[..20];
     let mark = format!("STRATUSD-VOLUME-MARK-{}", &uuid[..8]);
@@ -186,9 +93,11 @@ fn a_real_guest_sees_a_volume_come_go_and_keep_its_data() {
     assert_eq!(api.count(&uuid), "0");
 
     // --- attach: the guest sees the device, with the volume's serial, and writes to it -------
-    let attach_form = format!("node=qemu-volumes-host&vm_id={vm}");
+    let vm_text = vm.to_string();
+    let attach_form = [("node", "qemu-volumes-host"), ("vm_id", vm_text.as_str())];
     let started = Instant::now();
-    let (status, answer) = api.call("POST", &format!("/disks/{uuid}/mounts/"), &attach_form);
+    let (status, answer) =
+        status_and_json(api.post_form(&format!("/disks/{uuid}/mounts/"), &attach_form));
     let attach_time = started.elapsed();
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["target"], "vdz");
@@ -208,7 +117,8 @@ fn a_real_guest_sees_a_volume_come_go_and_keep_its_data() {
 
     // --- detach: the device goes away --------------------------------------------------------
     let started = Instant::now();
-    let (status, answer) = api.call("DELETE", &format!("/disks/{uuid}/mounts/{uuid}_{vm}"), "");
+    let (status, answer) =
+        status_and_json(api.delete(&format!("/disks/{uuid}/mounts/{uuid}_{vm}")));
     let detach_time = started.elapsed();
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["target"], "vdz");
@@ -224,12 +134,14 @@ fn a_real_guest_sees_a_volume_come_go_and_keep_its_data() {
 
     // --- attach again: the data is there ------------------------------------------------------
     let started = Instant::now();
-    let (status, answer) = api.call("POST", &format!("/disks/{uuid}/mounts/"), &attach_form);
+    let (status, answer) =
+        status_and_json(api.post_form(&format!("/disks/{uuid}/mounts/"), &attach_form));
     let reattach_time = started.elapsed();
     assert_eq!(status, 200, "{answer}");
     let (added, seen) = wait_console(&console, "STRATUSD-VOLUME-ADDED=", seen, GUEST_UP_WITHIN);
     assert!(added.ends_with(&format!("{serial} {mark}")), "{added}");
-    let (status, answer) = api.call("DELETE", &format!("/disks/{uuid}/mounts/{uuid}_{vm}"), "");
+    let (status, answer) =
+        status_and_json(api.delete(&format!("/disks/{uuid}/mounts/{uuid}_{vm}")));
     assert_eq!(status, 200, "{answer}");
     wait_console(&console, "STRATUSD-VOLUME-REMOVED=", seen, GUEST_UP_WITHIN);
     assert!(client
@@ -276,6 +188,6 @@ fn a_real_guest_sees_a_volume_come_go_and_keep_its_data() {
          detach {detach_time:?} (DELETE → answer; detach request + the guest releasing the device {detach_in_libvirt:?}); \
          re-attach {reattach_time:?}"
     );
-    assert_eq!(daemon.stop(), Some(0), "SIGTERM exits cleanly");
+    assert_eq!(site.daemon.stop(), Some(0), "SIGTERM exits cleanly");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,12 +1,14 @@
 //! The installed StratusLab clients: where `scripts/setup-stratuslab-client.sh` put the
 //! virtualenvs, whether they are complete, how one client command is run in the recorded
-//! client environment, and the `main` of a client suite. Shared by the recorded-run suite
-//! (`main.rs`) and the front-door suite (`https.rs`).
+//! client environment, and the `main` of a client suite with its end (daemon stop, work dir,
+//! summary). Shared by the recorded-run suite (`main.rs`), the front-door suite (`https.rs`)
+//! and the volume suite (`volumes.rs`).
 
 use std::env;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::thread::sleep;
@@ -201,4 +203,95 @@ pub fn run_suite(
             ExitCode::FAILURE
         }
     }
+}
+
+/// One client command's outcome.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub seconds: f64,
+}
+
+impl Outcome {
+    pub fn last_stderr_line(&self) -> &str {
+        self.stderr.lines().last().unwrap_or("")
+    }
+}
+
+/// [`run_process`] with the output as text and the time it took.
+pub fn run_timed(
+    program: &Path,
+    args: &[String],
+    home: &Path,
+    timeout: Duration,
+    extra_env: &[(&str, &OsStr)],
+) -> Result<Outcome, String> {
+    let started = Instant::now();
+    let (code, stdout, stderr) = run_process(program, args, home, timeout, None, extra_env)?;
+    Ok(Outcome {
+        code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A loopback port nothing listens on (for a listener the daemon opens).
+pub fn free_port() -> Result<u16, String> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free loopback port: {e}"))
+}
+
+/// Waits until something accepts connections on the loopback `port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> Result<(), String> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let started = Instant::now();
+    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if started.elapsed() > timeout {
+            return Err(format!("nothing listens on {addr}"));
+        }
+        sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// How a suite ends: the daemon stopped (a failed stop counts as a failure), the work dir
+/// kept with the daemon log's tail when something failed (or `keep`), removed otherwise, and
+/// the summary line `scripts/test.sh` reads. Whether everything passed.
+pub fn finish_suite(
+    label: &str,
+    started: Instant,
+    mut daemon: crate::harness::daemon::Daemon,
+    work_dir: &Path,
+    keep: bool,
+    passed: usize,
+    mut failed: usize,
+) -> bool {
+    const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+    const LOG_TAIL_LINES: usize = 30;
+    if let Err(problem) = daemon.stop(STOP_TIMEOUT) {
+        println!("FAIL daemon shutdown: {problem}");
+        failed += 1;
+    }
+    if failed > 0 || keep {
+        println!("work dir kept: {}", work_dir.display());
+        if failed > 0 {
+            println!(
+                "daemon log (last {LOG_TAIL_LINES} lines of {}):",
+                daemon.log_path().display()
+            );
+            for line in crate::harness::daemon::log_tail(daemon.log_path(), LOG_TAIL_LINES).lines()
+            {
+                println!("| {line}");
+            }
+        }
+    } else {
+        let _ = fs::remove_dir_all(work_dir);
+    }
+    println!("{label} suite: {:.1} s", started.elapsed().as_secs_f64());
+    println!("{passed} passed, {failed} failed");
+    failed == 0
 }

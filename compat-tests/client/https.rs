@@ -36,8 +36,8 @@ mod recording;
 #[path = "../../tests/frontdoor/slapd.rs"]
 mod slapd;
 
-use clients::{client_bin, run_process, CLIENT_RELEASES};
-use harness::daemon::{self, Daemon};
+use clients::{client_bin, free_port, run_timed, wait_for_port, Outcome, CLIENT_RELEASES};
+use harness::daemon::Daemon;
 use harness::http::HttpClient;
 use harness::xmltree::Element;
 use marketplace::Marketplace;
@@ -48,7 +48,6 @@ use std::collections::BTreeSet;
 use std::env;
 use std::ffi::OsStr;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,9 +86,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 const WAIT_BUDGET: Duration = Duration::from_secs(60);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL_STEP: Duration = Duration::from_millis(100);
-const LOG_TAIL_LINES: usize = 30;
 
 /// The recorded plain-HTTP commands each release's HTTPS commands must print like: an
 /// ordinary user's run, its describe once Running, its list (`fixtures/stratuslab-client/`).
@@ -288,10 +285,10 @@ fn run() -> Result<bool, String> {
     ]
     .map(String::from)
     .to_vec();
-    let mut daemon =
+    let daemon =
         Daemon::start_with_args(&daemon_binary, &work_dir, START_TIMEOUT, 0.0, &daemon_args)
             .map_err(|(e, log)| format!("daemon did not start: {e} (log: {})", log.display()))?;
-    wait_for_port(https_port)?;
+    wait_for_port(https_port, START_TIMEOUT)?;
     let marketplace = Marketplace::start()?;
     println!(
         "stratusd: /RPC2 on {}, front door on https://127.0.0.1:{https_port}, LDAP {}, test \
@@ -319,34 +316,19 @@ fn run() -> Result<bool, String> {
     if let Err(problem) = suite.run_all(&references, &proxy_file) {
         suite.fail("the run stops here", &problem);
     }
-    let (passed, mut failed) = (suite.passed, suite.failed);
+    let (passed, failed) = (suite.passed, suite.failed);
     drop(suite);
     drop(ldap);
-    if let Err(problem) = daemon.stop(STOP_TIMEOUT) {
-        println!("FAIL daemon shutdown: {problem}");
-        failed += 1;
-    }
     let keep = env::var("CLIENT_KEEP").is_ok_and(|v| v == "1");
-    if failed > 0 || keep {
-        println!("work dir kept: {}", work_dir.display());
-        if failed > 0 {
-            println!(
-                "daemon log (last {LOG_TAIL_LINES} lines of {}):",
-                daemon.log_path().display()
-            );
-            for line in daemon::log_tail(daemon.log_path(), LOG_TAIL_LINES).lines() {
-                println!("| {line}");
-            }
-        }
-    } else {
-        let _ = fs::remove_dir_all(&work_dir);
-    }
-    println!(
-        "client_https suite: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    println!("{passed} passed, {failed} failed");
-    Ok(failed == 0)
+    Ok(clients::finish_suite(
+        "client_https",
+        started,
+        daemon,
+        &work_dir,
+        keep,
+        passed,
+        failed,
+    ))
 }
 
 /// Everything the suite runs must be there; otherwise say what to install.
@@ -597,25 +579,6 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
     fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
-}
-
-fn wait_for_port(port: u16) -> Result<(), String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let started = Instant::now();
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if started.elapsed() > START_TIMEOUT {
-            return Err(format!("the front door did not listen on {addr}"));
-        }
-        sleep(POLL_STEP);
-    }
-    Ok(())
-}
-
 /// One call the front door forwarded: the session it ran with and the client's address.
 #[derive(Debug, Clone, PartialEq)]
 struct Forwarded {
@@ -648,20 +611,6 @@ struct Snapshot {
     users: BTreeSet<String>,
     vms: BTreeSet<i64>,
     forwarded: usize,
-}
-
-/// One client command's outcome.
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
-}
-
-impl Outcome {
-    fn last_stderr_line(&self) -> &str {
-        self.stderr.lines().last().unwrap_or("")
-    }
 }
 
 struct Suite {
@@ -1309,15 +1258,7 @@ impl Suite {
             Trust::OtherCa => env.push(("SSL_CERT_FILE", other_ca.as_os_str())),
             Trust::SystemDefault => {}
         }
-        let started = Instant::now();
-        let (code, stdout, stderr) =
-            run_process(program, args, &self.home, COMMAND_TIMEOUT, None, &env)?;
-        Ok(Outcome {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        run_timed(program, args, &self.home, COMMAND_TIMEOUT, &env)
     }
 
     fn wait_until(

@@ -5,6 +5,7 @@
 //!
 //! `cargo test --test client`; the clients are installed by `scripts/setup.sh --test`.
 
+#[allow(dead_code)]
 mod clients;
 #[allow(dead_code)]
 #[path = "../harness/mod.rs"]
@@ -48,8 +49,6 @@ const HOST_DISABLED: i64 = 4;
 const SCHEDULER_PASS_GRACE: Duration = Duration::from_secs(2);
 const POLL_STEP: Duration = Duration::from_millis(100);
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-const LOG_TAIL_LINES: usize = 30;
 
 struct Settings {
     daemon_binary: PathBuf,
@@ -208,29 +207,17 @@ fn run() -> Result<bool, String> {
             suite.fail("commands not in the recording (stopped)", &problem, &[]);
         }
     }
-    let (passed, mut failed) = (suite.passed, suite.failed);
+    let (passed, failed) = (suite.passed, suite.failed);
     drop(suite);
-    if let Err(problem) = daemon.stop(STOP_TIMEOUT) {
-        println!("FAIL daemon shutdown: {problem}");
-        failed += 1;
-    }
-    if failed > 0 || settings.keep_work_dir {
-        println!("work dir kept: {}", work_dir.display());
-        if failed > 0 {
-            println!(
-                "daemon log (last {LOG_TAIL_LINES} lines of {}):",
-                daemon.log_path().display()
-            );
-            for line in daemon::log_tail(daemon.log_path(), LOG_TAIL_LINES).lines() {
-                println!("| {line}");
-            }
-        }
-    } else {
-        let _ = fs::remove_dir_all(&work_dir);
-    }
-    println!("client suite: {:.1} s", started.elapsed().as_secs_f64());
-    println!("{passed} passed, {failed} failed");
-    Ok(failed == 0)
+    Ok(clients::finish_suite(
+        "client",
+        started,
+        daemon,
+        &work_dir,
+        settings.keep_work_dir,
+        passed,
+        failed,
+    ))
 }
 
 struct Suite<'a> {

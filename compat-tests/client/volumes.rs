@@ -21,15 +21,14 @@ mod oneadmin;
 #[path = "../../tests/frontdoor/pki.rs"]
 mod pki;
 
-use clients::{client_bin, run_process, CLIENT_RELEASES};
-use harness::daemon::{self, Daemon};
+use clients::{client_bin, free_port, run_timed, wait_for_port, Outcome, CLIENT_RELEASES};
+use harness::daemon::Daemon;
 use harness::http::HttpClient;
 use oneadmin::Param;
 use std::collections::BTreeMap;
 use std::env;
 use std::ffi::OsStr;
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::thread::sleep;
@@ -40,9 +39,7 @@ const PASSWORD_FILE: &str = "alice=s3cret,cloud-access\nbob=b0b,cloud-access\n";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
 const WAIT_BUDGET: Duration = Duration::from_secs(60);
 const START_TIMEOUT: Duration = Duration::from_secs(30);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
-const LOG_TAIL_LINES: usize = 30;
 /// The client's exit status for errors it reports.
 const CLIENT_ERROR_EXIT: i32 = 255;
 /// A tag the client passes as is, and that no JSON or XML layer may mangle.
@@ -76,19 +73,6 @@ struct Identity {
     owner: &'static str,
 }
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    seconds: f64,
-}
-
-impl Outcome {
-    fn last_stderr_line(&self) -> &str {
-        self.stderr.lines().last().unwrap_or("")
-    }
-}
-
 struct Suite {
     venvs: PathBuf,
     rpc: HttpClient,
@@ -102,25 +86,6 @@ struct Suite {
 
 fn main() -> ExitCode {
     clients::run_suite("client_volumes", SUITE_NAME, run)
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
-}
-
-fn wait_for_port(port: u16) -> Result<(), String> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let started = Instant::now();
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        if started.elapsed() > START_TIMEOUT {
-            return Err(format!("nothing listens on {addr}"));
-        }
-        sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }
 
 fn run() -> Result<bool, String> {
@@ -163,10 +128,10 @@ fn run() -> Result<bool, String> {
     ]
     .map(String::from)
     .to_vec();
-    let mut daemon = Daemon::start_with_args(&daemon_binary, &work_dir, START_TIMEOUT, 0.0, &args)
+    let daemon = Daemon::start_with_args(&daemon_binary, &work_dir, START_TIMEOUT, 0.0, &args)
         .map_err(|(e, log)| format!("daemon did not start: {e} (log: {})", log.display()))?;
-    wait_for_port(front_port)?;
-    wait_for_port(pdisk_port)?;
+    wait_for_port(front_port, START_TIMEOUT)?;
+    wait_for_port(pdisk_port, START_TIMEOUT)?;
     println!(
         "stratusd: /RPC2 on {}, front door on https://127.0.0.1:{front_port}, pdisk on \
          https://127.0.0.1:{pdisk_port}, work dir {}",
@@ -186,30 +151,18 @@ fn run() -> Result<bool, String> {
     if let Err(problem) = suite.run_all() {
         suite.report("the run stops here", vec![problem], "");
     }
-    let (passed, mut failed) = (suite.passed, suite.failed);
+    let (passed, failed) = (suite.passed, suite.failed);
     drop(suite);
-    if let Err(problem) = daemon.stop(STOP_TIMEOUT) {
-        println!("FAIL daemon shutdown: {problem}");
-        failed += 1;
-    }
     let keep = env::var("CLIENT_KEEP").is_ok_and(|v| v == "1");
-    if failed > 0 || keep {
-        println!("work dir kept: {}", work_dir.display());
-        if failed > 0 {
-            println!("daemon log (last {LOG_TAIL_LINES} lines):");
-            for line in daemon::log_tail(daemon.log_path(), LOG_TAIL_LINES).lines() {
-                println!("| {line}");
-            }
-        }
-    } else {
-        let _ = fs::remove_dir_all(&work_dir);
-    }
-    println!(
-        "client_volumes suite: {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    println!("{passed} passed, {failed} failed");
-    Ok(failed == 0)
+    Ok(clients::finish_suite(
+        "client_volumes",
+        started,
+        daemon,
+        &work_dir,
+        keep,
+        passed,
+        failed,
+    ))
 }
 
 /// `describe-volumes` output: uuid → its printed properties.
@@ -263,15 +216,7 @@ impl Suite {
             ("PYTHONDONTWRITEBYTECODE", OsStr::new("1")),
             ("SSL_CERT_FILE", self.pki.ca_cert.as_os_str()),
         ];
-        let started = Instant::now();
-        let (code, stdout, stderr) =
-            run_process(&bin, args, &self.home, COMMAND_TIMEOUT, None, &env)?;
-        Ok(Outcome {
-            code,
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-            seconds: started.elapsed().as_secs_f64(),
-        })
+        run_timed(&bin, args, &self.home, COMMAND_TIMEOUT, &env)
     }
 
     /// A volume command with `--pdisk-endpoint` and the identity's credentials.
@@ -330,7 +275,7 @@ impl Suite {
         what: &str,
         outcome: Result<Outcome, String>,
         code: i32,
-        stdout: &dyn Fn(&str) -> Result<(), String>,
+        stdout: &StdoutCheck<'_>,
     ) -> Result<Outcome, String> {
         let outcome = outcome?;
         let mut problems = Vec::new();
@@ -517,15 +462,12 @@ impl Suite {
     /// Every volume command, and a VM with a persistent disk, for one release and identity.
     fn volume_round(&mut self, release: &str, who: &Identity) -> Result<(), String> {
         println!("== {release}, {} ({})", who.what, who.owner);
-        let endpoint = self.pdisk_endpoint();
-        let endpoint = endpoint.as_str();
+        let base = format!("{}/{}", self.pdisk_endpoint(), door_of(who));
+        let what = |step: &str| format!("[{release}] {} {step}", who.what);
         let tag = format!("{HOSTILE_TAG} {release}");
         // create
         let created = self.expect(
-            &format!(
-                "[{release}] {} stratus-create-volume -s 2 -t <quotes and XML>",
-                who.what
-            ),
+            &what("stratus-create-volume -s 2 -t <quotes and XML>"),
             self.volume_command(
                 release,
                 who,
@@ -541,22 +483,13 @@ impl Suite {
                 }
             },
         )?;
-        let data = created
-            .stdout
-            .trim()
-            .trim_start_matches("DISK ")
-            .to_string();
-        let hot = self
-            .volume_command(
-                release,
-                who,
-                "stratus-create-volume",
-                &["-s", "1", "-t", "hot"],
-            )?
-            .stdout
-            .trim()
-            .trim_start_matches("DISK ")
-            .to_string();
+        let data = created_uuid(&created);
+        let hot = created_uuid(&self.volume_command(
+            release,
+            who,
+            "stratus-create-volume",
+            &["-s", "1", "-t", "hot"],
+        )?);
         // describe: all, one, a filter
         let expected = props(&[
             ("count", "0"),
@@ -565,38 +498,26 @@ impl Suite {
             ("identifier", ""),
             ("size", "2"),
         ]);
-        let data_uuid = data.clone();
-        let wanted = expected.clone();
         self.expect(
-            &format!("[{release}] {} stratus-describe-volumes", who.what),
+            &what("stratus-describe-volumes"),
             self.volume_command(release, who, "stratus-describe-volumes", &[]),
             0,
             &|out| {
                 let d = parse_described(out);
-                match d.get(&data_uuid) {
-                    Some(p) if *p == wanted && d.len() >= 2 => Ok(()),
+                match d.get(&data) {
+                    Some(p) if *p == expected && d.len() >= 2 => Ok(()),
                     _ => Err(format!("{d:?}")),
                 }
             },
         )?;
-        let data_uuid = data.clone();
         self.expect(
-            &format!("[{release}] {} stratus-describe-volumes <uuid>", who.what),
+            &what("stratus-describe-volumes <uuid>"),
             self.volume_command(release, who, "stratus-describe-volumes", &[&data]),
             0,
-            &|out| {
-                let d = parse_described(out);
-                (d.len() == 1 && d.contains_key(&data_uuid))
-                    .then_some(())
-                    .ok_or(format!("{d:?}"))
-            },
+            &only_described(&data),
         )?;
-        let hot_uuid = hot.clone();
         self.expect(
-            &format!(
-                "[{release}] {} stratus-describe-volumes -f tag:^hot$",
-                who.what
-            ),
+            &what("stratus-describe-volumes -f tag:^hot$"),
             self.volume_command(
                 release,
                 who,
@@ -604,24 +525,25 @@ impl Suite {
                 &["-f", "tag:^hot$"],
             ),
             0,
-            &|out| {
-                let d = parse_described(out);
-                (d.len() == 1 && d.contains_key(&hot_uuid))
-                    .then_some(())
-                    .ok_or(format!("{d:?}"))
-            },
+            &only_described(&hot),
         )?;
         // update
         self.expect(
-            &format!("[{release}] {} stratus-update-volume --public -t updated --data-image-raw-read-write", who.what),
+            &what("stratus-update-volume --public -t updated --data-image-raw-read-write"),
             self.volume_command(
                 release,
                 who,
                 "stratus-update-volume",
-                &["--public", "-t", "updated", "--data-image-raw-read-write", &data],
+                &[
+                    "--public",
+                    "-t",
+                    "updated",
+                    "--data-image-raw-read-write",
+                    &data,
+                ],
             ),
             0,
-            &|out| out.is_empty().then_some(()).ok_or(format!("stdout {out:?}")),
+            &exactly(""),
         )?;
         let (_, v) = self.rest(who, "GET", &format!("/disks/{data}/"), "")?;
         let mut problems = Vec::new();
@@ -629,7 +551,7 @@ impl Suite {
             problems.push(format!("after the update: {v}"));
         }
         self.report(
-            &format!("[{release}] {} the update as the service sees it", who.what),
+            &what("the update as the service sees it"),
             problems,
             "tag updated, PUBLIC",
         );
@@ -658,10 +580,7 @@ impl Suite {
             live["uuid"].as_str().unwrap_or_default().to_string()
         };
         let run = self.expect(
-            &format!(
-                "[{release}] {} stratus-run-instance --persistent-disk <uuid> <live volume>",
-                who.what
-            ),
+            &what("stratus-run-instance --persistent-disk <uuid> <live volume>"),
             self.cloud_command(
                 release,
                 who,
@@ -689,43 +608,27 @@ impl Suite {
             .and_then(|s| s.trim().parse().ok())
             .ok_or("no VM id")?;
         self.wait_vm(vm, (3, 3))?;
-        let data_uuid = data.clone();
         self.expect(
-            &format!(
-                "[{release}] {} stratus-describe-volumes: the running VM uses the volume",
-                who.what
-            ),
+            &what("stratus-describe-volumes: the running VM uses the volume"),
             self.volume_command(release, who, "stratus-describe-volumes", &[&data]),
             0,
-            &|out| {
-                let d = parse_described(out);
-                (d.get(&data_uuid)
-                    .and_then(|p| p.get("count"))
-                    .map(String::as_str)
-                    == Some("1"))
-                .then_some(())
-                .ok_or(format!("{d:?}"))
-            },
+            &user_count(&data, "1"),
         )?;
-        let data_uuid = data.clone();
         self.expect(
-            &format!("[{release}] {} stratus-delete-volume of a volume in use", who.what),
+            &what("stratus-delete-volume of a volume in use"),
             self.volume_command(release, who, "stratus-delete-volume", &[&data]),
             CLIENT_ERROR_EXIT,
-            &|out| {
-                let wanted = format!(
-                    "Error: Failed calling method DELETE on url {}/{}/disks/{data_uuid}/, with reason: 409: Conflict. Error: disk ({data_uuid}) is in use and can't be deleted\n",
-                    endpoint,
-                    door_of(who)
-                );
-                (out == wanted).then_some(()).ok_or(format!("stdout {out:?}, expected {wanted:?}"))
-            },
+            &exactly(&service_refusal(
+                "DELETE",
+                &format!("{base}/disks/{data}/"),
+                "409: Conflict",
+                &format!("disk ({data}) is in use and can't be deleted"),
+            )),
         )?;
         // attach, again, detach, again
         let vm_text = vm.to_string();
-        let hot_uuid = hot.clone();
         self.expect(
-            &format!("[{release}] {} stratus-attach-volume -i <vm>", who.what),
+            &what("stratus-attach-volume -i <vm>"),
             self.cloud_command(
                 release,
                 who,
@@ -733,48 +636,32 @@ impl Suite {
                 &["-i", &vm_text, &hot],
             ),
             0,
-            &|out| {
-                let wanted = format!("ATTACHED {hot_uuid} in VM {vm} on /dev/vdz\n");
-                (out == wanted)
-                    .then_some(())
-                    .ok_or(format!("stdout {out:?}, expected {wanted:?}"))
-            },
+            &exactly(&format!("ATTACHED {hot} in VM {vm} on /dev/vdz\n")),
         )?;
-        let hot_uuid = hot.clone();
         self.expect(
-            &format!("[{release}] {} stratus-attach-volume of an attached volume", who.what),
-            self.cloud_command(release, who, "stratus-attach-volume", &["-i", &vm_text, &hot]),
-            CLIENT_ERROR_EXIT,
-            &|out| {
-                let wanted = format!(
-                    "Error: Failed calling method POST on url {}/{}/disks/{hot_uuid}/mounts/, with reason: 403: Forbidden. Error: Mount already exists for: {vm} and {hot_uuid}\n",
-                    endpoint,
-                    door_of(who)
-                );
-                (out == wanted).then_some(()).ok_or(format!("stdout {out:?}, expected {wanted:?}"))
-            },
-        )?;
-        let hot_uuid = hot.clone();
-        self.expect(
-            &format!(
-                "[{release}] {} stratus-describe-volumes: the hot-plugged volume has a user",
-                who.what
+            &what("stratus-attach-volume of an attached volume"),
+            self.cloud_command(
+                release,
+                who,
+                "stratus-attach-volume",
+                &["-i", &vm_text, &hot],
             ),
+            CLIENT_ERROR_EXIT,
+            &exactly(&service_refusal(
+                "POST",
+                &format!("{base}/disks/{hot}/mounts/"),
+                "403: Forbidden",
+                &format!("Mount already exists for: {vm} and {hot}"),
+            )),
+        )?;
+        self.expect(
+            &what("stratus-describe-volumes: the hot-plugged volume has a user"),
             self.volume_command(release, who, "stratus-describe-volumes", &[&hot]),
             0,
-            &|out| {
-                let d = parse_described(out);
-                (d.get(&hot_uuid)
-                    .and_then(|p| p.get("count"))
-                    .map(String::as_str)
-                    == Some("1"))
-                .then_some(())
-                .ok_or(format!("{d:?}"))
-            },
+            &user_count(&hot, "1"),
         )?;
-        let hot_uuid = hot.clone();
         self.expect(
-            &format!("[{release}] {} stratus-detach-volume -i <vm>", who.what),
+            &what("stratus-detach-volume -i <vm>"),
             self.cloud_command(
                 release,
                 who,
@@ -782,12 +669,7 @@ impl Suite {
                 &["-i", &vm_text, &hot],
             ),
             0,
-            &|out| {
-                let wanted = format!("DETACHED {hot_uuid} from VM {vm} on /dev/vdz\n");
-                (out == wanted)
-                    .then_some(())
-                    .ok_or(format!("stdout {out:?}, expected {wanted:?}"))
-            },
+            &exactly(&format!("DETACHED {hot} from VM {vm} on /dev/vdz\n")),
         )?;
         let detach_again = self.cloud_command(
             release,
@@ -796,9 +678,7 @@ impl Suite {
             &["-i", &vm_text, &hot],
         )?;
         let wanted = format!(
-            "DISK {hot}: Failed calling method DELETE on url {}/{}/disks/{hot}/mounts/{hot}_{vm}, with reason: 404: Not Found. Error: The server has not found anything matching the request URI",
-            endpoint,
-            door_of(who)
+            "DISK {hot}: Failed calling method DELETE on url {base}/disks/{hot}/mounts/{hot}_{vm}, with reason: 404: Not Found. Error: The server has not found anything matching the request URI",
         );
         let all = format!("{}{}", detach_again.stdout, detach_again.stderr);
         let mut problems = Vec::new();
@@ -806,10 +686,7 @@ impl Suite {
             problems.push(format!("output {all:?} does not say {wanted:?}"));
         }
         self.report(
-            &format!(
-                "[{release}] {} stratus-detach-volume of a detached volume",
-                who.what
-            ),
+            &what("stratus-detach-volume of a detached volume"),
             problems,
             &format!(
                 "exit {}, the client prints the 404 and goes on",
@@ -818,44 +695,25 @@ impl Suite {
         );
         // the end of the VM gives the volumes back
         self.expect(
-            &format!("[{release}] {} stratus-kill-instance", who.what),
+            &what("stratus-kill-instance"),
             self.instance_command(release, who, "stratus-kill-instance", &[&vm_text]),
             0,
-            &|out| {
-                out.is_empty()
-                    .then_some(())
-                    .ok_or(format!("stdout {out:?}"))
-            },
+            &exactly(""),
         )?;
         self.wait_vm(vm, (6, 0))?;
         // (one uuid per command: the client ANDs the uuid filters of several)
         for volume in [&data, &hot] {
-            let uuid = volume.clone();
             self.expect(
-                &format!(
-                    "[{release}] {} stratus-describe-volumes <uuid> after the VM's end",
-                    who.what
-                ),
+                &what("stratus-describe-volumes <uuid> after the VM's end"),
                 self.volume_command(release, who, "stratus-describe-volumes", &[volume]),
                 0,
-                &|out| {
-                    let d = parse_described(out);
-                    (d.get(&uuid)
-                        .and_then(|p| p.get("count"))
-                        .map(String::as_str)
-                        == Some("0"))
-                    .then_some(())
-                    .ok_or(format!("{d:?}"))
-                },
+                &user_count(volume, "0"),
             )?;
         }
         // the booted snapshot went into the quarantine: gone for its owner
         let (status, _) = self.rest(who, "GET", &format!("/disks/{live}/"), "")?;
         self.report(
-            &format!(
-                "[{release}] {} the booted live snapshot is in the quarantine",
-                who.what
-            ),
+            &what("the booted live snapshot is in the quarantine"),
             if status == 404 {
                 Vec::new()
             } else {
@@ -864,130 +722,171 @@ impl Suite {
             "404 for its owner",
         );
         // delete
-        let (data_uuid, hot_uuid) = (data.clone(), hot.clone());
         self.expect(
-            &format!(
-                "[{release}] {} stratus-delete-volume <uuid> <uuid>",
-                who.what
-            ),
+            &what("stratus-delete-volume <uuid> <uuid>"),
             self.volume_command(release, who, "stratus-delete-volume", &[&data, &hot]),
             0,
-            &|out| {
-                let wanted = format!("DELETED {data_uuid}\nDELETED {hot_uuid}\n");
-                (out == wanted)
-                    .then_some(())
-                    .ok_or(format!("stdout {out:?}, expected {wanted:?}"))
-            },
+            &exactly(&format!("DELETED {data}\nDELETED {hot}\n")),
         )?;
         self.expect(
-            &format!(
-                "[{release}] {} stratus-describe-volumes of deleted volumes",
-                who.what
-            ),
+            &what("stratus-describe-volumes of deleted volumes"),
             self.volume_command(release, who, "stratus-describe-volumes", &[&data]),
             0,
-            &|out| {
-                (out == "No disk to show\n")
-                    .then_some(())
-                    .ok_or(format!("stdout {out:?}"))
-            },
+            &exactly("No disk to show\n"),
         )?;
         let unknown = "00000000-1111-4222-8333-444444444444";
         self.expect(
-            &format!("[{release}] {} stratus-delete-volume of an unknown volume", who.what),
+            &what("stratus-delete-volume of an unknown volume"),
             self.volume_command(release, who, "stratus-delete-volume", &[unknown]),
             CLIENT_ERROR_EXIT,
-            &|out| {
-                let wanted = format!(
-                    "Error: Failed calling method DELETE on url {}/{}/disks/{unknown}/, with reason: 404: Not Found. Error: disk ({unknown}) does not exist\n",
-                    endpoint,
-                    door_of(who)
-                );
-                (out == wanted).then_some(()).ok_or(format!("stdout {out:?}, expected {wanted:?}"))
-            },
+            &exactly(&service_refusal(
+                "DELETE",
+                &format!("{base}/disks/{unknown}/"),
+                "404: Not Found",
+                &format!("disk ({unknown}) does not exist"),
+            )),
         )?;
         let _ = self.rest(who, "GET", "/disks/", "")?;
         Ok(())
     }
 
-    /// Someone else's volume, and what the clients refuse themselves.
+    /// Someone else's volume, and what the clients refuse themselves, with every release.
     fn refusals(&mut self) -> Result<(), String> {
         println!("== refusals");
-        let endpoint = self.pdisk_endpoint();
-        let endpoint = endpoint.as_str();
-        let alice = Identity {
+        let password = |user: &'static str, secret: &'static str| Identity {
             what: "password",
-            login: Login::Password("alice", "s3cret"),
-            owner: "alice",
+            login: Login::Password(user, secret),
+            owner: user,
         };
-        let bob = Identity {
-            what: "password",
-            login: Login::Password("bob", "b0b"),
-            owner: "bob",
-        };
-        let release = CLIENT_RELEASES[0];
-        let volume = self
-            .volume_command(release, &alice, "stratus-create-volume", &["-s", "1"])?
-            .stdout
-            .trim()
-            .trim_start_matches("DISK ")
-            .to_string();
-        for release in CLIENT_RELEASES {
-            let v = volume.clone();
-            self.expect(
-                &format!("[{release}] bob: stratus-delete-volume of alice's volume"),
-                self.volume_command(release, &bob, "stratus-delete-volume", &[&volume]),
-                CLIENT_ERROR_EXIT,
-                &|out| {
-                    let wanted = format!(
-                        "Error: Failed calling method DELETE on url {}/pswd/disks/{v}/, with reason: 403: Forbidden. Error: insufficient access rights to view disk ({v})\n",
-                        endpoint
-                    );
-                    (out == wanted).then_some(()).ok_or(format!("stdout {out:?}, expected {wanted:?}"))
-                },
-            )?;
-            self.expect(
-                &format!("[{release}] bob: stratus-describe-volumes does not list alice's volume"),
-                self.volume_command(release, &bob, "stratus-describe-volumes", &[]),
-                0,
-                &|out| {
-                    (out == "No disk to show\n")
-                        .then_some(())
-                        .ok_or(format!("stdout {out:?}"))
-                },
-            )?;
-            self.expect(
-                &format!("[{release}] a wrong password"),
-                self.volume_command(
-                    release,
-                    &Identity {
-                        what: "password",
-                        login: Login::Password("alice", "wrong"),
-                        owner: "alice",
-                    },
-                    "stratus-describe-volumes",
-                    &[],
-                ),
-                CLIENT_ERROR_EXIT,
-                &|out| {
+        let (alice, bob, wrong) = (
+            password("alice", "s3cret"),
+            password("bob", "b0b"),
+            password("alice", "wrong"),
+        );
+        let volume = created_uuid(&self.volume_command(
+            CLIENT_RELEASES[0],
+            &alice,
+            "stratus-create-volume",
+            &["-s", "1"],
+        )?);
+        let url = format!("{}/pswd/disks/{volume}/", self.pdisk_endpoint());
+        let someone_elses = service_refusal(
+            "DELETE",
+            &url,
+            "403: Forbidden",
+            &format!("insufficient access rights to view disk ({volume})"),
+        );
+        let cases = [
+            Refusal {
+                what: "bob: stratus-delete-volume of alice's volume",
+                who: &bob,
+                program: "stratus-delete-volume",
+                args: &[&volume],
+                code: CLIENT_ERROR_EXIT,
+                stdout: Box::new(exactly(&someone_elses)),
+            },
+            Refusal {
+                what: "bob: stratus-describe-volumes does not list alice's volume",
+                who: &bob,
+                program: "stratus-describe-volumes",
+                args: &[],
+                code: 0,
+                stdout: Box::new(exactly("No disk to show\n")),
+            },
+            Refusal {
+                what: "a wrong password",
+                who: &wrong,
+                program: "stratus-describe-volumes",
+                args: &[],
+                code: CLIENT_ERROR_EXIT,
+                stdout: Box::new(|out: &str| {
                     out.contains("401")
                         .then_some(())
                         .ok_or(format!("stdout {out:?}"))
-                },
-            )?;
-            self.expect(
-                &format!("[{release}] stratus-create-volume -s 2000 (the client's own limit)"),
-                self.volume_command(release, &alice, "stratus-create-volume", &["-s", "2000"]),
-                1,
-                &|out| {
-                    out.is_empty()
-                        .then_some(())
-                        .ok_or(format!("stdout {out:?}"))
-                },
-            )?;
+                }),
+            },
+            Refusal {
+                what: "stratus-create-volume -s 2000 (the client's own limit)",
+                who: &alice,
+                program: "stratus-create-volume",
+                args: &["-s", "2000"],
+                code: 1,
+                stdout: Box::new(exactly("")),
+            },
+        ];
+        for release in CLIENT_RELEASES {
+            for case in &cases {
+                self.expect(
+                    &format!("[{release}] {}", case.what),
+                    self.volume_command(release, case.who, case.program, case.args),
+                    case.code,
+                    case.stdout.as_ref(),
+                )?;
+            }
         }
         Ok(())
     }
+}
+
+/// A check of a command's stdout: what is wrong with it, if anything.
+type StdoutCheck<'a> = dyn Fn(&str) -> Result<(), String> + 'a;
+
+/// A command a user is refused, and how the client says it.
+struct Refusal<'a> {
+    what: &'a str,
+    who: &'a Identity,
+    program: &'a str,
+    args: &'a [&'a str],
+    /// The client's exit status.
+    code: i32,
+    stdout: Box<StdoutCheck<'a>>,
+}
+
+/// The uuid in `stratus-create-volume`'s `DISK <uuid>` line.
+fn created_uuid(outcome: &Outcome) -> String {
+    outcome
+        .stdout
+        .trim()
+        .trim_start_matches("DISK ")
+        .to_string()
+}
+
+/// A stdout check: exactly `wanted`.
+fn exactly(wanted: &str) -> impl Fn(&str) -> Result<(), String> + 'static {
+    let wanted = wanted.to_string();
+    move |out: &str| {
+        (out == wanted)
+            .then_some(())
+            .ok_or(format!("stdout {out:?}, expected {wanted:?}"))
+    }
+}
+
+/// A stdout check on `describe-volumes`: it lists `uuid` and nothing else.
+fn only_described(uuid: &str) -> impl Fn(&str) -> Result<(), String> {
+    let uuid = uuid.to_string();
+    move |out: &str| {
+        let d = parse_described(out);
+        (d.len() == 1 && d.contains_key(&uuid))
+            .then_some(())
+            .ok_or(format!("{d:?}"))
+    }
+}
+
+/// A stdout check on `describe-volumes`: `uuid`'s `count` (its users) is `count`.
+fn user_count(uuid: &str, count: &str) -> impl Fn(&str) -> Result<(), String> {
+    let (uuid, count) = (uuid.to_string(), count.to_string());
+    move |out: &str| {
+        let d = parse_described(out);
+        (d.get(&uuid).and_then(|p| p.get("count")) == Some(&count))
+            .then_some(())
+            .ok_or(format!("{d:?}"))
+    }
+}
+
+/// What the client prints when the service refuses a request (`volume_manager`'s
+/// `Failed calling method … with reason: <status>. Error: <the service's message>`).
+fn service_refusal(method: &str, url: &str, status: &str, message: &str) -> String {
+    format!("Error: Failed calling method {method} on url {url}, with reason: {status}. Error: {message}\n")
 }
 
 fn door_of(who: &Identity) -> &'static str {

@@ -236,6 +236,33 @@ pub fn wait_for_console_line(console: &Path, marker: &str, within: Duration) -> 
     }
 }
 
+/// Waits for a console line starting with `prefix` among the lines after the first `after`;
+/// the rest of that line and how many lines were read up to it (the next call's `after`).
+pub fn wait_console(
+    console: &Path,
+    prefix: &str,
+    after: usize,
+    within: Duration,
+) -> (String, usize) {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = read_file(console);
+        let found = console_lines(&text)
+            .enumerate()
+            .skip(after)
+            .find_map(|(n, line)| Some((line.strip_prefix(prefix)?.to_string(), n + 1)));
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no console line {prefix}… within {within:?}; {} holds:\n{text}",
+            console.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// The value of the first console line `<key>=<value>`.
 pub fn console_value(console_text: &str, key: &str) -> Option<String> {
     let prefix = format!("{key}=");
