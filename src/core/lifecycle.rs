@@ -396,6 +396,18 @@ impl Core {
             )?;
             let target =
                 transitions::request(id, vm.state, vm.lcm_state, Trigger::Migrate { live })?;
+            // 3.2's second refusal: a previous history record whose reason is still NONE (a
+            // migration requested just before that oned had not processed yet; a VM imported
+            // in that moment) answers as a wrong state.
+            let n = vm.history.len();
+            if n >= 2 && vm.history[n - 2].reason == Reason::None {
+                return Err(transitions::refused(
+                    id,
+                    vm.state,
+                    vm.lcm_state,
+                    Trigger::Migrate { live },
+                ));
+            }
             let t = now();
             let mut vm = vm.clone();
             let prev_hid = vm.last_history().map(|h| h.hid);
@@ -988,5 +1000,83 @@ impl Core {
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::core::hosts::MonitorResult;
+    use crate::store::Store;
+
+    fn host(core: &Core, name: &str) -> Oid {
+        let admin = Caller::oneadmin();
+        let h = core
+            .host_allocate(&admin, name, "im_kvm", "vmm_kvm", "dummy", "tm_dummy")
+            .unwrap();
+        let values = [
+            ("TOTALCPU", "800"),
+            ("FREECPU", "800"),
+            ("TOTALMEMORY", "1048576"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        core.host_monitored(h, MonitorResult::Ok(values)).unwrap();
+        h
+    }
+
+    fn step(core: &Core, vm: Oid) {
+        let pair = {
+            let r = core.read();
+            (r.vms[&vm].state, r.vms[&vm].lcm_state)
+        };
+        core.step_done(vm, pair, StepOutcome::Ok { deploy_id: None })
+            .unwrap();
+    }
+
+    /// 3.2 (RequestManagerVirtualMachine.cc, catalogue §4.3 and §14.4): a RUNNING VM whose
+    /// previous history record's reason is still NONE cannot be migrated, with the same
+    /// answer as a VM that is not RUNNING.
+    #[test]
+    fn migrate_is_refused_while_the_previous_history_reason_is_none() {
+        let core = Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+        let admin = Caller::oneadmin();
+        let (h0, h1) = (host(&core, "node0"), host(&core, "node1"));
+        let vm = core.vm_allocate(&admin, "CPU = 1\nMEMORY = 64\n").unwrap();
+        core.vm_deploy(&admin, vm, h0).unwrap();
+        step(&core, vm);
+        step(&core, vm);
+        // A migration that completed leaves its previous record's reason USER: the next one
+        // is accepted.
+        core.vm_migrate(&admin, vm, h1, true).unwrap();
+        step(&core, vm);
+        assert_eq!(core.read().vms[&vm].lcm_state, LcmState::Running);
+        assert_eq!(core.read().vms[&vm].history[0].reason, Reason::User);
+        core.vm_migrate(&admin, vm, h0, true).unwrap();
+        step(&core, vm);
+        assert_eq!(core.read().vms[&vm].lcm_state, LcmState::Running);
+        // As oned left a VM whose migration it had not processed yet (and an import brings it
+        // over so): RUNNING, with the previous record's reason NONE.
+        core.write(|state, tx| {
+            let mut v = state.vms[&vm].clone();
+            let n = v.history.len();
+            v.history[n - 2].reason = Reason::None;
+            tx.put(Change::Vm(v));
+            Ok(())
+        })
+        .unwrap();
+        let before = core.store_fingerprint().unwrap();
+        for live in [true, false] {
+            let err = core.vm_migrate(&admin, vm, h1, live).unwrap_err();
+            assert!(matches!(err, Error::WrongState), "{err:?}");
+            assert_eq!(
+                (err.message(), err.code()),
+                ("Wrong state to perform action".to_string(), 0x800)
+            );
+        }
+        assert_eq!(core.store_fingerprint().unwrap(), before);
+        let v = &core.read().vms[&vm];
+        assert_eq!((v.state, v.lcm_state), (VmState::Active, LcmState::Running));
     }
 }
