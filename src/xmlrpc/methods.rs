@@ -1,15 +1,20 @@
 //! The method registry of oned 3.2: xmlrpc-c's `system.*` methods followed
 //! by the 59 `one.*` methods, in the order `system.listMethods` answers
 //! (recorded, e08 seq 5).
+//!
+//! The `registry!` table at the end of this file is the only place a method is named: its
+//! XML-RPC name, the C++ request class of oned's messages (`[<Class>]`), its signature and
+//! help text. Each `one.*` method also gets a variant of [`OnedMethod`], which the API layer
+//! maps to its handler in an exhaustive `match` (`api::dispatch::handler`): the codec never
+//! imports the handlers, and a method added here without a handler does not compile.
 
 /// One registered method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MethodInfo {
     /// The XML-RPC method name.
     pub name: &'static str,
-    /// The C++ request class (`[<M>]` prefix of oned's error messages);
-    /// `None` for xmlrpc-c's own `system.*` methods.
-    pub message: Option<&'static str>,
+    /// xmlrpc-c's own method, or one of oned's.
+    pub kind: MethodKind,
     /// The xmlrpc-c signature string, e.g. `A:si` (result type, colon,
     /// parameter types; informational, not enforced).
     pub signature: &'static str,
@@ -17,10 +22,39 @@ pub struct MethodInfo {
     pub help: &'static str,
 }
 
+/// Who answers a registered method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MethodKind {
+    /// One of xmlrpc-c's built-in `system.*` methods ([`super::system`]).
+    System,
+    /// One of oned's methods, with the C++ request class that prefixes its messages.
+    Oned {
+        method: OnedMethod,
+        class: &'static str,
+    },
+}
+
 impl MethodInfo {
     /// Whether this is one of xmlrpc-c's built-in methods.
     pub fn is_system(&self) -> bool {
-        self.message.is_none()
+        self.kind == MethodKind::System
+    }
+
+    /// The oned method; `None` for xmlrpc-c's own `system.*` methods.
+    pub fn oned(&self) -> Option<OnedMethod> {
+        match self.kind {
+            MethodKind::System => None,
+            MethodKind::Oned { method, .. } => Some(method),
+        }
+    }
+
+    /// The C++ request class (`[<Class>]` prefix of oned's error messages);
+    /// `None` for xmlrpc-c's own `system.*` methods.
+    pub fn class(&self) -> Option<&'static str> {
+        match self.kind {
+            MethodKind::System => None,
+            MethodKind::Oned { class, .. } => Some(class),
+        }
     }
 
     /// The signatures as `system.methodSignature` lists them: per
@@ -62,419 +96,179 @@ fn type_name(letter: char) -> Option<&'static str> {
     })
 }
 
-const fn system(name: &'static str, signature: &'static str, help: &'static str) -> MethodInfo {
-    MethodInfo {
-        name,
-        message: None,
-        signature,
-        help,
+impl OnedMethod {
+    /// Its entry in [`METHODS`].
+    pub fn info(self) -> &'static MethodInfo {
+        // `registry!` declares the variants in the order of their entries, which follow the
+        // system methods.
+        &METHODS[SYSTEM_METHOD_COUNT + self as usize]
+    }
+
+    /// The XML-RPC method name.
+    pub fn name(self) -> &'static str {
+        self.info().name
+    }
+
+    /// The C++ request class that prefixes its messages (`[VirtualMachineAllocate] ...`).
+    pub fn class(self) -> &'static str {
+        self.info().class().unwrap_or_default()
     }
 }
 
-const fn one(
-    name: &'static str,
-    message: &'static str,
-    signature: &'static str,
-    help: &'static str,
-) -> MethodInfo {
-    MethodInfo {
-        name,
-        message: Some(message),
-        signature,
-        help,
-    }
+/// Declares [`OnedMethod`], [`METHODS`] and [`lookup`] from one list, so that each method is
+/// named once.
+macro_rules! registry {
+    (
+        system { $( ($sname:literal, $ssig:literal, $shelp:literal $(,)?) ),* $(,)? }
+        oned { $( $variant:ident => ($name:literal, $class:literal, $sig:literal, $help:literal) ),* $(,)? }
+    ) => {
+        /// oned's `one.*` methods, in registration order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum OnedMethod {
+            $( $variant, )*
+        }
+
+        const SYSTEM_METHOD_COUNT: usize = [$( $sname ),*].len();
+
+        /// All methods, in registration order.
+        pub static METHODS: &[MethodInfo] = &[
+            $( MethodInfo {
+                name: $sname,
+                kind: MethodKind::System,
+                signature: $ssig,
+                help: $shelp,
+            }, )*
+            $( MethodInfo {
+                name: $name,
+                kind: MethodKind::Oned { method: OnedMethod::$variant, class: $class },
+                signature: $sig,
+                help: $help,
+            }, )*
+        ];
+
+        /// The registered method of that exact (case-sensitive) name.
+        pub fn lookup(name: &str) -> Option<&'static MethodInfo> {
+            match name {
+                $( $name => Some(OnedMethod::$variant.info()), )*
+                _ => METHODS[..SYSTEM_METHOD_COUNT].iter().find(|m| m.name == name),
+            }
+        }
+    };
 }
 
-/// All methods, in registration order.
-pub static METHODS: [MethodInfo; 67] = [
-    system(
-        "system.listMethods",
-        "A:",
-        "Return an array of all available XML-RPC methods on this server.",
-    ),
-    system(
-        "system.methodExist",
-        // Sic: xmlrpc-c registers result and parameter the wrong way round.
-        "s:b",
-        "Tell whether a method by a specified name exists on this server",
-    ),
-    system(
-        "system.methodHelp",
-        "s:s",
-        "Given the name of a method, return a help string.",
-    ),
-    system(
-        "system.methodSignature",
-        "s:s",
-        "Given the name of a method, return an array of legal signatures. Each signature is \
-         an array of strings.  The first item of each signature is the return type, and any \
-         others items are parameter types.",
-    ),
-    system(
-        "system.multicall",
-        "A:A",
-        "Process an array of calls, and return an array of results.  Calls should be structs \
-         of the form {'methodName': string, 'params': array}. Each result will either be a \
-         single-item array containg the result value, or a struct of the form {'faultCode': \
-         int, 'faultString': string}.  This is useful when you need to make lots of small \
-         calls without lots of round trips.",
-    ),
-    system(
-        "system.shutdown",
-        "i:s",
-        "Shut down the server.  Return code is always zero.",
-    ),
-    system(
-        "system.capabilities",
-        "S:",
-        "Return the capabilities of XML-RPC server.  This includes the version number of \
-         the XML-RPC For C/C++ software",
-    ),
-    system(
-        "system.getCapabilities",
-        "S:",
-        "Return the list of standard capabilities of XML-RPC server.  See \
-         http://tech.groups.yahoo.com/group/xml-rpc/message/2897",
-    ),
-    one(
-        "one.vm.deploy",
-        "VirtualMachineDeploy",
-        "A:sii",
-        "Deploys a virtual machine",
-    ),
-    one(
-        "one.vm.action",
-        "VirtualMachineAction",
-        "A:ssi",
-        "Performs an action on a virtual machine",
-    ),
-    one(
-        "one.vm.migrate",
-        "VirtualMachineMigrate",
-        "A:siib",
-        "Migrates a virtual machine",
-    ),
-    one(
-        "one.vm.savedisk",
-        "VirtualMachineSaveDisk",
-        "A:siiss",
-        "Saves a disk from virtual machine as a new image",
-    ),
-    one(
-        "one.vm.allocate",
-        "VirtualMachineAllocate",
-        "A:ss",
-        "Allocates a new virtual machine",
-    ),
-    one(
-        "one.vm.info",
-        "VirtualMachineInfo",
-        "A:si",
-        "Returns virtual machine instance information",
-    ),
-    one(
-        "one.vm.chown",
-        "VirtualMachineChown",
-        "A:siii",
-        "Changes ownership of a virtual machine",
-    ),
-    one(
-        "one.vm.chmod",
-        "VirtualMachineChmod",
-        "A:siiiiiiiiii",
-        "Changes permission bits of a virtual machine",
-    ),
-    one(
-        "one.vmpool.info",
-        "VirtualMachinePoolInfo",
-        "A:siiii",
-        "Returns the virtual machine instances pool",
-    ),
-    one(
-        "one.template.update",
-        "TemplateUpdateTemplate",
-        "A:sis",
-        "Updates a virtual machine template",
-    ),
-    one(
-        "one.template.instantiate",
-        "TemplateInstantiate",
-        "A:sis",
-        "Instantiates a new virtual machine using a template",
-    ),
-    one(
-        "one.template.allocate",
-        "TemplateAllocate",
-        "A:ss",
-        "Allocates a new virtual machine template",
-    ),
-    one(
-        "one.template.delete",
-        "TemplateDelete",
-        "A:si",
-        "Deletes a virtual machine template",
-    ),
-    one(
-        "one.template.info",
-        "TemplateInfo",
-        "A:si",
-        "Returns virtual machine template information",
-    ),
-    one(
-        "one.template.chown",
-        "TemplateChown",
-        "A:siii",
-        "Changes ownership of a virtual machine template",
-    ),
-    one(
-        "one.template.chmod",
-        "TemplateChmod",
-        "A:siiiiiiiiii",
-        "Changes permission bits of a virtual machine template",
-    ),
-    one(
-        "one.templatepool.info",
-        "TemplatePoolInfo",
-        "A:siii",
-        "Returns the virtual machine template pool",
-    ),
-    one(
-        "one.host.enable",
-        "HostEnable",
-        "A:sib",
-        "Enables or disables a host",
-    ),
-    one(
-        "one.host.update",
-        "HostUpdateTemplate",
-        "A:sis",
-        "Updates a host template",
-    ),
-    one(
-        "one.host.allocate",
-        "HostAllocate",
-        "A:ssssss",
-        "Allocates a new host",
-    ),
-    one("one.host.delete", "HostDelete", "A:si", "Deletes a host"),
-    one(
-        "one.host.info",
-        "HostInfo",
-        "A:si",
-        "Returns host information",
-    ),
-    one(
-        "one.hostpool.info",
-        "HostPoolInfo",
-        "A:s",
-        "Returns the host pool",
-    ),
-    one(
-        "one.group.allocate",
-        "GroupAllocate",
-        "A:ss",
-        "Allocates a new group",
-    ),
-    one("one.group.delete", "GroupDelete", "A:si", "Deletes a group"),
-    one(
-        "one.group.info",
-        "GroupInfo",
-        "A:si",
-        "Returns group information",
-    ),
-    one(
-        "one.grouppool.info",
-        "GroupPoolInfo",
-        "A:s",
-        "Returns the group pool",
-    ),
-    one(
-        "one.vn.addleases",
-        "VirtualNetworkAddLeases",
-        "A:sis",
-        "Adds leases to a virtual network",
-    ),
-    one(
-        "one.vn.rmleases",
-        "VirtualNetworkRemoveLeases",
-        "A:sis",
-        "Removes leases from a virtual network",
-    ),
-    one(
-        "one.vn.hold",
-        "VirtualNetworkHold",
-        "A:sis",
-        "Holds a virtual network lease as used",
-    ),
-    one(
-        "one.vn.release",
-        "VirtualNetworkRelease",
-        "A:sis",
-        "Releases a virtual network lease on hold",
-    ),
-    one(
-        "one.vn.allocate",
-        "VirtualNetworkAllocate",
-        "A:ss",
-        "Allocates a new virtual network",
-    ),
-    one(
-        "one.vn.update",
-        "VirtualNetworkUpdateTemplate",
-        "A:sis",
-        "Updates a virtual network template",
-    ),
-    one(
-        "one.vn.delete",
-        "VirtualNetworkDelete",
-        "A:si",
-        "Deletes a virtual network",
-    ),
-    one(
-        "one.vn.info",
-        "VirtualNetworkInfo",
-        "A:si",
-        "Returns virtual network information",
-    ),
-    one(
-        "one.vn.chown",
-        "VirtualNetworkChown",
-        "A:siii",
-        "Changes ownership of a virtual network",
-    ),
-    one(
-        "one.vn.chmod",
-        "VirtualNetworkChmod",
-        "A:siiiiiiiiii",
-        "Changes permission bits of a virtual network",
-    ),
-    one(
-        "one.vnpool.info",
-        "VirtualNetworkPoolInfo",
-        "A:siii",
-        "Returns the virtual network pool",
-    ),
-    one(
-        "one.user.allocate",
-        "UserAllocate",
-        "A:ssss",
-        "Allocates a new user",
-    ),
-    one(
-        "one.user.update",
-        "UserUpdateTemplate",
-        "A:sis",
-        "Updates a user template",
-    ),
-    one("one.user.delete", "UserDelete", "A:si", "Deletes a user"),
-    one(
-        "one.user.info",
-        "UserInfo",
-        "A:si",
-        "Returns user information",
-    ),
-    one(
-        "one.user.passwd",
-        "UserChangePassword",
-        "A:sis",
-        "Changes the password of a user",
-    ),
-    one(
-        "one.user.chgrp",
-        "UserChown",
-        "A:sii",
-        "Changes the group of a user",
-    ),
-    one(
-        "one.user.chauth",
-        "UserChangeAuth",
-        "A:siss",
-        "Changes the authentication driver and the password of a user",
-    ),
-    one(
-        "one.userpool.info",
-        "UserPoolInfo",
-        "A:s",
-        "Returns the user pool",
-    ),
-    one(
-        "one.image.persistent",
-        "ImagePersistent",
-        "A:sib",
-        "Makes an image persistent or non-persistent",
-    ),
-    one(
-        "one.image.enable",
-        "ImageEnable",
-        "A:sib",
-        "Enables or disables an image",
-    ),
-    one(
-        "one.image.update",
-        "ImageUpdateTemplate",
-        "A:sis",
-        "Updates an image template",
-    ),
-    one(
-        "one.image.allocate",
-        "ImageAllocate",
-        "A:ss",
-        "Allocates a new image",
-    ),
-    one(
-        "one.image.delete",
-        "ImageDelete",
-        "A:si",
-        "Deletes an image",
-    ),
-    one(
-        "one.image.info",
-        "ImageInfo",
-        "A:si",
-        "Returns image information",
-    ),
-    one(
-        "one.image.chown",
-        "ImageChown",
-        "A:siii",
-        "Changes ownership of an image",
-    ),
-    one(
-        "one.image.chmod",
-        "ImageChmod",
-        "A:siiiiiiiiii",
-        "Changes permission bits of an image",
-    ),
-    one(
-        "one.image.chtype",
-        "ImageChangeType",
-        "A:sis",
-        "Changes the type of an image",
-    ),
-    one(
-        "one.imagepool.info",
-        "ImagePoolInfo",
-        "A:siii",
-        "Returns the image pool",
-    ),
-    one(
-        "one.acl.addrule",
-        "AclAddRule",
-        "A:ssss",
-        "Adds a new ACL rule",
-    ),
-    one(
-        "one.acl.delrule",
-        "AclDelRule",
-        "A:si",
-        "Deletes an existing ACL rule",
-    ),
-    one("one.acl.info", "AclInfo", "A:s", "Returns the ACL rule set"),
-];
-
-/// The registered method of that exact (case-sensitive) name.
-pub fn lookup(name: &str) -> Option<&'static MethodInfo> {
-    METHODS.iter().find(|m| m.name == name)
+registry! {
+    system {
+        (
+            "system.listMethods",
+            "A:",
+            "Return an array of all available XML-RPC methods on this server.",
+        ),
+        (
+            "system.methodExist",
+            // Sic: xmlrpc-c registers result and parameter the wrong way round.
+            "s:b",
+            "Tell whether a method by a specified name exists on this server",
+        ),
+        (
+            "system.methodHelp",
+            "s:s",
+            "Given the name of a method, return a help string.",
+        ),
+        (
+            "system.methodSignature",
+            "s:s",
+            "Given the name of a method, return an array of legal signatures. Each signature is \
+            an array of strings.  The first item of each signature is the return type, and any \
+            others items are parameter types.",
+        ),
+        (
+            "system.multicall",
+            "A:A",
+            "Process an array of calls, and return an array of results.  Calls should be structs \
+            of the form {'methodName': string, 'params': array}. Each result will either be a \
+            single-item array containg the result value, or a struct of the form {'faultCode': \
+            int, 'faultString': string}.  This is useful when you need to make lots of small \
+            calls without lots of round trips.",
+        ),
+        (
+            "system.shutdown",
+            "i:s",
+            "Shut down the server.  Return code is always zero.",
+        ),
+        (
+            "system.capabilities",
+            "S:",
+            "Return the capabilities of XML-RPC server.  This includes the version number of \
+            the XML-RPC For C/C++ software",
+        ),
+        (
+            "system.getCapabilities",
+            "S:",
+            "Return the list of standard capabilities of XML-RPC server.  See \
+            http://tech.groups.yahoo.com/group/xml-rpc/message/2897",
+        ),
+    }
+    oned {
+        VmDeploy => ("one.vm.deploy", "VirtualMachineDeploy", "A:sii", "Deploys a virtual machine"),
+        VmAction => ("one.vm.action", "VirtualMachineAction", "A:ssi", "Performs an action on a virtual machine"),
+        VmMigrate => ("one.vm.migrate", "VirtualMachineMigrate", "A:siib", "Migrates a virtual machine"),
+        VmSavedisk => ("one.vm.savedisk", "VirtualMachineSaveDisk", "A:siiss", "Saves a disk from virtual machine as a new image"),
+        VmAllocate => ("one.vm.allocate", "VirtualMachineAllocate", "A:ss", "Allocates a new virtual machine"),
+        VmInfo => ("one.vm.info", "VirtualMachineInfo", "A:si", "Returns virtual machine instance information"),
+        VmChown => ("one.vm.chown", "VirtualMachineChown", "A:siii", "Changes ownership of a virtual machine"),
+        VmChmod => ("one.vm.chmod", "VirtualMachineChmod", "A:siiiiiiiiii", "Changes permission bits of a virtual machine"),
+        VmpoolInfo => ("one.vmpool.info", "VirtualMachinePoolInfo", "A:siiii", "Returns the virtual machine instances pool"),
+        TemplateUpdate => ("one.template.update", "TemplateUpdateTemplate", "A:sis", "Updates a virtual machine template"),
+        TemplateInstantiate => ("one.template.instantiate", "TemplateInstantiate", "A:sis", "Instantiates a new virtual machine using a template"),
+        TemplateAllocate => ("one.template.allocate", "TemplateAllocate", "A:ss", "Allocates a new virtual machine template"),
+        TemplateDelete => ("one.template.delete", "TemplateDelete", "A:si", "Deletes a virtual machine template"),
+        TemplateInfo => ("one.template.info", "TemplateInfo", "A:si", "Returns virtual machine template information"),
+        TemplateChown => ("one.template.chown", "TemplateChown", "A:siii", "Changes ownership of a virtual machine template"),
+        TemplateChmod => ("one.template.chmod", "TemplateChmod", "A:siiiiiiiiii", "Changes permission bits of a virtual machine template"),
+        TemplatepoolInfo => ("one.templatepool.info", "TemplatePoolInfo", "A:siii", "Returns the virtual machine template pool"),
+        HostEnable => ("one.host.enable", "HostEnable", "A:sib", "Enables or disables a host"),
+        HostUpdate => ("one.host.update", "HostUpdateTemplate", "A:sis", "Updates a host template"),
+        HostAllocate => ("one.host.allocate", "HostAllocate", "A:ssssss", "Allocates a new host"),
+        HostDelete => ("one.host.delete", "HostDelete", "A:si", "Deletes a host"),
+        HostInfo => ("one.host.info", "HostInfo", "A:si", "Returns host information"),
+        HostpoolInfo => ("one.hostpool.info", "HostPoolInfo", "A:s", "Returns the host pool"),
+        GroupAllocate => ("one.group.allocate", "GroupAllocate", "A:ss", "Allocates a new group"),
+        GroupDelete => ("one.group.delete", "GroupDelete", "A:si", "Deletes a group"),
+        GroupInfo => ("one.group.info", "GroupInfo", "A:si", "Returns group information"),
+        GrouppoolInfo => ("one.grouppool.info", "GroupPoolInfo", "A:s", "Returns the group pool"),
+        VnAddleases => ("one.vn.addleases", "VirtualNetworkAddLeases", "A:sis", "Adds leases to a virtual network"),
+        VnRmleases => ("one.vn.rmleases", "VirtualNetworkRemoveLeases", "A:sis", "Removes leases from a virtual network"),
+        VnHold => ("one.vn.hold", "VirtualNetworkHold", "A:sis", "Holds a virtual network lease as used"),
+        VnRelease => ("one.vn.release", "VirtualNetworkRelease", "A:sis", "Releases a virtual network lease on hold"),
+        VnAllocate => ("one.vn.allocate", "VirtualNetworkAllocate", "A:ss", "Allocates a new virtual network"),
+        VnUpdate => ("one.vn.update", "VirtualNetworkUpdateTemplate", "A:sis", "Updates a virtual network template"),
+        VnDelete => ("one.vn.delete", "VirtualNetworkDelete", "A:si", "Deletes a virtual network"),
+        VnInfo => ("one.vn.info", "VirtualNetworkInfo", "A:si", "Returns virtual network information"),
+        VnChown => ("one.vn.chown", "VirtualNetworkChown", "A:siii", "Changes ownership of a virtual network"),
+        VnChmod => ("one.vn.chmod", "VirtualNetworkChmod", "A:siiiiiiiiii", "Changes permission bits of a virtual network"),
+        VnpoolInfo => ("one.vnpool.info", "VirtualNetworkPoolInfo", "A:siii", "Returns the virtual network pool"),
+        UserAllocate => ("one.user.allocate", "UserAllocate", "A:ssss", "Allocates a new user"),
+        UserUpdate => ("one.user.update", "UserUpdateTemplate", "A:sis", "Updates a user template"),
+        UserDelete => ("one.user.delete", "UserDelete", "A:si", "Deletes a user"),
+        UserInfo => ("one.user.info", "UserInfo", "A:si", "Returns user information"),
+        UserPasswd => ("one.user.passwd", "UserChangePassword", "A:sis", "Changes the password of a user"),
+        UserChgrp => ("one.user.chgrp", "UserChown", "A:sii", "Changes the group of a user"),
+        UserChauth => ("one.user.chauth", "UserChangeAuth", "A:siss", "Changes the authentication driver and the password of a user"),
+        UserpoolInfo => ("one.userpool.info", "UserPoolInfo", "A:s", "Returns the user pool"),
+        ImagePersistent => ("one.image.persistent", "ImagePersistent", "A:sib", "Makes an image persistent or non-persistent"),
+        ImageEnable => ("one.image.enable", "ImageEnable", "A:sib", "Enables or disables an image"),
+        ImageUpdate => ("one.image.update", "ImageUpdateTemplate", "A:sis", "Updates an image template"),
+        ImageAllocate => ("one.image.allocate", "ImageAllocate", "A:ss", "Allocates a new image"),
+        ImageDelete => ("one.image.delete", "ImageDelete", "A:si", "Deletes an image"),
+        ImageInfo => ("one.image.info", "ImageInfo", "A:si", "Returns image information"),
+        ImageChown => ("one.image.chown", "ImageChown", "A:siii", "Changes ownership of an image"),
+        ImageChmod => ("one.image.chmod", "ImageChmod", "A:siiiiiiiiii", "Changes permission bits of an image"),
+        ImageChtype => ("one.image.chtype", "ImageChangeType", "A:sis", "Changes the type of an image"),
+        ImagepoolInfo => ("one.imagepool.info", "ImagePoolInfo", "A:siii", "Returns the image pool"),
+        AclAddrule => ("one.acl.addrule", "AclAddRule", "A:ssss", "Adds a new ACL rule"),
+        AclDelrule => ("one.acl.delrule", "AclDelRule", "A:si", "Deletes an existing ACL rule"),
+        AclInfo => ("one.acl.info", "AclInfo", "A:s", "Returns the ACL rule set"),
+    }
 }
 
 #[cfg(test)]
@@ -493,9 +287,22 @@ mod tests {
         assert_eq!(names.len(), 67);
     }
 
+    /// Each entry is found by its name, and each oned method's variant leads back to its entry.
+    #[test]
+    fn every_entry_is_found_by_name_and_by_variant() {
+        for m in METHODS {
+            assert_eq!(lookup(m.name), Some(m), "{}", m.name);
+            if let Some(method) = m.oned() {
+                assert_eq!(method.info(), m, "{}", m.name);
+                assert_eq!(method.name(), m.name);
+                assert_eq!(Some(method.class()), m.class());
+            }
+        }
+    }
+
     #[test]
     fn every_signature_uses_known_letters() {
-        for m in &METHODS {
+        for m in METHODS {
             let letters = m
                 .signature
                 .chars()
@@ -511,7 +318,8 @@ mod tests {
     #[test]
     fn lookup_is_exact() {
         let info = lookup("one.vm.allocate").expect("registered");
-        assert_eq!(info.message, Some("VirtualMachineAllocate"));
+        assert_eq!(info.class(), Some("VirtualMachineAllocate"));
+        assert_eq!(info.oned(), Some(OnedMethod::VmAllocate));
         assert_eq!(info.signature, "A:ss");
         assert!(lookup("ONE.VM.INFO").is_none());
         assert!(lookup("one.vm.delete").is_none());

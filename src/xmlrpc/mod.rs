@@ -7,9 +7,10 @@
 //!   the -501 faults of xmlrpc-c's `paramList`.
 //! * [`encode_response`], [`encode_fault`] and the fast path
 //!   [`encode_oned_result`] write answers byte for byte like xmlrpc-c.
-//! * [`lookup`] and [`METHODS`] are the registry (names, oned message
-//!   names, signatures, help texts); the [`system`] module implements the
-//!   `system.*` methods, including [`system::multicall`].
+//! * [`lookup`] and [`METHODS`] are the one method registry (names, oned
+//!   request classes, signatures, help texts, an [`OnedMethod`] per `one.*`
+//!   method that the API maps to its handler); the [`system`] module
+//!   implements the `system.*` methods, including [`system::multicall`].
 //!
 //! A dispatcher built on this module does, per request:
 //! `parse_method_call` → fault, or `lookup(&call.method)` → unknown:
@@ -46,6 +47,6 @@ pub use encode::{
 };
 pub use escaped::{EscapedFragment, EscapedText};
 pub use fault::{fault_code, Fault};
-pub use methods::{lookup, MethodInfo, METHODS};
+pub use methods::{lookup, MethodInfo, MethodKind, OnedMethod, METHODS};
 pub use params::{param, param_bool, param_int, param_string};
 pub use value::Value;
