@@ -655,65 +655,94 @@ fn error_via_xmlrpc(site: &Site, shared: &mut Shared) {
     ));
 }
 
+/// The first step's guest, the node it runs on and the other node.
+struct MigrationPlan {
+    id: i32,
+    ip: String,
+    from: String,
+    to: String,
+}
+
+impl MigrationPlan {
+    fn of_first_guest(site: &Site, shared: &Shared) -> MigrationPlan {
+        let (id, ip) = shared.guest.clone().expect("the first step's guest");
+        let doc = site.wait_running(id);
+        let from = last_field(&doc, "HOSTNAME").unwrap();
+        let to = site
+            .nodes()
+            .into_iter()
+            .map(|n| n.0)
+            .find(|n| *n != from)
+            .unwrap();
+        MigrationPlan { id, ip, from, to }
+    }
+
+    /// `one.vm.migrate` (live or not) and the wait until the VM is RUNNING on the other
+    /// node: its document and how long that took.
+    fn migrate(&self, site: &Site, live: bool) -> (String, Duration) {
+        let id = self.id;
+        let begun = Instant::now();
+        site.call(
+            "one.vm.migrate",
+            vec![i(id), i(site.host_id(&self.to)), Param::B(live)],
+        );
+        let doc = site.wait_vm(id, "RUNNING on the other node", |doc| {
+            assert_ne!(
+                field(doc, "STATE").as_deref(),
+                Some(VM_FAILED),
+                "VM {id} FAILED: {doc}"
+            );
+            states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into())
+                && last_field(doc, "HOSTNAME").as_deref() == Some(self.to.as_str())
+        });
+        (doc, begun.elapsed())
+    }
+
+    /// The file the live migration's guest wrote is still on its root disk, and the node it
+    /// left keeps nothing of the VM.
+    fn check_moved(&self, site: &Site) {
+        let written = site
+            .guest_ssh(
+                &self.ip,
+                "mount /dev/vda1 /mnt/root && cat /mnt/root/migrated; umount /mnt/root",
+            )
+            .unwrap();
+        assert_eq!(written.trim(), "live");
+        let vm_dir = site.get("vm_dir");
+        let left = site.on_node(
+            &self.from,
+            &format!("ls -d {vm_dir}/{} 2>/dev/null || echo gone", self.id),
+        );
+        assert_eq!(left.trim(), "gone", "the old node keeps nothing of the VM");
+    }
+}
+
 /// Live migration to the other node: the guest keeps running (and counting), its disks come
 /// along, the old node keeps nothing.
 fn live_migration(site: &Site, shared: &mut Shared) {
-    let (id, ip) = shared.guest.clone().expect("the first step's guest");
-    let doc = site.wait_running(id);
-    let from = last_field(&doc, "HOSTNAME").unwrap();
-    let to = site
-        .nodes()
-        .into_iter()
-        .map(|n| n.0)
-        .find(|n| *n != from)
-        .unwrap();
+    let plan = MigrationPlan::of_first_guest(site, shared);
+    let (id, ip, from, to) = (plan.id, &plan.ip, &plan.from, &plan.to);
     // A file the guest writes to its root disk must survive the copy of the disks.
-    site.guest_ssh(&ip, "mkdir -p /mnt/root && mount /dev/vda1 /mnt/root && echo live > /mnt/root/migrated && sync && umount /mnt/root")
+    site.guest_ssh(ip, "mkdir -p /mnt/root && mount /dev/vda1 /mnt/root && echo live > /mnt/root/migrated && sync && umount /mnt/root")
         .expect("the guest writes its disk");
-    let before = last_tick(&site.console(&from, id)).expect("the guest counts");
-    let uptime_before = site.guest_ssh(&ip, "cut -d' ' -f1 /proc/uptime").unwrap();
-    let begun = Instant::now();
-    site.call(
-        "one.vm.migrate",
-        vec![i(id), i(site.host_id(&to)), Param::B(true)],
-    );
-    let doc = site.wait_vm(id, "RUNNING on the other node", |doc| {
-        assert_ne!(
-            field(doc, "STATE").as_deref(),
-            Some(VM_FAILED),
-            "VM {id} FAILED: {doc}"
-        );
-        states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into())
-            && last_field(doc, "HOSTNAME").as_deref() == Some(to.as_str())
-    });
-    let took = begun.elapsed();
+    let before = last_tick(&site.console(from, id)).expect("the guest counts");
+    let uptime_before = site.guest_ssh(ip, "cut -d' ' -f1 /proc/uptime").unwrap();
+    let (doc, took) = plan.migrate(site, true);
     assert_eq!(field(&doc, "STATE").as_deref(), Some(VM_ACTIVE));
     std::thread::sleep(Duration::from_secs(3));
-    let console = site.console(&to, id);
+    let console = site.console(to, id);
     let first = first_tick(&console).expect("the guest counts on the new node");
     assert!(
         first > before,
         "the guest went on counting ({before} then {first}): {console}"
     );
-    let uptime_after = site.guest_ssh(&ip, "cut -d' ' -f1 /proc/uptime").unwrap();
+    let uptime_after = site.guest_ssh(ip, "cut -d' ' -f1 /proc/uptime").unwrap();
     let (b, a): (f64, f64) = (
         uptime_before.trim().parse().unwrap(),
         uptime_after.trim().parse().unwrap(),
     );
     assert!(a > b, "uptime {b} then {a}: the guest was restarted");
-    let written = site
-        .guest_ssh(
-            &ip,
-            "mount /dev/vda1 /mnt/root && cat /mnt/root/migrated; umount /mnt/root",
-        )
-        .unwrap();
-    assert_eq!(written.trim(), "live");
-    let vm_dir = site.get("vm_dir");
-    let left = site.on_node(
-        &from,
-        &format!("ls -d {vm_dir}/{id} 2>/dev/null || echo gone"),
-    );
-    assert_eq!(left.trim(), "gone", "the old node keeps nothing of the VM");
+    plan.check_moved(site);
     shared.figures.push(format!(
         "live migration {from} -> {to} (disks copied, no shared storage): {:.1} s, console ticks {before} -> {first}",
         took.as_secs_f64()
@@ -722,50 +751,17 @@ fn live_migration(site: &Site, shared: &mut Shared) {
 
 /// Cold migration back: saved on one node, its directory moved to the other, restored there.
 fn cold_migration(site: &Site, shared: &mut Shared) {
-    let (id, ip) = shared.guest.clone().expect("the first step's guest");
-    let doc = site.wait_running(id);
-    let from = last_field(&doc, "HOSTNAME").unwrap();
-    let to = site
-        .nodes()
-        .into_iter()
-        .map(|n| n.0)
-        .find(|n| *n != from)
-        .unwrap();
-    let before = last_tick(&site.console(&from, id)).expect("the guest counts");
-    let begun = Instant::now();
-    site.call(
-        "one.vm.migrate",
-        vec![i(id), i(site.host_id(&to)), Param::B(false)],
-    );
-    site.wait_vm(id, "RUNNING on the other node", |doc| {
-        assert_ne!(
-            field(doc, "STATE").as_deref(),
-            Some(VM_FAILED),
-            "VM {id} FAILED: {doc}"
-        );
-        states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into())
-            && last_field(doc, "HOSTNAME").as_deref() == Some(to.as_str())
-    });
-    let took = begun.elapsed();
-    site.wait_ssh(&ip, Instant::now());
-    let after = last_tick(&site.console(&to, id)).expect("the guest counts on the new node");
+    let plan = MigrationPlan::of_first_guest(site, shared);
+    let (id, from, to) = (plan.id, &plan.from, &plan.to);
+    let before = last_tick(&site.console(from, id)).expect("the guest counts");
+    let (_, took) = plan.migrate(site, false);
+    site.wait_ssh(&plan.ip, Instant::now());
+    let after = last_tick(&site.console(to, id)).expect("the guest counts on the new node");
     assert!(
         after > before,
         "restored, not rebooted: ticks {before} then {after}"
     );
-    let written = site
-        .guest_ssh(
-            &ip,
-            "mount /dev/vda1 /mnt/root && cat /mnt/root/migrated; umount /mnt/root",
-        )
-        .unwrap();
-    assert_eq!(written.trim(), "live");
-    let vm_dir = site.get("vm_dir");
-    let left = site.on_node(
-        &from,
-        &format!("ls -d {vm_dir}/{id} 2>/dev/null || echo gone"),
-    );
-    assert_eq!(left.trim(), "gone");
+    plan.check_moved(site);
     let log = std::fs::read_to_string(Path::new(&site.get("front_end")).join(format!("{id}.log")))
         .unwrap();
     assert!(log.contains(&format!("MV {from}:")), "{log}");
