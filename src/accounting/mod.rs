@@ -116,8 +116,12 @@ pub struct VmUsage {
     pub last_poll: i64,
     pub net_tx: String,
     pub net_rx: String,
-    /// Disk space of the VM's disks, MiB (DISK/SIZE, or the image's SIZE).
-    pub disk_mb: i64,
+    /// The provisioned size of the VM's disks, bytes: as its prolog recorded them
+    /// (`stratusd.vmpool.disks`), or else estimated from the template (DISK/SIZE, the
+    /// registered image's SIZE; Marketplace and pdisk sources unknown, 0).
+    pub disk_bytes: i64,
+    /// Whether `disk_bytes` is what the prolog recorded (not the template's estimate).
+    pub disk_recorded: bool,
     /// The records that overlap the window, in order.
     pub slices: Vec<Slice>,
     /// Seconds run inside the window, all records together.
@@ -138,7 +142,7 @@ impl VmUsage {
         }
         let seconds = slices.iter().map(|s| s.running_seconds(w)).sum();
         let template = vm.child("TEMPLATE");
-        let disk_mb = template
+        let disk_mb: i64 = template
             .map(|t| {
                 t.all("DISK")
                     .map(|d| {
@@ -168,7 +172,8 @@ impl VmUsage {
             last_poll: vm.int("LAST_POLL"),
             net_tx: vm.get("NET_TX").to_string(),
             net_rx: vm.get("NET_RX").to_string(),
-            disk_mb,
+            disk_bytes: disk_mb.saturating_mul(1 << 20),
+            disk_recorded: false,
             slices,
             seconds,
         })
@@ -187,7 +192,13 @@ impl VmUsage {
     }
 
     pub fn disk_gb(&self) -> f64 {
-        self.disk_mb as f64 / 1024.0
+        self.disk_bytes as f64 / (1u64 << 30) as f64
+    }
+
+    /// Replaces the template's estimate with the sizes the VM's prolog recorded.
+    pub fn set_recorded_disks(&mut self, bytes: i64) {
+        self.disk_bytes = bytes;
+        self.disk_recorded = true;
     }
 
     pub fn disk_gb_hours(&self) -> f64 {
@@ -379,7 +390,7 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-pub const CSV_HEADER: &str = "user_id,user,vm_id,vm_name,seconds,hours,cpu,cpu_hours,memory_mb,memory_gb_hours,disk_gb,disk_gb_hours,net_rx_bytes,net_tx_bytes";
+pub const CSV_HEADER: &str = "user_id,user,vm_id,vm_name,seconds,hours,cpu,cpu_hours,memory_mb,memory_gb_hours,disk_gb,disk_gb_hours,net_rx_bytes,net_tx_bytes,disk_bytes";
 
 /// One CSV line per VM (RFC 4180 quoting), after [`CSV_HEADER`].
 pub fn csv(users: &[UserUsage]) -> String {
@@ -388,7 +399,7 @@ pub fn csv(users: &[UserUsage]) -> String {
     for u in users {
         for vm in &u.vms {
             out.push_str(&format!(
-                "{},{},{},{},{},{:.6},{},{:.6},{},{:.6},{:.3},{:.6},{},{}\n",
+                "{},{},{},{},{},{:.6},{},{:.6},{},{:.6},{:.3},{:.6},{},{},{}\n",
                 u.uid,
                 csv_field(&u.name),
                 vm.id,
@@ -402,7 +413,8 @@ pub fn csv(users: &[UserUsage]) -> String {
                 vm.disk_gb(),
                 vm.disk_gb_hours(),
                 csv_field(&vm.net_rx),
-                csv_field(&vm.net_tx)
+                csv_field(&vm.net_tx),
+                vm.disk_bytes
             ));
         }
     }
@@ -591,6 +603,7 @@ pub fn collect(
             .collect()
     };
     let image_mb = |id: i64| images.get(&id).copied();
+    let recorded = recorded_disks(client, flag)?;
     let mut out = Vec::new();
     for_each_object(client, Family::Vm, flag, -2, 500, |raw| {
         let vm = doc::parse(raw)?;
@@ -612,12 +625,48 @@ pub fn collect(
         } else {
             vm
         };
-        if let Some(u) = VmUsage::of(&full, w, &image_mb) {
+        if let Some(mut u) = VmUsage::of(&full, w, &image_mb) {
+            if let Some(&bytes) = recorded.get(&u.id) {
+                u.set_recorded_disks(bytes);
+            }
             out.push(u);
         }
         Ok(())
     })?;
     Ok(out)
+}
+
+/// The disk sizes the VMs' prologs recorded (`stratusd.vmpool.disks`, stratusd-only): VM id
+/// → bytes, all its disks together. An oned (which has no such call: fault -506) gives none,
+/// and the template's estimate stands.
+fn recorded_disks(
+    client: &crate::oneclient::OneClient,
+    flag: i32,
+) -> Result<std::collections::HashMap<i64, i64>, crate::adminctl::CliError> {
+    use crate::oneclient::{Param, RpcError};
+    let answer = client.call(
+        "stratusd.vmpool.disks",
+        &[Param::Int(flag), Param::Int(-1), Param::Int(-1)],
+    );
+    let text = match answer {
+        Ok(v) => v.into_text(),
+        Err(RpcError::Fault { code: -506, .. }) => return Ok(Default::default()),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(parse_recorded_disks(&crate::adminctl::doc::parse(&text)?))
+}
+
+/// VM id → the sum of its recorded disks' `BYTES`, from `<VM_DISKS>`.
+pub fn parse_recorded_disks(doc: &Node) -> std::collections::HashMap<i64, i64> {
+    doc.all("VM")
+        .map(|vm| {
+            let bytes = vm
+                .all("DISK")
+                .map(|d| d.get("BYTES").trim().parse::<i64>().unwrap_or(0))
+                .fold(0i64, i64::saturating_add);
+            (vm.int("ID"), bytes)
+        })
+        .collect()
 }
 
 /// `stratusd accounting`: the process's exit code.

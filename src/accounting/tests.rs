@@ -51,7 +51,8 @@ fn running_time_is_the_overlap_of_each_record_with_the_window() {
     // Before the VM existed.
     assert!(VmUsage::of(&doc, &window(Some(0), Some(999)), &image).is_none());
     // Figures from the template: CPU 0.5, 2 GiB, disks 1 GiB + image 7 (3 GiB) + unknown.
-    assert_eq!(all.disk_mb, 4096);
+    assert_eq!(all.disk_bytes, 4096 << 20);
+    assert!(!all.disk_recorded);
     assert_eq!(part.cpu_hours(), 0.5 * 1400.0 / 3600.0);
     assert_eq!(part.memory_gb_hours(), 2.0 * 1400.0 / 3600.0);
     assert_eq!(part.disk_gb_hours(), 4.0 * 1400.0 / 3600.0);
@@ -100,8 +101,36 @@ fn the_json_is_3_2_oneacct_s() {
     assert_eq!(csv_text.lines().next(), Some(CSV_HEADER));
     assert_eq!(
         csv_text.lines().nth(1),
-        Some("5,u5,3,vm & 3,900,0.250000,0.5,0.125000,2048,0.500000,4.000,1.000000,22,11")
+        Some(
+            "5,u5,3,vm & 3,900,0.250000,0.5,0.125000,2048,0.500000,4.000,1.000000,22,11,4294967296"
+        )
     );
+}
+
+#[test]
+fn recorded_disk_sizes_replace_the_templates_estimate() {
+    let doc = parse(
+        "<VM_DISKS><VM><ID>3</ID><DISK><DISK_ID>0</DISK_ID><KIND>snapshot</KIND><BYTES>3146240</BYTES></DISK><DISK><DISK_ID>2</DISK_ID><KIND>pdisk</KIND><BYTES>2147483648</BYTES></DISK></VM><VM><ID>8</ID></VM></VM_DISKS>",
+    )
+    .unwrap();
+    let recorded = parse_recorded_disks(&doc);
+    assert_eq!(recorded.get(&3), Some(&(3_146_240 + 2_147_483_648)));
+    assert_eq!(
+        recorded.get(&8),
+        Some(&0),
+        "a VM whose disks are all context"
+    );
+    let mut u = VmUsage::of(
+        &vm(3, 5, &[history(0, "a", 1000, 1100, 2000, 2050)]),
+        &window(None, None),
+        &image,
+    )
+    .unwrap();
+    u.set_recorded_disks(recorded[&3]);
+    assert!(u.disk_recorded);
+    let gb = (3_146_240.0 + 2_147_483_648.0) / 1_073_741_824.0;
+    assert_eq!(u.disk_gb(), gb);
+    assert_eq!(u.disk_gb_hours(), gb * 900.0 / 3600.0);
 }
 
 #[test]

@@ -47,6 +47,13 @@ pub fn chmod(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     Ok(Payload::Int(core.chmod::<Vm>(caller, id, bits)?))
 }
 
+/// `stratusd.vmpool.disks(session, flag, start, end)` (stratusd-only): the disk sizes the VMs'
+/// prologs recorded, for accounting.
+pub fn pool_disks(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+    let (flag, start, end) = (p.int(1)?, p.int(2)?, p.int(3)?);
+    Ok(Payload::Doc(core.vmpool_disks(caller, flag, start, end)?))
+}
+
 pub fn pool_info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (flag, start, end, state) = (p.int(1)?, p.int(2)?, p.int(3)?, p.int(4)?);
     Ok(Payload::Escaped(

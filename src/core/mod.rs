@@ -9,6 +9,7 @@
 pub mod acls;
 pub mod auth;
 pub mod authz;
+pub mod disk_usage;
 pub mod error;
 pub mod groups;
 pub mod hosts;

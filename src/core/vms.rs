@@ -726,6 +726,7 @@ fn build_vm(
         reboot_requested: false,
         resubmit_after_cleanup: false,
         boot_restores: false,
+        disk_sizes: None,
     };
 
     // CONTEXT values and REQUIREMENTS get their variables substituted (leases are known now).

@@ -958,6 +958,7 @@ mod idempotency_tests {
             reboot_requested: false,
             resubmit_after_cleanup: false,
             boot_restores: false,
+            disk_sizes: None,
         }
     }
 

@@ -255,6 +255,7 @@ mod tests {
             reboot_requested: false,
             resubmit_after_cleanup: false,
             boot_restores: false,
+            disk_sizes: None,
         }
     }
 
@@ -318,6 +319,7 @@ mod tests {
                 DiskRecord {
                     kind: RecordedKind::Snapshot { image: "X".into() },
                     format: Some("qcow2".into()),
+                    bytes: None,
                 },
             )
             .unwrap();
@@ -359,6 +361,7 @@ mod tests {
                 DiskRecord {
                     kind: RecordedKind::Snapshot { image: "X".into() },
                     format: Some("qcow2".into()),
+                    bytes: None,
                 },
             )
             .unwrap();

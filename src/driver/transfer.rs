@@ -203,7 +203,10 @@ impl DiskTm {
         }
         .map_err(&fail)?;
         paths
-            .record_disk(index, DiskRecord::raw(DiskKind::Swap))
+            .record_disk(
+                index,
+                DiskRecord::raw(DiskKind::Swap).sized(Some(size << 20)),
+            )
             .map_err(&fail)
     }
 
@@ -234,7 +237,10 @@ impl DiskTm {
         }
         .map_err(&fail)?;
         paths
-            .record_disk(index, DiskRecord::raw(DiskKind::Filesystem))
+            .record_disk(
+                index,
+                DiskRecord::raw(DiskKind::Filesystem).sized(Some(size << 20)),
+            )
             .map_err(&fail)
     }
 
@@ -289,7 +295,8 @@ impl DiskTm {
                 let mut file = std::fs::File::open(&path)
                     .map_err(StorageError::io(format!("Error copying {}", path.display())))
                     .map_err(&fail)?;
-                self.site
+                let bytes = self
+                    .site
                     .nodes
                     .put(
                         remote,
@@ -301,20 +308,21 @@ impl DiskTm {
                     )
                     .map_err(&fail)?;
                 paths
-                    .record_disk(index, DiskRecord::plain(DiskKind::Copy))
+                    .record_disk(index, DiskRecord::plain(DiskKind::Copy).sized(Some(bytes)))
                     .map_err(&fail)
             }
             (_, DiskSource::HostFile(_)) => {
                 let path = source::authorize_host_file(vm, disk, source_text).map_err(&fail)?;
                 let target = paths.disk(index);
+                let bytes = std::fs::metadata(&path).ok().map(|m| m.len());
                 if link && self.flavor == Flavor::Shared {
                     report.info(&format!("LN {} {}", path.display(), target.display()));
                     link_file(&path, &target).map_err(&fail)?;
-                    paths.record_disk(index, DiskRecord::plain(DiskKind::Link))
+                    paths.record_disk(index, DiskRecord::plain(DiskKind::Link).sized(bytes))
                 } else {
                     report.info(&format!("CLONE {} {}", path.display(), target.display()));
                     copy_file(&path, &target, report).map_err(&fail)?;
-                    paths.record_disk(index, DiskRecord::plain(DiskKind::Copy))
+                    paths.record_disk(index, DiskRecord::plain(DiskKind::Copy).sized(bytes))
                 }
                 .map_err(&fail)
             }
@@ -353,6 +361,9 @@ impl DiskTm {
         image.authorize(&vm.uname)?;
         // Checked at download; again here for images cached before that check existed.
         cow::check_no_backing_file(&self.site.cache.image_path(id), &image.format)?;
+        // What the guest sees (the overlay has its backing image's size), for accounting.
+        let bytes = cow::virtual_size(&self.site.cache.image_path(id), &image.format)
+            .unwrap_or(image.bytes);
         if let Some(remote) = node.remote() {
             // hooks §3.2 on a node of its own: its cache gets the verified image once, the
             // VM's snapshot is made there.
@@ -368,6 +379,7 @@ impl DiskTm {
                 DiskRecord {
                     kind: DiskKind::Snapshot { image: id.into() },
                     format: Some("qcow2".into()),
+                    bytes: Some(bytes),
                 },
             )?;
             report.info(&format!(
@@ -386,6 +398,7 @@ impl DiskTm {
             DiskRecord {
                 kind: DiskKind::Snapshot { image: id.into() },
                 format: Some("qcow2".into()),
+                bytes: Some(bytes),
             },
         );
         if let Err(e) = recorded {
@@ -476,7 +489,8 @@ impl DiskTm {
                 DiskRecord::plain(DiskKind::Pdisk {
                     uuid: uuid.to_string(),
                     block: None,
-                }),
+                })
+                .sized(volume.size_bytes()),
             )
         });
         if let Err(e) = attached {
@@ -530,6 +544,7 @@ impl DiskTm {
                     block: Some(access.block),
                 },
                 format: Some(access.format.clone()),
+                bytes: Some(access.bytes),
             },
         )?;
         report.info(&format!(
@@ -573,7 +588,7 @@ impl DiskTm {
                     reason,
                 })?;
         if let Some(remote) = node.remote() {
-            self.site.nodes.put(
+            let bytes = self.site.nodes.put(
                 remote,
                 &mut body,
                 &remote.disk(vm.id, index),
@@ -581,7 +596,7 @@ impl DiskTm {
                 &format!("Downloading {url} to node {}", remote.target),
                 Some(report),
             )?;
-            return paths.record_disk(index, DiskRecord::plain(DiskKind::Copy));
+            return paths.record_disk(index, DiskRecord::plain(DiskKind::Copy).sized(Some(bytes)));
         }
         let target = paths.disk(index);
         let tmp = layout::temp_path(&target);
@@ -591,18 +606,22 @@ impl DiskTm {
                 url: url.to_string(),
                 reason: e.to_string(),
             })
-            .and_then(|_| layout::set_mode(&tmp, 0o660))
-            .and_then(|_| {
+            .and_then(|copied| {
+                layout::set_mode(&tmp, 0o660)?;
                 std::fs::rename(&tmp, &target).map_err(StorageError::io(format!(
                     "cannot place {}",
                     target.display()
-                )))
+                )))?;
+                Ok(copied)
             });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        result?;
-        paths.record_disk(index, DiskRecord::plain(DiskKind::Copy))
+        let copied = result?;
+        paths.record_disk(
+            index,
+            DiskRecord::plain(DiskKind::Copy).sized(Some(copied.bytes)),
+        )
     }
 
     fn context(

@@ -312,6 +312,7 @@ fn vm(node: &Node) -> Result<Vm, String> {
         reboot_requested: false,
         resubmit_after_cleanup: false,
         boot_restores: false,
+        disk_sizes: None,
     })
 }
 

@@ -167,6 +167,22 @@ pub struct Vm {
     /// instead of deploying: 3.2's RESTORE, which keeps DEPLOY_ID (not part of the document).
     #[serde(default)]
     pub boot_restores: bool,
+    /// The sizes of the disks its last prolog made, as the transfer driver recorded them
+    /// (stratusd-only: accounting; not part of the document). `None`: never recorded (a
+    /// driver that keeps no record, a VM imported from oned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_sizes: Option<Vec<DiskSize>>,
+}
+
+/// One disk of a VM as its prolog made it: the size the guest sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskSize {
+    /// The disk's index (`DISK_ID`, `images/disk.<i>`).
+    pub disk_id: usize,
+    /// `snapshot` (a Marketplace image's copy-on-write overlay), `copy`, `link` (a
+    /// registered image file), `pdisk` (a persistent volume), `swap`, `fs`.
+    pub kind: String,
+    pub bytes: u64,
 }
 
 impl Vm {

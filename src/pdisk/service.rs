@@ -777,6 +777,6 @@ impl VolumeBroker for Broker {
         if let Backing::Lvm { vg, lv } = &v.backing {
             crate::storage::volumes::lvm::activate(vg, lv)?;
         }
-        Ok(VolumeAccess::of(&v.uuid, &v.backing))
+        Ok(VolumeAccess::of(&v.uuid, &v.backing, v.size))
     }
 }

@@ -31,6 +31,34 @@ pub fn check_no_backing_file(image: &Path, format: &str) -> Result<()> {
     if format == "raw" {
         return Ok(());
     }
+    let info = header(image, format)?;
+    let named = info
+        .get("backing-filename")
+        .or_else(|| info.pointer("/format-specific/data/data-file"));
+    match named {
+        Some(file) => Err(StorageError::BadValue(format!(
+            "the {format} image names another file ({file}); images with a backing or data file are refused"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The size of the disk a guest sees in `image` of `format`: a raw file's length, or the
+/// virtual size in the header (`qemu-img info`).
+pub fn virtual_size(image: &Path, format: &str) -> Result<u64> {
+    if format == "raw" {
+        return std::fs::metadata(image)
+            .map(|m| m.len())
+            .map_err(StorageError::io(format!("cannot read {}", image.display())));
+    }
+    header(image, format)?
+        .get("virtual-size")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| StorageError::Tool(format!("the {format} header has no virtual size")))
+}
+
+/// `qemu-img info` of `image`, read as `format` (never probed).
+fn header(image: &Path, format: &str) -> Result<serde_json::Value> {
     let out = Command::new(QEMU_IMG)
         .args(["info", "-U", "--output=json", "-f", format])
         .arg(image)
@@ -43,17 +71,8 @@ pub fn check_no_backing_file(image: &Path, format: &str) -> Result<()> {
             stderr.lines().next().unwrap_or("qemu-img failed").trim()
         )));
     }
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| StorageError::Tool(format!("cannot read the {format} header: {e}")))?;
-    let named = info
-        .get("backing-filename")
-        .or_else(|| info.pointer("/format-specific/data/data-file"));
-    match named {
-        Some(file) => Err(StorageError::BadValue(format!(
-            "the {format} image names another file ({file}); images with a backing or data file are refused"
-        ))),
-        None => Ok(()),
-    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| StorageError::Tool(format!("cannot read the {format} header: {e}")))
 }
 
 /// Creates `overlay` as a qcow2 image backed by `backing` (of format `backing_format`). The
@@ -132,6 +151,22 @@ mod tests {
             .status()
             .expect("qemu-img runs (scripts/setup.sh --test installs qemu-utils)");
         assert!(ok.success(), "qemu-img {args:?}");
+    }
+
+    #[test]
+    fn virtual_sizes_of_raw_and_qcow2_images() {
+        let dir = scratch("vsize");
+        let raw = dir.join("raw.img");
+        std::fs::write(&raw, vec![0u8; 65536]).unwrap();
+        let q = dir.join("q.qcow2");
+        qemu_img(&["create", "-q", "-f", "qcow2", q.to_str().unwrap(), "3M"]);
+        assert_eq!(virtual_size(&raw, "raw").unwrap(), 65536);
+        assert_eq!(virtual_size(&q, "qcow2").unwrap(), 3 << 20);
+        // An overlay has its backing image's size.
+        let o = dir.join("o.qcow2");
+        create_overlay(&q, "qcow2", &o).unwrap();
+        assert_eq!(virtual_size(&o, "qcow2").unwrap(), 3 << 20);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -45,12 +45,21 @@ pub struct DiskRecord {
     /// Format to declare to the hypervisor (`qcow2` for overlays); `None`: the template's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
+    /// The disk's size as the guest sees it (its virtual size), for accounting: a Marketplace
+    /// image's, the copied or linked file's, the volume's, DISK/SIZE of swap and file systems;
+    /// `None` for the context disk and records written before sizes were kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 impl DiskRecord {
     /// A disk whose format is whatever the template says (raw by default).
     pub fn plain(kind: DiskKind) -> Self {
-        DiskRecord { kind, format: None }
+        DiskRecord {
+            kind,
+            format: None,
+            bytes: None,
+        }
     }
 
     /// A raw file stratusd made itself (swap, a fresh file system): declared raw whatever the
@@ -59,13 +68,44 @@ impl DiskRecord {
         DiskRecord {
             kind,
             format: Some("raw".into()),
+            bytes: None,
         }
+    }
+
+    /// The same record with the disk's size (see [`DiskRecord::bytes`]).
+    pub fn sized(self, bytes: Option<u64>) -> Self {
+        DiskRecord { bytes, ..self }
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisksRecord {
     pub disks: BTreeMap<usize, DiskRecord>,
+}
+
+impl DisksRecord {
+    /// The disks whose size was recorded, in index order (the context disk has none).
+    pub fn sizes(&self) -> Vec<crate::model::vm::DiskSize> {
+        self.disks
+            .iter()
+            .filter_map(|(&disk_id, r)| {
+                let kind = match r.kind {
+                    DiskKind::Snapshot { .. } => "snapshot",
+                    DiskKind::Copy => "copy",
+                    DiskKind::Link => "link",
+                    DiskKind::Pdisk { .. } => "pdisk",
+                    DiskKind::Swap => "swap",
+                    DiskKind::Filesystem => "fs",
+                    DiskKind::ContextIso | DiskKind::ContextVfat => return None,
+                };
+                Some(crate::model::vm::DiskSize {
+                    disk_id,
+                    kind: kind.into(),
+                    bytes: r.bytes?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Paths of one VM under the VM directory root.
@@ -275,6 +315,7 @@ mod tests {
             DiskRecord {
                 kind: DiskKind::Snapshot { image: "X".into() },
                 format: Some("qcow2".into()),
+                bytes: None,
             },
         )
         .unwrap();

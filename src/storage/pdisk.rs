@@ -31,11 +31,19 @@ pub struct Volume {
     pub count: String,
     pub identifier: String,
     pub visibility: String,
+    /// GiB.
+    pub size: String,
 }
 
 impl Volume {
     pub fn user_count(&self) -> u64 {
         self.count.trim().parse().unwrap_or(0)
+    }
+
+    /// The provisioned size (pdisk's `size`, GiB), `None` when pdisk did not say.
+    pub fn size_bytes(&self) -> Option<u64> {
+        let gib: u64 = self.size.trim().parse().ok()?;
+        gib.checked_mul(1 << 30)
     }
 }
 
@@ -364,6 +372,7 @@ mod tests {
             count: count.into(),
             identifier: String::new(),
             visibility: "PRIVATE".into(),
+            size: "2".into(),
         }
     }
 

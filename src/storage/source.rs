@@ -172,6 +172,7 @@ mod tests {
             reboot_requested: false,
             resubmit_after_cleanup: false,
             boot_restores: false,
+            disk_sizes: None,
         }
     }
 

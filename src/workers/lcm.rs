@@ -93,6 +93,20 @@ fn run_step(
     }
 }
 
+/// After a prolog: the disk sizes the transfer driver recorded (`disks.json`, kept on the
+/// front-end also for nodes of their own) go to the VM's row, for accounting. Transfer
+/// drivers that record nothing (`tm_dummy`) leave the VM without sizes.
+fn record_disk_sizes(core: &Core, drivers: &Drivers, vm: &Vm) {
+    let record =
+        crate::storage::layout::VmPaths::new(&drivers.storage().vm_dir, vm.id).read_record();
+    if record.disks.is_empty() {
+        return;
+    }
+    if let Err(e) = core.vm_disks_sized(vm.id, record.sizes()) {
+        tracing::warn!(vm = vm.id, error = %e, "could not record the disk sizes");
+    }
+}
+
 /// A live migration: the destination's transfer driver prepares what the hypervisor does not
 /// copy (disks on a node without the shared VM directory), the hypervisor moves the running
 /// guest, and the side it left is cleaned up.
@@ -217,6 +231,9 @@ pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
                         super::dhcp::wait_before_boot(&core, vm.id);
                     }
                     let outcome = run_step(&drivers, &step, &vm, &host, prev.as_ref());
+                    if let (Step::Tm(TmOp::Prolog | TmOp::Resume | TmOp::Migrate), StepOutcome::Ok { .. }) = (&step, &outcome) {
+                        record_disk_sizes(&core, &drivers, &vm);
+                    }
                     let recorded = core.step_done(vm.id, (vm.state, vm.lcm_state), outcome);
                     // No longer busy before it is queued again, or it would be skipped.
                     if let Ok(mut s) = in_flight.lock() {

@@ -16,6 +16,7 @@ mod pki;
 #[allow(dead_code)]
 mod pdisk;
 
+mod accounting;
 mod api;
 mod cached;
 mod hostile;

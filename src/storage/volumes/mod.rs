@@ -40,15 +40,19 @@ pub struct VolumeAccess {
     pub format: String,
     /// A block device (an LV) rather than a file.
     pub block: bool,
+    /// The provisioned size.
+    pub bytes: u64,
 }
 
 impl VolumeAccess {
-    pub fn of(uuid: &str, backing: &Backing) -> VolumeAccess {
+    /// `size_gib`: the volume's provisioned size.
+    pub fn of(uuid: &str, backing: &Backing, size_gib: u64) -> VolumeAccess {
         VolumeAccess {
             uuid: uuid.to_string(),
             path: backing.path(),
             format: backing.format().to_string(),
             block: backing.is_block(),
+            bytes: size_gib.saturating_mul(1 << 30),
         }
     }
 }
