@@ -2,10 +2,19 @@
 //! values it stores, read back through its HTTP API, are those `one.hostpool.info` and
 //! `one.vmpool.info` answer, and stratusd's own instruments count the calls made.
 //!
+//! A second case runs the built-in pdisk service (`--pdisk-listen`): the volume families
+//! Prometheus stores are those the service's REST answers describe, and the image cache's.
+//!
 //! Prometheus runs on loopback with its own configuration and data directory in the test's
 //! temporary directory, and is killed at the end.
 
 mod common;
+#[path = "common/pdisk.rs"]
+#[allow(dead_code)]
+mod pdisk;
+#[path = "frontdoor/pki.rs"]
+#[allow(dead_code)]
+mod pki;
 use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -443,4 +452,155 @@ fn the_metrics_listener_answers_only_get_metrics() {
         answer.starts_with("HTTP/1.0 405") || answer.starts_with("HTTP/1.1 405"),
         "{answer}"
     );
+}
+
+/// Series of one family as Prometheus stored them: labels but `__name__`, `instance`, `job`
+/// → value.
+fn family(p: &Prometheus, name: &str) -> BTreeMap<String, String> {
+    p.query(name)
+        .into_iter()
+        .map(|(labels, v)| {
+            let key: Vec<String> = labels
+                .into_iter()
+                .filter(|(k, _)| !["__name__", "instance", "job"].contains(&k.as_str()))
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            (key.join(","), v)
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_scrapes_the_volume_service_as_its_rest_api_describes_it() {
+    use common::marketplace::{image_bytes, sha1_hex, Marketplace};
+    const IMAGE: &str = "PM1EEkPiBx87_uLj2-sdybSI-Xp";
+    let mp = Marketplace::start();
+    let data = image_bytes(3 * 1024 * 1024 + 512, 9);
+    mp.add_image(IMAGE, &data, true, data.len() as u64, &sha1_hex(&data));
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut site = pdisk::Site::start(
+        "prometheus-volumes",
+        &["--metrics-listen", &metrics_addr.to_string()],
+    );
+    site.simulated_host("sim-prom");
+    let (alice, bob, su) = (site.alice(), site.bob(), site.superuser());
+
+    // Volumes of two users; one deleted (into the quarantine); one a VM's disk (static
+    // mount), one hot-plugged into it; a clone of a cached Marketplace image.
+    let a1 = alice.create("1", "a1");
+    let a2 = alice.create("2", "a2");
+    let hot = alice.create("1", "hot");
+    let b3 = bob.create("3", "b3");
+    let gone = bob.create("4", "gone");
+    assert_eq!(bob.delete(&format!("/disks/{gone}/")).status, 200);
+    let template = format!(
+        "NAME = \"vols\"\nMEMORY = 64\nCPU = 0.1\n\
+         DISK = [ SOURCE = \"{}\", TARGET = vda, DRIVER = raw ]\n\
+         DISK = [ SOURCE = pdisk:https://pdisk.example.org:8445/{a2}, TARGET = vdb ]\n",
+        mp.source(IMAGE)
+    );
+    let (vm, doc) = site.run_vm("alice", &template);
+    assert_eq!(field(&doc, "STATE").as_deref(), Some("3"), "{doc}");
+    let r = alice.post_form(
+        &format!("/disks/{hot}/mounts/"),
+        &[("node", "sim-prom"), ("vm_id", &vm.to_string())],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let clone = alice.post_form(&format!("/disks/{IMAGE}"), &[]);
+    assert_eq!(clone.status, 200, "{}", clone.body);
+    let origin = clone.json["identifier"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("snapshot:")
+        .to_string();
+    let _ = (a1, b3);
+
+    // What the REST API says, as the volume families count it.
+    let list = su.get("/disks/");
+    assert_eq!(list.status, 200, "{}", list.body);
+    let mut volumes: BTreeMap<String, i64> = BTreeMap::new();
+    let mut bytes: BTreeMap<String, i64> = BTreeMap::new();
+    let (mut static_mounts, mut hotplug_mounts) = (0, 0);
+    for v in list.json.as_array().unwrap() {
+        let uuid = v["uuid"].as_str().unwrap();
+        let d = su.get(&format!("/disks/{uuid}"));
+        assert_eq!(d.status, 200, "{}", d.body);
+        let cached = uuid == origin;
+        let backend = if cached { "image_cache" } else { "file" };
+        let state = if d.json["quarantine"].as_str().unwrap_or_default().is_empty() {
+            "ready"
+        } else {
+            "quarantined"
+        };
+        let key = format!(
+            "backend={backend},state={state},type={}",
+            d.json["type"].as_str().unwrap()
+        );
+        *volumes.entry(key.clone()).or_default() += 1;
+        if !cached {
+            let size: i64 = d.json["size"].as_str().unwrap().parse().unwrap();
+            *bytes.entry(key).or_default() += size << 30;
+        }
+        let mounts = su.get(&format!("/disks/{uuid}/mounts/"));
+        for m in mounts.json.as_array().unwrap() {
+            if m["device"] == "static" {
+                static_mounts += 1;
+            } else {
+                hotplug_mounts += 1;
+            }
+        }
+    }
+    assert!(volumes.contains_key("backend=file,state=quarantined,type=DATA_IMAGE_RAW_READ_WRITE"));
+    assert!(volumes.contains_key("backend=image_cache,state=ready,type=MACHINE_IMAGE_ORIGIN"));
+    assert!(volumes.contains_key("backend=file,state=ready,type=MACHINE_IMAGE_LIVE"));
+    assert_eq!((static_mounts, hotplug_mounts), (1, 1));
+    let as_text = |m: BTreeMap<String, i64>| -> BTreeMap<String, String> {
+        m.into_iter().map(|(k, v)| (k, v.to_string())).collect()
+    };
+    let want_volumes = as_text(volumes);
+    let want_bytes = as_text(bytes);
+    let want_mounts: BTreeMap<String, String> = [
+        ("kind=hotplug".to_string(), hotplug_mounts.to_string()),
+        ("kind=static".to_string(), static_mounts.to_string()),
+    ]
+    .into();
+    let cached_file = site.dir().join("cache/images").join(IMAGE);
+    let cache_bytes = {
+        use std::os::unix::fs::MetadataExt;
+        (std::fs::metadata(&cached_file).unwrap().blocks() * 512).to_string()
+    };
+
+    let prom = Prometheus::start(site.dir(), metrics_addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // A series once seen stays, at 0 (the volumes that were `creating` a moment).
+        let nonzero = |mut m: BTreeMap<String, String>| {
+            m.retain(|_, v| v != "0");
+            m
+        };
+        let got = (
+            nonzero(family(&prom, "stratusd_volumes")),
+            nonzero(family(&prom, "stratusd_volume_bytes")),
+            family(&prom, "stratusd_volume_mounts"),
+            family(&prom, "stratusd_image_cache_images"),
+            family(&prom, "stratusd_image_cache_bytes"),
+        );
+        let want = (
+            want_volumes.clone(),
+            want_bytes.clone(),
+            want_mounts.clone(),
+            BTreeMap::from([(String::new(), "1".to_string())]),
+            BTreeMap::from([(String::new(), cache_bytes.clone())]),
+        );
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus has\n{got:#?}\nthe REST API says\n{want:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The cached image's origin adds no volume bytes: its file is counted once, by the cache.
+    assert!(!want_bytes.keys().any(|k| k.contains("image_cache")));
 }
