@@ -163,6 +163,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         hook_points: hooks.iter().map(|h| h.on).collect(),
         vm_log: true,
         dhcp: dhcp_hosts.is_some(),
+        steps: true,
     });
     // The pools' metrics are rendered as commits change them, from the start.
     let pool_metrics = core

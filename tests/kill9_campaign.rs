@@ -15,6 +15,8 @@
 //! * every saved image that answered exists, a READY one with its file;
 //! * hosts are as their last answered change left them;
 //! * every committed hook event ran at least once (each VM's CREATE, each finished VM's DONE);
+//! * the outbox is empty: every effect committed (driver steps, DHCP file, hooks, log lines,
+//!   saved disks), before a kill or not, was carried out and marked done;
 //! * `PRAGMA integrity_check` is ok.
 //!
 //! The seed is printed; `STRATUSD_CAMPAIGN_SEED=<n>` replays a run's choices (the kill moments
@@ -994,6 +996,33 @@ fn kill9_campaign() {
     drop(tally);
 
     let mut d = daemon.lock().unwrap();
+    // The outbox empties once the workers have carried every committed effect out (read
+    // beside the running daemon: SQLite's WAL lets a reader in).
+    let outbox_left = {
+        let db = rusqlite::Connection::open(d.db()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut stmt = db
+                .prepare("SELECT id, body FROM outbox ORDER BY id")
+                .unwrap();
+            let left: Vec<(i64, String)> = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            if left.is_empty() || Instant::now() > deadline {
+                break left;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    if !outbox_left.is_empty() {
+        failures.push(format!(
+            "{} outbox entries never carried out: {:?}",
+            outbox_left.len(),
+            &outbox_left[..outbox_left.len().min(20)]
+        ));
+    }
     assert_eq!(d.stop(), Some(0));
     let db = rusqlite::Connection::open(d.db()).unwrap();
     let check: String = db

@@ -552,7 +552,47 @@ impl Core {
         from: (VmState, LcmState),
         outcome: StepOutcome,
     ) -> Result<()> {
+        self.write(|state, tx| self.apply_step_outcome(state, tx, id, from, outcome))
+    }
+
+    /// The outcome of the driver step a `Step` outbox intent asked for, committed with the
+    /// intent marked done. A VM that no longer matches the intent's fence (it moved on
+    /// meanwhile) is left as it is. A VM the outcome leaves waiting for the same step again
+    /// gets a new intent, so that the step is not lost.
+    pub fn step_carried_out(
+        &self,
+        intent: super::outbox::IntentId,
+        step: &super::outbox::Intent,
+        outcome: StepOutcome,
+    ) -> Result<()> {
         self.write(|state, tx| {
+            tx.intent_done(intent);
+            let super::outbox::Intent::Step {
+                vm, state: s, lcm, ..
+            } = step
+            else {
+                return Ok(());
+            };
+            if !step.fences(state.vms.get(vm)) {
+                return Ok(());
+            }
+            self.apply_step_outcome(state, tx, *vm, (*s, *lcm), outcome)?;
+            if step.fences(tx.pending_vm(*vm).or(state.vms.get(vm))) {
+                tx.intend(step.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn apply_step_outcome(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        id: Oid,
+        from: (VmState, LcmState),
+        outcome: StepOutcome,
+    ) -> Result<()> {
+        {
             let Some(vm) = state.vms.get(&id) else {
                 return Ok(());
             };
@@ -605,7 +645,7 @@ impl Core {
             }
             tx.put(Change::Vm(vm));
             Ok(())
-        })
+        }
     }
 
     /// The bookkeeping of a finished step (history times, host capacity), then the move to

@@ -421,6 +421,34 @@ impl Core {
         }
     }
 
+    /// A `Step` intent for each VM this write leaves waiting for a driver step it was not
+    /// waiting for before (a new STATE/LCM_STATE pair, a new history record, a reboot
+    /// requested), fenced by that pair and record.
+    fn record_step_effects(&self, view: &State, tx: &mut Tx) {
+        if !self.effects.steps {
+            return;
+        }
+        let mut last: std::collections::HashMap<Oid, &Vm> = std::collections::HashMap::new();
+        let mut order = Vec::new();
+        for change in &tx.changes {
+            if let Change::Vm(vm) = change {
+                if last.insert(vm.id, vm).is_none() {
+                    order.push(vm.id);
+                }
+            }
+        }
+        let mut intents = Vec::new();
+        for id in order {
+            let Some(step) = outbox::Intent::step_for(last[&id]) else {
+                continue;
+            };
+            if view.vms.get(&id).and_then(outbox::Intent::step_for) != Some(step.clone()) {
+                intents.push(step);
+            }
+        }
+        tx.intents.extend(intents);
+    }
+
     fn bootstrap(&self, oneadmin_password: &str) -> Result<()> {
         self.write(|state, tx| state::bootstrap(state, tx, oneadmin_password))?;
         // Group ids of users' groups start at 100, as oned reserves 0..99.
@@ -485,6 +513,7 @@ impl Core {
             let value = f(&view, &mut tx)?;
             self.record_vm_effects(&view, &mut tx);
             self.record_lease_effects(&view, &mut tx);
+            self.record_step_effects(&view, &mut tx);
             value
         };
         // Nothing written, and no id used (a refused one.vm.savedisk uses an image id).

@@ -14,10 +14,15 @@
 //! * the DHCP host file is regenerated whole from the committed leases and renamed into
 //!   place, so writing it again is harmless; one `Dhcp` intent per write that changes leases,
 //!   and the worker writes once for all the intents it finds queued (the newest state covers
-//!   them all).
+//!   them all);
+//! * a driver step (deploy, shutdown, save, migrate, transfer, cleanup, reboot) is fenced by
+//!   the VM's STATE/LCM_STATE pair and history sequence it was recorded for: carried out only
+//!   while the VM still has them, its outcome committed with the intent marked done, so a
+//!   replayed step whose VM moved on is dropped (and each step completes from what the host
+//!   already did, `workers::reconcile`).
 
 use crate::model::vm::{LcmState, VmState};
-use crate::model::Oid;
+use crate::model::{Oid, Vm};
 pub use crate::vmlog::LogLine;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -95,6 +100,52 @@ pub enum Intent {
     /// Rewrite the DHCP host file from the committed leases (the write changed which leases
     /// VMs hold).
     Dhcp,
+    /// Run the driver step of VM `vm` for the pair `state`/`lcm` and history record `seq`
+    /// (the fence: see [`Intent::step_for`]).
+    Step {
+        vm: Oid,
+        state: VmState,
+        lcm: LcmState,
+        seq: i32,
+    },
+}
+
+/// Whether a VM in this state waits for a driver step: the transitional LCM states, and a
+/// RUNNING VM with a reboot requested. (`workers::lcm` maps each to its driver operation.)
+pub fn has_step(vm: &Vm) -> bool {
+    use LcmState::*;
+    vm.state == VmState::Active
+        && match vm.lcm_state {
+            Running => vm.reboot_requested,
+            Prolog | PrologResume | PrologMigrate | Boot | Migrate | SaveMigrate | SaveStop
+            | SaveSuspend | Shutdown | Cancel | Epilog | EpilogStop | Cleanup => true,
+            LcmInit | Unknown | Failure => false,
+        }
+}
+
+fn history_seq(vm: &Vm) -> i32 {
+    vm.last_history().map_or(-1, |h| h.seq)
+}
+
+impl Intent {
+    /// The step `vm` waits for, if it waits for one.
+    pub fn step_for(vm: &Vm) -> Option<Intent> {
+        has_step(vm).then(|| Intent::Step {
+            vm: vm.id,
+            state: vm.state,
+            lcm: vm.lcm_state,
+            seq: history_seq(vm),
+        })
+    }
+
+    /// For a `Step`: whether `vm` (the VM as committed now) is still the one it was recorded
+    /// for; a step whose VM moved on is dropped.
+    pub fn fences(&self, vm: Option<&Vm>) -> bool {
+        match (self, vm) {
+            (Intent::Step { .. }, Some(vm)) => Intent::step_for(vm).as_ref() == Some(self),
+            _ => false,
+        }
+    }
 }
 
 /// The workers that carry intents out, one queue each.
@@ -104,12 +155,19 @@ pub enum Lane {
     VmLog,
     Disks,
     Dhcp,
+    Steps,
 }
 
-const LANES: usize = 4;
+const LANES: usize = 5;
 
 impl Lane {
-    const ALL: [Lane; LANES] = [Lane::Hooks, Lane::VmLog, Lane::Disks, Lane::Dhcp];
+    const ALL: [Lane; LANES] = [
+        Lane::Hooks,
+        Lane::VmLog,
+        Lane::Disks,
+        Lane::Dhcp,
+        Lane::Steps,
+    ];
 
     fn index(self) -> usize {
         match self {
@@ -117,6 +175,7 @@ impl Lane {
             Lane::VmLog => 1,
             Lane::Disks => 2,
             Lane::Dhcp => 3,
+            Lane::Steps => 4,
         }
     }
 }
@@ -128,6 +187,7 @@ impl Intent {
             Intent::VmLog { .. } => Lane::VmLog,
             Intent::SaveDisk { .. } => Lane::Disks,
             Intent::Dhcp => Lane::Dhcp,
+            Intent::Step { .. } => Lane::Steps,
         }
     }
 }
@@ -151,6 +211,9 @@ pub struct Effects {
     pub vm_log: bool,
     /// A DHCP host file is kept (writes that change leases record a `Dhcp` intent).
     pub dhcp: bool,
+    /// Driver steps are carried out (`workers::lcm`): a write that moves a VM into a state
+    /// with a step records a `Step` intent.
+    pub steps: bool,
 }
 
 /// The committed, not yet carried out intents, by lane, in commit order.
@@ -288,6 +351,7 @@ mod tests {
             hook_points: vec![HookPoint::Create, HookPoint::Done],
             vm_log: true,
             dhcp: false,
+            steps: false,
         });
         core
     }
@@ -364,6 +428,86 @@ mod tests {
         let core = open(&dir);
         assert_eq!(core.outbox().queued(Lane::Hooks), 0);
         assert_eq!(core.store_fingerprint().unwrap(), before);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn steps(core: &Core) -> Vec<Pending> {
+        all(core, Lane::Steps)
+    }
+
+    fn step(vm: Oid, lcm: LcmState, seq: i32) -> Intent {
+        Intent::Step {
+            vm,
+            state: VmState::Active,
+            lcm,
+            seq,
+        }
+    }
+
+    #[test]
+    fn a_driver_step_is_an_intent_done_with_its_outcome_and_dropped_once_moot() {
+        let dir = temp_dir("steps");
+        let mut core = open(&dir);
+        core.set_effects(Effects {
+            steps: true,
+            ..Effects::default()
+        });
+        let admin = Caller::oneadmin();
+        let host = core
+            .host_allocate(&admin, "h", "im_dummy", "vmm_dummy", "dummy", "tm_dummy")
+            .unwrap();
+        let vm = core
+            .vm_allocate(&admin, "NAME=s\nMEMORY=64\nCPU=0.1")
+            .unwrap();
+        assert!(steps(&core).is_empty(), "PENDING waits for no driver");
+        core.vm_deploy(&admin, vm, host).unwrap();
+        let prolog = steps(&core);
+        assert_eq!(prolog.len(), 1);
+        assert_eq!(prolog[0].intent, step(vm, LcmState::Prolog, 0));
+        // Its outcome commits with the intent done, and the next step's intent.
+        let ok = || StepOutcome::Ok { deploy_id: None };
+        core.step_carried_out(prolog[0].id, &prolog[0].intent, ok())
+            .unwrap();
+        let boot = steps(&core);
+        assert_eq!(boot.len(), 1);
+        assert_eq!(boot[0].intent, step(vm, LcmState::Boot, 0));
+        core.step_carried_out(boot[0].id, &boot[0].intent, ok())
+            .unwrap();
+        assert!(steps(&core).is_empty(), "RUNNING waits for no driver");
+        // A reboot is a step of a RUNNING VM; a second request while it waits is the same.
+        core.vm_action(&admin, "reboot", vm).unwrap();
+        core.vm_action(&admin, "reboot", vm).unwrap();
+        let reboot = steps(&core);
+        assert_eq!(reboot.len(), 1);
+        assert_eq!(reboot[0].intent, step(vm, LcmState::Running, 0));
+        // Killed before the reboot ran: replayed at the next start.
+        drop(core);
+        let mut core = open(&dir);
+        core.set_effects(Effects {
+            steps: true,
+            ..Effects::default()
+        });
+        let replayed = steps(&core);
+        assert_eq!(replayed.len(), 1);
+        assert!(replayed[0].replayed);
+        // The VM moved on (a shutdown) before the reboot ran: the reboot is moot, and
+        // carrying it out only marks it done.
+        core.vm_action(&admin, "shutdown", vm).unwrap();
+        let shutdown = steps(&core);
+        assert_eq!(shutdown.len(), 1);
+        assert!(!replayed[0].intent.fences(core.read().vms.get(&vm)));
+        core.step_carried_out(replayed[0].id, &replayed[0].intent, ok())
+            .unwrap();
+        assert_eq!(core.read().vms[&vm].lcm_state, LcmState::Shutdown);
+        assert!(shutdown[0].intent.fences(core.read().vms.get(&vm)));
+        drop(core);
+        // Only the shutdown is left to carry out.
+        let core = open(&dir);
+        let left = steps(&core);
+        assert_eq!(
+            left.iter().map(|p| &p.intent).collect::<Vec<_>>(),
+            [&step(vm, LcmState::Shutdown, 0)]
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,13 +1,17 @@
 //! Runs the driver step of every VM in a transitional state (PROLOG, BOOT, SHUTDOWN, ...) and
 //! reports the outcome to the core, like oned's LifeCycle/Dispatch managers and their MADs.
+//! The steps are the core's `Step` outbox intents, recorded in the commit that moved the VM
+//! into its state and fenced by that state pair and the VM's history sequence: a crash
+//! between the commit and the step, or between the step and its outcome, replays the intent
+//! at the next start; a replayed intent whose VM moved on is dropped.
 
-use super::changes::{ChangeFeed, Changes};
 use crate::core::lifecycle::StepOutcome;
+use crate::core::outbox::{Intent, IntentId, Lane, Pending};
 use crate::core::Core;
 use crate::driver::{DriverError, Drivers, TmOp, VmmOp};
 use crate::model::vm::{LcmState, VmState};
 use crate::model::{Host, Oid, Vm};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -130,129 +134,231 @@ fn live_migrate(
     migrated
 }
 
-/// How long the worker waits for change events before it looks again at the VMs whose step
-/// result could not be recorded (their step then runs again).
+/// How long a step whose outcome could not be committed waits before it runs again.
 const RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// VMs to look at again although no change event names them.
+/// What the worker shares with its jobs.
 #[derive(Default)]
-struct Recheck {
-    /// A step finished: the VM may have a next step that was held back while it ran.
-    finished: Mutex<BTreeSet<Oid>>,
-    /// The outcome could not be committed: tried again on the next wake-up, not at once.
-    failed: Mutex<BTreeSet<Oid>>,
-    wake: Notify,
+struct Shared {
+    /// VMs whose step runs now: one driver step per VM at a time (a step for a newer state
+    /// waits until the step in progress, e.g. a reboot when a shutdown comes, has finished).
+    in_flight: Mutex<HashSet<Oid>>,
+    /// Steps whose outcome could not be committed, and when: their intents run again
+    /// [`RETRY`] later.
+    failed: Mutex<Vec<(std::time::Instant, Pending)>>,
+    /// A job finished: intents held back for its VM may run now.
+    finished: Notify,
 }
 
-/// Starts the worker on the tokio runtime; driver calls run on the blocking pool, at most
-/// [`crate::workpool::DRIVER_STEPS_AT_ONCE`] at a time (more wait their turn). It looks at
-/// the VMs that change events name (every VM at start and after missed events) and at those
-/// whose step just finished, never at the whole pool on each event.
-pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
-    // One driver step per VM at a time: a step for a newer state waits until the step in
-    // progress (e.g. a reboot when a shutdown comes) has finished.
-    let in_flight: Arc<Mutex<HashSet<Oid>>> = Arc::default();
-    let recheck: Arc<Recheck> = Arc::default();
-    let mut feed = ChangeFeed::subscribe(&core);
-    let steps = crate::workpool::Limit::new("driver steps", crate::workpool::DRIVER_STEPS_AT_ONCE);
-    tokio::spawn(async move {
-        loop {
-            let mut changes = tokio::select! {
-                changes = feed.next(Some(RETRY)) => match changes {
-                    Some(c) => c,
-                    None => return,
-                },
-                _ = recheck.wake.notified() => Changes::default(),
-            };
-            for set in [&recheck.finished, &recheck.failed] {
-                if let Ok(mut ids) = set.lock() {
-                    changes.vms.append(&mut ids);
+/// A step ready to run: its intent, the VM as committed, its host and the host it leaves.
+struct Job {
+    intent: Pending,
+    vm: Vm,
+    host: Host,
+    prev: Option<Host>,
+    step: Step,
+}
+
+/// The job for a `Step` intent that still fences its VM, or `None` when the intent is stale
+/// (the VM moved on, or has no host to run on).
+fn job_for(state: &crate::core::State, intent: &Pending) -> Option<(Vm, Host, Option<Host>, Step)> {
+    let Intent::Step { vm, .. } = &intent.intent else {
+        return None;
+    };
+    let vm = state.vms.get(vm)?;
+    if !intent.intent.fences(Some(vm)) {
+        return None;
+    }
+    let step = step_for(vm)?;
+    let host = state.hosts.get(&vm.last_history()?.hid)?;
+    // Only a migration acts on the host the VM leaves (the domain is there, and the VM
+    // directory of a node that shares nothing, which PROLOG_MIGRATE moves); every other step
+    // on the host it is placed on.
+    let n = vm.history.len();
+    let migrating = matches!(
+        vm.lcm_state,
+        LcmState::Migrate | LcmState::SaveMigrate | LcmState::PrologMigrate
+    );
+    let prev = (n >= 2 && migrating)
+        .then(|| state.hosts.get(&vm.history[n - 2].hid).cloned())
+        .flatten();
+    Some((vm.clone(), host.clone(), prev, step))
+}
+
+/// A `Step` intent's fence, as a set key.
+type StepKey = (Oid, VmState, LcmState, i32);
+
+fn step_key(intent: &Intent) -> Option<StepKey> {
+    match intent {
+        Intent::Step {
+            vm,
+            state,
+            lcm,
+            seq,
+        } => Some((*vm, *state, *lcm, *seq)),
+        _ => None,
+    }
+}
+
+/// Records a `Step` intent for every VM that waits for a step none of `known` names (a
+/// database imported from oned, or written by a stratusd that did not record steps).
+fn record_missing_steps(core: &Core, known: &HashSet<StepKey>) {
+    let result = core.write(|state, tx| {
+        for vm in state.vms.values() {
+            if let Some(step) = Intent::step_for(vm) {
+                if step_key(&step).is_some_and(|k| !known.contains(&k)) {
+                    tx.intend(step);
                 }
             }
-            let jobs: Vec<(Vm, Host, Option<Host>, Step)> = {
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not record the steps of VMs waiting for one");
+    }
+}
+
+/// Starts the worker on the tokio runtime. It carries out the core's `Step` outbox intents
+/// (recorded by the write that moved a VM into a state with a driver step), in commit order,
+/// one step per VM at a time; the driver calls run on the blocking pool, at most
+/// [`crate::workpool::DRIVER_STEPS_AT_ONCE`] at a time (more wait their turn). A step's
+/// outcome is committed with its intent marked done ([`Core::step_carried_out`]); an intent
+/// whose VM moved on (its fence no longer matches) is dropped.
+pub fn spawn(core: Arc<Core>, drivers: Arc<Drivers>) {
+    let shared: Arc<Shared> = Arc::default();
+    let steps = crate::workpool::Limit::new("driver steps", crate::workpool::DRIVER_STEPS_AT_ONCE);
+    tokio::spawn(async move {
+        // The intents replayed after a restart, and those for VMs that wait without one.
+        let mut waiting: BTreeMap<IntentId, Pending> = core
+            .outbox()
+            .take(Lane::Steps, usize::MAX)
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
+        let known: HashSet<StepKey> = waiting
+            .values()
+            .filter_map(|p| step_key(&p.intent))
+            .collect();
+        let c = Arc::clone(&core);
+        if let Err(e) = tokio::task::spawn_blocking(move || record_missing_steps(&c, &known)).await
+        {
+            tracing::error!(error = %e, "recording missing steps panicked");
+        }
+        loop {
+            let retry = shared.failed.lock().map(|f| !f.is_empty()).unwrap_or(false);
+            tokio::select! {
+                _ = core.outbox().wait(Lane::Steps) => {}
+                _ = shared.finished.notified() => {}
+                _ = tokio::time::sleep(RETRY), if retry => {}
+            }
+            if let Ok(mut failed) = shared.failed.lock() {
+                let now = std::time::Instant::now();
+                let (due, later): (Vec<_>, Vec<_>) = failed
+                    .drain(..)
+                    .partition(|(at, _)| now.duration_since(*at) >= RETRY);
+                *failed = later;
+                waiting.extend(due.into_iter().map(|(_, p)| (p.id, p)));
+            }
+            waiting.extend(
+                core.outbox()
+                    .take(Lane::Steps, usize::MAX)
+                    .into_iter()
+                    .map(|p| (p.id, p)),
+            );
+            let mut stale = Vec::new();
+            let mut jobs = Vec::new();
+            {
                 let state = core.read();
-                let busy = in_flight.lock().map(|s| s.clone()).unwrap_or_default();
-                let candidates: Box<dyn Iterator<Item = &Vm>> = if changes.everything {
-                    Box::new(state.vms.values())
-                } else {
-                    Box::new(changes.vms.iter().filter_map(|id| state.vms.get(id)))
-                };
-                candidates
-                    .filter(|vm| !busy.contains(&vm.id))
-                    .filter_map(|vm| {
-                        let step = step_for(vm)?;
-                        let host = state.hosts.get(&vm.last_history()?.hid)?;
-                        // Only a migration acts on the host the VM leaves (the domain is
-                        // there, and the VM directory of a node that shares nothing, which
-                        // PROLOG_MIGRATE moves); every other step on the host it is placed on.
-                        let n = vm.history.len();
-                        let migrating = matches!(
-                            vm.lcm_state,
-                            LcmState::Migrate | LcmState::SaveMigrate | LcmState::PrologMigrate
-                        );
-                        let prev = (n >= 2 && migrating)
-                            .then(|| state.hosts.get(&vm.history[n - 2].hid).cloned())
-                            .flatten();
-                        Some((vm.clone(), host.clone(), prev, step))
-                    })
-                    .collect()
-            };
-            for (vm, host, prev, step) in jobs {
-                let key = vm.id;
-                if let Ok(mut s) = in_flight.lock() {
+                let mut busy = shared
+                    .in_flight
+                    .lock()
+                    .map(|s| s.clone())
+                    .unwrap_or_default();
+                for (id, intent) in &waiting {
+                    let Intent::Step { vm, .. } = &intent.intent else {
+                        stale.push(*id);
+                        continue;
+                    };
+                    if busy.contains(vm) {
+                        // Looked at again when the VM's step in progress has finished.
+                        continue;
+                    }
+                    match job_for(&state, intent) {
+                        Some((vm, host, prev, step)) => {
+                            busy.insert(vm.id);
+                            jobs.push(Job {
+                                intent: intent.clone(),
+                                vm,
+                                host,
+                                prev,
+                                step,
+                            });
+                        }
+                        None => stale.push(*id),
+                    }
+                }
+            }
+            for id in &stale {
+                waiting.remove(id);
+            }
+            for job in &jobs {
+                waiting.remove(&job.intent.id);
+            }
+            if !stale.is_empty() {
+                let c = Arc::clone(&core);
+                // Dropped: a failure leaves them to be dropped again at the next start.
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = c.intents_done(&stale) {
+                        tracing::error!(error = %e, "stale step intents not marked done");
+                    }
+                });
+            }
+            for job in jobs {
+                let key = job.vm.id;
+                if let Ok(mut s) = shared.in_flight.lock() {
                     s.insert(key);
                 }
-                let (core, drivers, in_flight, recheck) = (
-                    Arc::clone(&core),
-                    Arc::clone(&drivers),
-                    Arc::clone(&in_flight),
-                    Arc::clone(&recheck),
-                );
+                let (core, drivers, shared) =
+                    (Arc::clone(&core), Arc::clone(&drivers), Arc::clone(&shared));
                 steps.spawn(move || {
-                    let waited = core
-                        .read()
-                        .vms
-                        .get(&vm.id)
-                        .map(|v| (v.state, v.lcm_state, v.reboot_requested));
-                    if waited != Some((vm.state, vm.lcm_state, vm.reboot_requested)) {
-                        // The VM moved on while its step waited its turn: look at it again.
-                        if let Ok(mut s) = in_flight.lock() {
-                            s.remove(&key);
+                    let Job {
+                        intent,
+                        vm,
+                        host,
+                        prev,
+                        step,
+                    } = job;
+                    let current = core.read().vms.get(&vm.id).cloned();
+                    let recorded = if !intent.intent.fences(current.as_ref()) {
+                        // The VM moved on while its step waited its turn: the step is moot.
+                        core.intents_done(&[intent.id])
+                    } else {
+                        if matches!(step, Step::Vmm(VmmOp::Deploy | VmmOp::Restore)) {
+                            // The guest asks for its address as it boots: the DHCP host file
+                            // (written after the commits, by its worker) lists its leases first.
+                            super::dhcp::wait_before_boot(&core, vm.id);
                         }
-                        if let Ok(mut ids) = recheck.finished.lock() {
-                            ids.insert(key);
+                        let outcome = run_step(&drivers, &step, &vm, &host, prev.as_ref());
+                        if let (
+                            Step::Tm(TmOp::Prolog | TmOp::Resume | TmOp::Migrate),
+                            StepOutcome::Ok { .. },
+                        ) = (&step, &outcome)
+                        {
+                            record_disk_sizes(&core, &drivers, &vm);
                         }
-                        recheck.wake.notify_one();
-                        return;
-                    }
-                    if matches!(step, Step::Vmm(VmmOp::Deploy | VmmOp::Restore)) {
-                        // The guest asks for its address as it boots: the DHCP host file
-                        // (written after the commits, by its worker) lists its leases first.
-                        super::dhcp::wait_before_boot(&core, vm.id);
-                    }
-                    let outcome = run_step(&drivers, &step, &vm, &host, prev.as_ref());
-                    if let (Step::Tm(TmOp::Prolog | TmOp::Resume | TmOp::Migrate), StepOutcome::Ok { .. }) = (&step, &outcome) {
-                        record_disk_sizes(&core, &drivers, &vm);
-                    }
-                    let recorded = core.step_done(vm.id, (vm.state, vm.lcm_state), outcome);
-                    // No longer busy before it is queued again, or it would be skipped.
-                    if let Ok(mut s) = in_flight.lock() {
+                        core.step_carried_out(intent.id, &intent.intent, outcome)
+                    };
+                    // No longer busy before the worker looks again, or it would hold it back.
+                    if let Ok(mut s) = shared.in_flight.lock() {
                         s.remove(&key);
                     }
-                    match recorded {
-                        Ok(()) => {
-                            if let Ok(mut ids) = recheck.finished.lock() {
-                                ids.insert(key);
-                            }
-                            recheck.wake.notify_one();
-                        }
-                        Err(e) => {
-                            tracing::error!(vm = vm.id, error = %e, "could not record a life-cycle step");
-                            if let Ok(mut ids) = recheck.failed.lock() {
-                                ids.insert(key);
-                            }
+                    if let Err(e) = recorded {
+                        tracing::error!(vm = key, error = %e, "could not record a life-cycle step");
+                        if let Ok(mut failed) = shared.failed.lock() {
+                            failed.push((std::time::Instant::now(), intent));
                         }
                     }
+                    shared.finished.notify_one();
                 });
             }
         }
@@ -295,6 +401,31 @@ mod tests {
                 deploy_id: Some(format!("one-{vm}")),
             };
             core.step_done(vm, (state, lcm), done).unwrap();
+        }
+    }
+
+    /// The core records a `Step` intent exactly where this worker has a driver step to run.
+    #[test]
+    fn the_core_records_a_step_exactly_where_the_worker_has_one() {
+        use crate::core::transitions::{LCM_STATES, STATES};
+        let core = Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+        let vm = core
+            .vm_allocate(&Caller::oneadmin(), "CPU = 1\nMEMORY = 64\n")
+            .unwrap();
+        let mut vm = core.read().vms[&vm].clone();
+        for state in STATES {
+            for lcm in LCM_STATES {
+                for reboot in [false, true] {
+                    vm.state = state;
+                    vm.lcm_state = lcm;
+                    vm.reboot_requested = reboot;
+                    assert_eq!(
+                        crate::core::outbox::has_step(&vm),
+                        step_for(&vm).is_some(),
+                        "{state:?} {lcm:?} reboot {reboot}"
+                    );
+                }
+            }
         }
     }
 
