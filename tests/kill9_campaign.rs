@@ -408,9 +408,12 @@ fn vm_client(shared: Arc<Shared>, n: usize, seed: u64) {
                 Answer::Ok(v) => {
                     if op == "savedisk" {
                         rec.saved.push(v.parse().unwrap());
-                    } else if op == "finalize" && rec.last == "resubmit" {
+                    } else if op == "finalize"
+                        && (rec.last == "resubmit" || rec.last == "finalize after resubmit")
+                    {
                         // 3.2's finalize does nothing (and answers success) while the cleanup
-                        // of a resubmit runs, which then ends PENDING: either end is right.
+                        // of a resubmit runs, which then ends PENDING: either end is right. So
+                        // does a second finalize while that cleanup still runs.
                         rec.expect = None;
                         rec.last = "finalize after resubmit".into();
                     } else {
