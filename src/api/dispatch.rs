@@ -23,7 +23,8 @@ pub enum Reply {
     Value(Value),
 }
 
-/// The handler of each oned method. The registry ([`xmlrpc::METHODS`]) names the methods;
+/// The handler of each method, oned's and stratusd's own. The registry (`xmlrpc::methods`)
+/// names the methods;
 /// this `match` is exhaustive, so a method registered without a handler does not compile.
 pub fn handler(method: OnedMethod) -> Handler {
     use OnedMethod as M;
@@ -87,29 +88,18 @@ pub fn handler(method: OnedMethod) -> Handler {
         M::AclAddrule => acl::addrule,
         M::AclDelrule => acl::delrule,
         M::AclInfo => acl::info,
+        // stratusd's own (docs/compatibility.md)
+        M::VmpoolDisks => vm::pool_disks,
     }
 }
 
 /// stratusd's own methods (docs/api-coverage.md): name, message class, handler. They are not
 /// in 3.2's registry, so `system.listMethods` answers as 3.2's did.
-pub const STRATUSD_METHODS: &[(&str, &str, Handler)] = &[(
-    "stratusd.vmpool.disks",
-    "VirtualMachinePoolDisks",
-    vm::pool_disks,
-)];
-
-fn stratusd_method(name: &str) -> Option<&'static (&'static str, &'static str, Handler)> {
-    STRATUSD_METHODS.iter().find(|(n, _, _)| *n == name)
-}
-
 /// `name` as a label of the request metrics: a method of the registry
-/// ([`crate::xmlrpc::METHODS`]) or of [`STRATUSD_METHODS`], or `unknown`, so that whatever
-/// names clients send, the set of labels stays the set of methods.
+/// ([`crate::xmlrpc::METHODS`] or [`crate::xmlrpc::STRATUSD_METHODS`]), or `unknown`, so that
+/// whatever names clients send, the set of labels stays the set of methods.
 pub fn method_label(name: &str) -> &'static str {
-    match xmlrpc::lookup(name) {
-        Some(m) => m.name,
-        None => stratusd_method(name).map_or("unknown", |(n, _, _)| n),
-    }
+    xmlrpc::lookup_any(name).map_or("unknown", |m| m.name)
 }
 
 /// The error or fault code of a reply that did not succeed.
@@ -165,16 +155,8 @@ pub fn runs_inline(core: &Core, call: &MethodCall, session: Option<&str>) -> boo
 
 /// Runs one oned method: session type check, authentication, then the handler.
 pub fn call_oned(core: &Arc<Core>, call: &MethodCall) -> Option<Reply> {
-    let (class, handler) = match xmlrpc::lookup(&call.method) {
-        Some(m) => {
-            let method = m.oned()?;
-            (method.class(), handler(method))
-        }
-        None => {
-            let (_, class, handler) = stratusd_method(&call.method)?;
-            (*class, *handler)
-        }
-    };
+    let method = xmlrpc::lookup_any(&call.method)?.oned()?;
+    let (class, handler) = (method.class(), handler(method));
     let params = Params::new(&call.params);
     let session = match params.string(0) {
         Ok(s) => s,
@@ -297,9 +279,9 @@ mod tests {
         }
         assert_eq!(method_label("one.vm.delete"), "unknown");
         // stratusd's own methods are labelled, never listed.
-        for (name, _, _) in STRATUSD_METHODS {
-            assert!(xmlrpc::lookup(name).is_none(), "{name}");
-            assert_eq!(method_label(name), *name);
+        for m in xmlrpc::STRATUSD_METHODS {
+            assert!(xmlrpc::lookup(m.name).is_none(), "{}", m.name);
+            assert_eq!(method_label(m.name), m.name);
         }
         assert_eq!(method_label("ONE.VM.INFO"), "unknown");
     }

@@ -7,6 +7,11 @@
 //! help text. Each `one.*` method also gets a variant of [`OnedMethod`], which the API layer
 //! maps to its handler in an exhaustive `match` (`api::dispatch::handler`): the codec never
 //! imports the handlers, and a method added here without a handler does not compile.
+//!
+//! stratusd's own methods (`stratusd.*`, docs/compatibility.md) are in the same table, in its
+//! `stratusd` section: they get variants and handlers the same way and are answered by
+//! [`lookup_any`], but they are not part of 3.2's registry ([`METHODS`], [`lookup`]), so
+//! `system.listMethods`, `methodExist`, `methodHelp` and `methodSignature` answer as 3.2 did.
 
 /// One registered method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,11 +102,15 @@ fn type_name(letter: char) -> Option<&'static str> {
 }
 
 impl OnedMethod {
-    /// Its entry in [`METHODS`].
+    /// Its entry in [`METHODS`] (or in [`STRATUSD_METHODS`] for stratusd's own).
     pub fn info(self) -> &'static MethodInfo {
-        // `registry!` declares the variants in the order of their entries, which follow the
-        // system methods.
-        &METHODS[SYSTEM_METHOD_COUNT + self as usize]
+        // `registry!` declares the variants in the order of their entries: oned's, which
+        // follow the system methods in `METHODS`, then stratusd's.
+        let index = self as usize;
+        match index.checked_sub(ONED_METHOD_COUNT) {
+            None => &METHODS[SYSTEM_METHOD_COUNT + index],
+            Some(own) => &STRATUSD_METHODS[own],
+        }
     }
 
     /// The XML-RPC method name.
@@ -115,20 +124,34 @@ impl OnedMethod {
     }
 }
 
-/// Declares [`OnedMethod`], [`METHODS`] and [`lookup`] from one list, so that each method is
-/// named once.
+/// Declares [`OnedMethod`], [`METHODS`], [`STRATUSD_METHODS`], [`lookup`] and [`lookup_any`]
+/// from one list, so that each method is named once.
 macro_rules! registry {
     (
         system { $( ($sname:literal, $ssig:literal, $shelp:literal $(,)?) ),* $(,)? }
         oned { $( $variant:ident => ($name:literal, $class:literal, $sig:literal, $help:literal) ),* $(,)? }
+        stratusd { $( $xvariant:ident => ($xname:literal, $xclass:literal, $xsig:literal, $xhelp:literal) ),* $(,)? }
     ) => {
-        /// oned's `one.*` methods, in registration order.
+        /// The methods the daemon answers besides xmlrpc-c's: oned's `one.*` methods in
+        /// registration order, then stratusd's own.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum OnedMethod {
             $( $variant, )*
+            $( $xvariant, )*
         }
 
         const SYSTEM_METHOD_COUNT: usize = [$( $sname ),*].len();
+        const ONED_METHOD_COUNT: usize = [$( $name ),*].len();
+
+        /// stratusd's own methods: answered like oned's, absent from 3.2's registry.
+        pub static STRATUSD_METHODS: &[MethodInfo] = &[
+            $( MethodInfo {
+                name: $xname,
+                kind: MethodKind::Oned { method: OnedMethod::$xvariant, class: $xclass },
+                signature: $xsig,
+                help: $xhelp,
+            }, )*
+        ];
 
         /// All methods, in registration order.
         pub static METHODS: &[MethodInfo] = &[
@@ -151,6 +174,15 @@ macro_rules! registry {
             match name {
                 $( $name => Some(OnedMethod::$variant.info()), )*
                 _ => METHODS[..SYSTEM_METHOD_COUNT].iter().find(|m| m.name == name),
+            }
+        }
+
+        /// The method of that exact name the daemon answers: 3.2's registry, then stratusd's
+        /// own methods.
+        pub fn lookup_any(name: &str) -> Option<&'static MethodInfo> {
+            match name {
+                $( $xname => Some(OnedMethod::$xvariant.info()), )*
+                _ => lookup(name),
             }
         }
     };
@@ -269,6 +301,10 @@ registry! {
         AclDelrule => ("one.acl.delrule", "AclDelRule", "A:si", "Deletes an existing ACL rule"),
         AclInfo => ("one.acl.info", "AclInfo", "A:s", "Returns the ACL rule set"),
     }
+    stratusd {
+        // The disk sizes the VMs' prologs recorded, for `stratusd accounting`.
+        VmpoolDisks => ("stratusd.vmpool.disks", "VirtualMachinePoolDisks", "A:siii", "Returns the recorded disk sizes of the VM pool"),
+    }
 }
 
 #[cfg(test)]
@@ -312,6 +348,22 @@ mod tests {
                 .signature_types()
                 .map_or(0, |sigs| sigs.iter().map(Vec::len).sum());
             assert_eq!(letters, types, "{}", m.name);
+        }
+    }
+
+    /// stratusd's own methods are answered (found by name and variant) but are not in 3.2's
+    /// registry.
+    #[test]
+    fn stratusd_methods_are_found_but_not_registered() {
+        for m in STRATUSD_METHODS {
+            assert!(lookup(m.name).is_none(), "{}", m.name);
+            assert!(!METHODS.contains(m), "{}", m.name);
+            assert_eq!(lookup_any(m.name), Some(m), "{}", m.name);
+            let method = m.oned().expect("a handled method");
+            assert_eq!(method.info(), m);
+        }
+        for m in METHODS {
+            assert_eq!(lookup_any(m.name), Some(m), "{}", m.name);
         }
     }
 

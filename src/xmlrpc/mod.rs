@@ -47,6 +47,8 @@ pub use encode::{
 };
 pub use escaped::{EscapedFragment, EscapedText};
 pub use fault::{fault_code, Fault};
-pub use methods::{lookup, MethodInfo, MethodKind, OnedMethod, METHODS};
+pub use methods::{
+    lookup, lookup_any, MethodInfo, MethodKind, OnedMethod, METHODS, STRATUSD_METHODS,
+};
 pub use params::{param, param_bool, param_int, param_string};
 pub use value::Value;
