@@ -239,6 +239,11 @@ pub fn pool_document<T: Owned>(
     Ok(out)
 }
 
+/// Whether `caller` may see every object of the pool (flag -2 then filters nothing).
+pub fn sees_all<T: Owned>(state: &State, caller: &Caller) -> bool {
+    caller.is_privileged() || state.acl_grants_all(caller, T::KIND, Op::Use)
+}
+
 /// Objects of a pool the caller may see with a 3.2 pool filter (§3 of the spec):
 /// -3 mine, -2 all I may USE, -1 mine and my group's, >= 0 that user's; plus an id range.
 pub fn filter<'a, T: Owned>(
@@ -251,7 +256,7 @@ pub fn filter<'a, T: Owned>(
     if flag < -3 {
         return Err(Error::BadParameter(Refusal::IncorrectFilter));
     }
-    let unrestricted = caller.is_privileged() || state.acl_grants_all(caller, T::KIND, Op::Use);
+    let unrestricted = sees_all::<T>(state, caller);
     let range: Box<dyn Iterator<Item = (&Oid, &T)>> = if start != -1 {
         if end != -1 {
             if end < start {

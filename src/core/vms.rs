@@ -462,8 +462,19 @@ impl Core {
             return Err(Error::BadParameter(Refusal::IncorrectStateFilter));
         }
         let state = self.read();
-        let vms = owned::filter::<Vm>(&state, caller, flag, start, end)?;
         let documents = state.vm_documents();
+        // The whole pool, any owner, DONE VMs or not: one piece kept joined (small pools).
+        let whole = flag == -2 && start == -1 && end == -1 && matches!(vm_state, -1 | -2);
+        if whole && owned::sees_all::<Vm>(&state, caller) {
+            if let Some(all) = documents.whole_pool(vm_state == -2, state.vms.values()) {
+                let mut doc = EscapedText::with_capacity(3);
+                doc.push(&POOL_OPEN);
+                doc.push(all);
+                doc.push(&POOL_CLOSE);
+                return Ok(doc);
+            }
+        }
+        let vms = owned::filter::<Vm>(&state, caller, flag, start, end)?;
         let mut doc = EscapedText::with_capacity(2 + state.vms.len());
         doc.push(&POOL_OPEN);
         for vm in vms {

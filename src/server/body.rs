@@ -8,7 +8,10 @@ use hyper::body::{Body, Frame, SizeHint};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Small pieces are gathered into frames of up to this size: one write per chunk, not per VM.
 const CHUNK: usize = 128 * 1024;
@@ -16,14 +19,57 @@ const CHUNK: usize = 128 * 1024;
 /// Answers of at least this size count as large (see [`LargeAnswers`]).
 const LARGE: u64 = 1 << 20;
 
-/// Large answers being sent now. Their piece lists and chunk buffers come and go in bursts
-/// (64 concurrent 10,000-VM listings use some 30 MB at once); glibc keeps what is freed in the
-/// middle of its heaps, so when the last large answer of a burst is done the free memory is
-/// handed back to the system.
+/// Large answers being sent now, and how many have started so far. Their piece lists and
+/// chunk buffers come and go in bursts (64 concurrent 10,000-VM listings use some 30 MB at
+/// once); glibc keeps what is freed in the middle of its heaps, so once large answers have
+/// stopped for [`QUIET`] the free memory is handed back to the system. Not after every
+/// answer: one listing after another would each fault the pages of the previous one back in.
 static LARGE_ANSWERS: AtomicUsize = AtomicUsize::new(0);
+static LARGE_STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// How long large answers must have stopped before the free heap is given back.
+const QUIET: Duration = Duration::from_millis(500);
+
+/// Wakes the thread that gives the free heap back (started with the first large answer).
+static TRIM_REQUESTS: OnceLock<SyncSender<()>> = OnceLock::new();
+
+fn large_answer_started() {
+    LARGE_STARTED.fetch_add(1, Ordering::AcqRel);
+    LARGE_ANSWERS.fetch_add(1, Ordering::AcqRel);
+}
 
 fn large_answer_done() {
     if LARGE_ANSWERS.fetch_sub(1, Ordering::AcqRel) == 1 {
+        let requests = TRIM_REQUESTS.get_or_init(|| {
+            let (tx, rx) = sync_channel::<()>(1);
+            let spawned = std::thread::Builder::new()
+                .name("heap-trim".into())
+                .spawn(move || give_back_when_quiet(&rx));
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot start the heap-trim thread");
+            }
+            tx
+        });
+        // A request already pending covers this one.
+        let _ = requests.try_send(());
+    }
+}
+
+/// Gives the free heap back after each burst of large answers, once none has started or
+/// been in flight for [`QUIET`].
+fn give_back_when_quiet(requests: &Receiver<()>) {
+    while requests.recv().is_ok() {
+        loop {
+            let started = LARGE_STARTED.load(Ordering::Acquire);
+            std::thread::sleep(QUIET);
+            if LARGE_STARTED.load(Ordering::Acquire) == started
+                && LARGE_ANSWERS.load(Ordering::Acquire) == 0
+            {
+                break;
+            }
+        }
+        // Requests made during the wait are answered by this trim.
+        while requests.try_recv().is_ok() {}
         crate::memory::give_back_free_memory();
     }
 }
@@ -40,7 +86,7 @@ impl AnswerBody {
         let remaining: u64 = pieces.iter().map(|p| p.len() as u64).sum();
         let large = remaining >= LARGE;
         if large {
-            LARGE_ANSWERS.fetch_add(1, Ordering::AcqRel);
+            large_answer_started();
         }
         AnswerBody {
             pieces: pieces.into_iter(),
@@ -68,16 +114,26 @@ impl AnswerBody {
         let frame = if first.len() >= CHUNK || self.pieces.as_slice().is_empty() {
             first
         } else {
-            let mut buf = BytesMut::with_capacity(CHUNK);
-            buf.extend_from_slice(&first);
-            while let Some(next) = self.pieces.as_slice().first() {
-                if buf.len() + next.len() > CHUNK {
+            // The pieces that fit in one chunk with the first, in a buffer of their size.
+            let mut size = first.len();
+            let mut count = 0;
+            for next in self.pieces.as_slice() {
+                if size + next.len() > CHUNK {
                     break;
                 }
-                buf.extend_from_slice(next);
-                self.pieces.next();
+                size += next.len();
+                count += 1;
             }
-            buf.freeze()
+            if count == 0 {
+                first
+            } else {
+                let mut buf = BytesMut::with_capacity(size);
+                buf.extend_from_slice(&first);
+                for next in self.pieces.by_ref().take(count) {
+                    buf.extend_from_slice(&next);
+                }
+                buf.freeze()
+            }
         };
         self.remaining -= frame.len() as u64;
         Some(frame)

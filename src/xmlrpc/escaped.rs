@@ -22,6 +22,16 @@ impl EscapedFragment {
         EscapedFragment(Bytes::from(out))
     }
 
+    /// The fragments one after the other, in one buffer: the escape of a concatenation is
+    /// the concatenation of the escapes.
+    pub fn join(fragments: &[EscapedFragment]) -> EscapedFragment {
+        let mut out = Vec::with_capacity(fragments.iter().map(EscapedFragment::len).sum());
+        for f in fragments {
+            out.extend_from_slice(&f.0);
+        }
+        EscapedFragment(Bytes::from(out))
+    }
+
     /// The escaped bytes, as they go on the wire.
     pub fn bytes(&self) -> &Bytes {
         &self.0
