@@ -743,6 +743,29 @@ fn live_migration(site: &Site, shared: &mut Shared) {
     );
     assert!(a > b, "uptime {b} then {a}: the guest was restarted");
     plan.check_moved(site);
+    // While libvirt copied, the daemon logged the job's figures (memory and disks transferred
+    // and remaining), and a summary at the end.
+    let log = std::fs::read_to_string(site.get("daemon_log")).unwrap();
+    let domain = format!("domain=one-{id}");
+    let progress = log
+        .lines()
+        .filter(|l| l.contains("live migration in progress: memory") && l.contains(&domain))
+        .count();
+    assert!(
+        progress > 0,
+        "no live migration progress for {domain} in the daemon log"
+    );
+    let summary = log
+        .lines()
+        .find(|l| l.contains("live migration watched") && l.contains(&domain))
+        .unwrap_or_else(|| panic!("no live migration summary for {domain}"));
+    // The last look (the memory phase) had figures: memory of a non-zero total.
+    let memory = summary
+        .split("last: memory ")
+        .nth(1)
+        .and_then(|m| m.split(", disks").next())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(!memory.contains(" of 0.0 MiB"), "{summary}");
     shared.figures.push(format!(
         "live migration {from} -> {to} (disks copied, no shared storage): {:.1} s, console ticks {before} -> {first}",
         took.as_secs_f64()

@@ -742,9 +742,19 @@ impl LibvirtHost {
         self.call_detached("virDomainMigrate", move |connection| {
             let domain = lookup(connection, &domain_name)?;
             let destination_connection = open_connection(&destination)?;
-            domain
-                .migrate(&destination_connection, flags, None, via.as_deref(), 0)
-                .map_err(LibvirtError::call("virDomainMigrate"))?;
+            // While libvirt copies, a watcher reports the job's figures (memory and disks
+            // transferred and remaining) in the log and as long work.
+            let (stop, stopped) = mpsc::channel::<()>();
+            thread::scope(|scope| {
+                let watched = &domain;
+                let name = domain_name.as_str();
+                scope.spawn(move || super::migration::watch(watched, name, stopped));
+                let migrated = domain
+                    .migrate(&destination_connection, flags, None, via.as_deref(), 0)
+                    .map_err(LibvirtError::call("virDomainMigrate"));
+                drop(stop);
+                migrated
+            })?;
             Ok(())
         })?;
         info!(uri = %self.uri, domain = name, destination = dest_uri, live, copy_storage, migration_uri = ?migration_uri, elapsed = ?started.elapsed(), "domain migrated");

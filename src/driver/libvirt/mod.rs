@@ -35,6 +35,7 @@
 
 mod conn;
 mod domain;
+mod migration;
 mod node;
 mod xml;
 
