@@ -84,6 +84,10 @@ pub struct ImportArgs {
     /// Also copy the image files and the directories of live VMs into the data directory.
     #[arg(long)]
     pub copy_files: bool,
+    /// Keep the progress (rows of each table written, the phase) in this file, in the
+    /// Prometheus text format (for node_exporter's textfile collector: a `*.prom` file).
+    #[arg(long, value_name = "PATH")]
+    pub progress_file: Option<PathBuf>,
 }
 
 /// `stratusd export` (docs/migration.md).

@@ -224,13 +224,64 @@ fn sqlite_import_answers_every_call_as_oned_did() {
         "a dry run wrote a database"
     );
 
-    let o = import_into(&dir, &sqlite_from(), &[]);
+    // Where node_exporter's textfile collector would look (outside the data directory).
+    let progress_file = temp_dir("migrate-progress").join("stratusd_import.prom");
+    std::fs::create_dir_all(progress_file.parent().unwrap()).unwrap();
+    let o = import_into(
+        &dir,
+        &sqlite_from(),
+        &["--progress-file", progress_file.to_str().unwrap()],
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("imported into"),
         "{}",
         text(&o)
     );
+    // Progress: per table, the rows written of its total, in the log and in the textfile
+    // (Prometheus text format), which ends with every table done and the phase `done`.
+    let log = String::from_utf8_lossy(&o.stderr).to_string();
+    let prom = std::fs::read_to_string(&progress_file).unwrap();
+    for (table, rows) in [("vm_pool", 14), ("acl", 10), ("group_pool", 4)] {
+        assert!(
+            log.contains(&format!("import: {table} {rows}/{rows} rows written")),
+            "{table}: {log}"
+        );
+        assert!(
+            prom.contains(&format!(
+                "stratusd_import_rows{{table=\"{table}\"}} {rows}\n"
+            )),
+            "{prom}"
+        );
+        assert!(
+            prom.contains(&format!(
+                "stratusd_import_rows_done{{table=\"{table}\"}} {rows}\n"
+            )),
+            "{prom}"
+        );
+    }
+    for phase in ["read", "write", "verify", "done"] {
+        assert!(
+            log.contains(&format!("phase=\"{phase}\"")) || log.contains(&format!("phase={phase}")),
+            "{phase}: {log}"
+        );
+    }
+    assert!(
+        prom.contains("stratusd_import_phase{phase=\"done\"} 1\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("stratusd_import_phase{phase=\"write\"} 0\n"),
+        "{prom}"
+    );
+    // Only the file itself is left in its directory (written aside, then renamed).
+    assert_eq!(
+        std::fs::read_dir(progress_file.parent().unwrap())
+            .unwrap()
+            .count(),
+        1
+    );
+    let _ = std::fs::remove_dir_all(progress_file.parent().unwrap());
     // Nothing of the import's temporary files is left.
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod export;
 pub mod mysql;
 pub mod paths;
+pub mod progress;
 pub mod sqlite;
 pub mod tables;
 pub mod xml;
@@ -109,6 +110,8 @@ pub struct ImportOptions {
     pub copy_files: bool,
     /// MAC prefix of RANGED networks that have no lease to learn it from (oned.conf's).
     pub mac_prefix: u16,
+    /// Where to keep the progress in the Prometheus text format (`--progress-file`).
+    pub progress_file: Option<PathBuf>,
 }
 
 /// What an import found (and, unless a dry run, wrote).
@@ -308,43 +311,69 @@ pub fn load_site(
     Ok((version, site, warnings))
 }
 
-/// The changes that recreate `site` in stratusd's store, and the pool counters.
-fn store_ops(site: &Site) -> Result<Vec<StoreOp>, MigrateError> {
-    let mut ops = Vec::with_capacity(
-        site.users.len() + site.vms.len() + site.hosts.len() + site.quotas.len() + 64,
-    );
-    let changes = site
-        .users
+/// The changes that recreate `site` in stratusd's store and the pool counters, by oned table
+/// (the unit of the import's progress).
+fn store_ops(site: &Site) -> Result<Vec<(&'static str, Vec<StoreOp>)>, MigrateError> {
+    fn ops(changes: impl Iterator<Item = Change>) -> Result<Vec<StoreOp>, MigrateError> {
+        changes.map(|c| Ok(store_op(&c)?)).collect()
+    }
+    let mut tables = vec![
+        (
+            "user_pool",
+            ops(site.users.iter().cloned().map(Change::User))?,
+        ),
+        (
+            "group_pool",
+            ops(site.groups.iter().cloned().map(Change::Group))?,
+        ),
+        ("acl", ops(site.acls.iter().copied().map(Change::Acl))?),
+        (
+            "host_pool",
+            ops(site.hosts.iter().cloned().map(Change::Host))?,
+        ),
+        (
+            "network_pool",
+            ops(site.vnets.iter().cloned().map(Change::VNet))?,
+        ),
+        (
+            "image_pool",
+            ops(site.images.iter().cloned().map(Change::Image))?,
+        ),
+        (
+            "template_pool",
+            ops(site.templates.iter().cloned().map(Change::Template))?,
+        ),
+        ("vm_pool", ops(site.vms.iter().cloned().map(Change::Vm))?),
+    ];
+    let counters = site
+        .counters
         .iter()
-        .cloned()
-        .map(Change::User)
-        .chain(site.groups.iter().cloned().map(Change::Group))
-        .chain(site.acls.iter().copied().map(Change::Acl))
-        .chain(site.hosts.iter().cloned().map(Change::Host))
-        .chain(site.vnets.iter().cloned().map(Change::VNet))
-        .chain(site.images.iter().cloned().map(Change::Image))
-        .chain(site.templates.iter().cloned().map(Change::Template))
-        .chain(site.vms.iter().cloned().map(Change::Vm));
-    for change in changes {
-        ops.push(store_op(&change)?);
-    }
-    for (kind, last) in &site.counters {
-        if *last >= 0 {
-            ops.push(StoreOp::Counter {
-                kind: *kind,
-                last_oid: *last,
-            });
-        }
-    }
-    for q in &site.quotas {
-        ops.push(StoreOp::UserQuota {
-            uid: q.uid,
-            body: serde_json::to_string(q)
-                .map_err(|e| MigrateError::Database(format!("quota of user {}: {e}", q.uid)))?,
-        });
-    }
-    Ok(ops)
+        .filter(|(_, last)| **last >= 0)
+        .map(|(kind, last)| StoreOp::Counter {
+            kind: *kind,
+            last_oid: *last,
+        })
+        .collect();
+    tables.push(("pool_control", counters));
+    let quotas = site
+        .quotas
+        .iter()
+        .map(|q| {
+            Ok(StoreOp::UserQuota {
+                uid: q.uid,
+                body: serde_json::to_string(q)
+                    .map_err(|e| MigrateError::Database(format!("quota of user {}: {e}", q.uid)))?,
+            })
+        })
+        .collect::<Result<Vec<_>, MigrateError>>()?;
+    tables.push(("quotas", quotas));
+    Ok(tables)
 }
+
+/// Rows written per commit: each table is written in commits of at most this many rows (all
+/// into a temporary file that replaces the database only once complete and verified), so
+/// that its progress can be shown.
+const ROWS_PER_COMMIT: usize = 1000;
 
 /// Reads a written store back and checks that every row deserialises into its model type and
 /// every object is there (the daemon's start-up does the rest).
@@ -463,6 +492,8 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
             ))
         })?)
     };
+    let mut progress = progress::ImportProgress::new(opts.progress_file.clone());
+    progress.phase("read");
     tracing::info!(from = %opts.from.describe(), "reading the oned database");
     let (version, mut site, mut warnings) = load_site(&opts.from, opts.mac_prefix)?;
     tracing::info!(
@@ -510,15 +541,27 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
     remove_stale_partials(&opts.database);
     let mut copied = paths::CopiedFiles::default();
     if let (Some(r), true) = (&relocation, opts.copy_files) {
+        progress.phase("copy_files");
         r.copy_files(&site, &mut copied)?;
         report.copied_files = copied.count();
     }
-    let ops = store_ops(&site)?;
+    let tables = store_ops(&site)?;
     let tmp = sqlite::TempFile::next_to(&opts.database)?;
-    tracing::info!(rows = ops.len(), file = %tmp.path().display(), elapsed = ?started.elapsed(), "writing stratusd's database");
+    let rows: usize = tables.iter().map(|(_, ops)| ops.len()).sum();
+    progress.phase("write");
+    for (table, ops) in &tables {
+        progress.table(table, ops.len() as u64);
+    }
+    tracing::info!(rows, file = %tmp.path().display(), elapsed = ?started.elapsed(), "writing stratusd's database");
     {
         let mut store = Store::open(tmp.path())?;
-        store.commit(&ops)?;
+        for (table, ops) in &tables {
+            for chunk in ops.chunks(ROWS_PER_COMMIT) {
+                store.commit(chunk)?;
+                progress.advance(table, chunk.len() as u64);
+            }
+        }
+        progress.phase("verify");
         tracing::info!(elapsed = ?started.elapsed(), "committed; reading it back");
         verify_store(&store, &site)?;
         store.close()?;
@@ -528,6 +571,7 @@ pub fn import(opts: &ImportOptions) -> Result<ImportReport, MigrateError> {
     }
     tmp.persist(&opts.database)?;
     copied.keep();
+    progress.phase("done");
     report.elapsed = started.elapsed();
     report.written = Some(opts.database.clone());
     tracing::info!(
@@ -570,6 +614,7 @@ pub fn run_import(args: &crate::cli::ImportArgs) -> Result<(), String> {
         old_var_dir: args.old_var_dir.clone(),
         copy_files: args.copy_files,
         mac_prefix,
+        progress_file: args.progress_file.clone(),
     };
     let report = import(&opts).map_err(|e| format!("import: {e}"))?;
     print!("{}", report.render());
