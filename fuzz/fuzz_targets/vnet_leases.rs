@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = core.vm_allocate(&admin, &format!("MEMORY=64\nNIC=[NETWORK_ID={net}]\n{nic}"));
     let _ = core.vm_allocate(&admin, &format!("MEMORY=64\n{nic}"));
     let _ = core.vn_leases(&admin, net, leases, LeaseOp::Remove);
-    let entries = host_entries(&core.read());
+    let entries = host_entries(&core.held_leases());
     for format in [DhcpFormat::Dnsmasq, DhcpFormat::Isc] {
         let file = render(&entries, format);
         let lines = file.lines().count();
