@@ -602,7 +602,16 @@ fn ssh_driver_copies_registered_images_and_savedisk_gets_the_disk() {
         .call("one.vm.action", &[s(ADMIN), s("shutdown"), i(vid)])
         .contains("<boolean>1</boolean>"));
     wait_state(&mut c, vid, 6);
-    let doc = unescape(&c.call("one.image.info", &[s(ADMIN), i(saved)]));
+    // The disk moves after the commit that made the VM DONE (an outbox effect): the image
+    // stays LOCKED (4) until the move's outcome is committed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let doc = loop {
+        let doc = unescape(&c.call("one.image.info", &[s(ADMIN), i(saved)]));
+        if field(&doc, "STATE").as_deref() != Some("4") || Instant::now() > deadline {
+            break doc;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(field(&doc, "STATE").as_deref(), Some("1"), "{doc}");
     let source = cdata(&field(&doc, "SOURCE").unwrap());
     assert_eq!(std::fs::read(&source).unwrap(), data);

@@ -1,6 +1,7 @@
 //! Authentication of session strings (`user:secret`), as StratusLab's oned 3.2 did it.
 
-use super::{Change, Core, Error, Result};
+use super::command::Answer;
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::config::AuthMode;
 use crate::model::group::USERS_GID;
 use crate::model::user::{sha1_hex, validate_name, validate_password};
@@ -107,25 +108,12 @@ impl Core {
     /// StratusLab's `default` auth driver: an unknown user is created on first contact in
     /// group `users` with driver `dummy`, the secret of that call stored as is.
     fn register_unknown_user(&self, name: &str, secret: &str) -> Result<Caller> {
-        let user = self.write(|state, tx| {
-            // Another request may have registered the same user since we looked.
-            if let Some(existing) = state.user_by_name(name) {
-                return Ok(existing.clone());
-            }
-            let id = tx.alloc_id(state, Kind::User);
-            let user = User {
-                id,
-                gid: USERS_GID,
-                gname: state.group_name(USERS_GID),
-                name: name.to_string(),
-                password: secret.to_string(),
-                auth_driver: "dummy".into(),
-                enabled: true,
-                template: Template::new(),
-            };
-            tx.put(Change::User(user.clone()));
-            Ok(user)
-        })?;
+        let user = self
+            .execute(Command::UserRegister {
+                name: name.into(),
+                secret: secret.into(),
+            })
+            .and_then(Answer::user)?;
         if user.auth_driver != "dummy" && !driver_accepts(&user, secret, self.settings.auth) {
             return Err(Error::Authentication);
         }
@@ -135,5 +123,33 @@ impl Core {
             gid: user.gid,
             name: user.name,
         })
+    }
+}
+
+impl Shared {
+    pub(super) fn apply_user_register(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        name: &str,
+        secret: &str,
+    ) -> Result<User> {
+        // Another request may have registered the same user since we looked.
+        if let Some(existing) = state.user_by_name(name) {
+            return Ok(existing.clone());
+        }
+        let id = tx.alloc_id(state, Kind::User);
+        let user = User {
+            id,
+            gid: USERS_GID,
+            gname: state.group_name(USERS_GID),
+            name: name.to_string(),
+            password: secret.to_string(),
+            auth_driver: "dummy".into(),
+            enabled: true,
+            template: Template::new(),
+        };
+        tx.put(Change::User(user.clone()));
+        Ok(user)
     }
 }

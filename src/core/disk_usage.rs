@@ -4,7 +4,7 @@
 //! live beside it.
 
 use super::auth::Caller;
-use super::{owned, Change, Core, Result};
+use super::{owned, Change, Command, Core, Result, Shared, State, Tx};
 use crate::model::vm::{DiskSize, VmState};
 use crate::model::xml::{elem, elem_num};
 use crate::model::{Oid, Vm};
@@ -13,18 +13,8 @@ impl Core {
     /// Records the disks the prolog of VM `id` made (replacing an earlier prolog's). A VM gone
     /// meanwhile, or already DONE, is left alone.
     pub fn vm_disks_sized(&self, id: Oid, disks: Vec<DiskSize>) -> Result<()> {
-        self.write(|state, tx| {
-            let Some(vm) = state.vms.get(&id) else {
-                return Ok(());
-            };
-            if vm.state == VmState::Done || vm.disk_sizes.as_ref() == Some(&disks) {
-                return Ok(());
-            }
-            let mut vm = vm.clone();
-            vm.disk_sizes = Some(disks);
-            tx.put(Change::Vm(vm));
-            Ok(())
-        })
+        self.execute(Command::VmDisksSized { vm: id, disks })?
+            .done()
     }
 
     /// `stratusd.vmpool.disks(session, flag, start, end)`: the recorded disks of the VMs the
@@ -52,6 +42,28 @@ impl Core {
         }
         out.push_str("</VM_DISKS>");
         Ok(out)
+    }
+}
+
+impl Shared {
+    /// [`Command::VmDisksSized`].
+    pub(super) fn apply_vm_disks_sized(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        id: Oid,
+        disks: &[DiskSize],
+    ) -> Result<()> {
+        let Some(vm) = state.vms.get(&id) else {
+            return Ok(());
+        };
+        if vm.state == VmState::Done || vm.disk_sizes.as_deref() == Some(disks) {
+            return Ok(());
+        }
+        let mut vm = vm.clone();
+        vm.disk_sizes = Some(disks.to_vec());
+        tx.put(Change::Vm(vm));
+        Ok(())
     }
 }
 

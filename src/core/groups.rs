@@ -2,8 +2,9 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
+use super::command::Answer;
 use super::messages::{AllocDetail, Refusal};
-use super::{Change, Core, Error, Result, State};
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
 use crate::model::{Group, Kind, Oid, Permissions};
 
@@ -30,52 +31,19 @@ pub fn visible<'a>(state: &'a State, caller: &'a Caller) -> impl Iterator<Item =
 
 impl Core {
     pub fn group_allocate(&self, caller: &Caller, name: &str) -> Result<Oid> {
-        self.write(|state, tx| {
-            state.authorize(caller, &[AuthItem::create(Kind::Group)])?;
-            if name.is_empty() {
-                return Err(Error::alloc(Kind::Group, AllocDetail::NameEmpty));
-            }
-            if name.len() > 128 {
-                return Err(Error::alloc(Kind::Group, AllocDetail::NameTooLong));
-            }
-            if let Some(g) = state.groups.values().find(|g| g.name == name) {
-                return Err(Error::alloc(
-                    Kind::Group,
-                    AllocDetail::NameTaken {
-                        kind: "GROUP",
-                        id: g.id,
-                    },
-                ));
-            }
-            Error::check_xml(Kind::Group, &[name], None)?;
-            let id = tx.alloc_id(state, Kind::Group);
-            tx.put(Change::Group(Group {
-                id,
-                name: name.to_string(),
-            }));
-            Ok(id)
+        self.execute(Command::GroupAllocate {
+            caller: caller.clone(),
+            name: name.into(),
         })
+        .and_then(Answer::id)
     }
 
     pub fn group_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            state.groups.get(&id).ok_or(Error::NoExists {
-                kind: Kind::Group,
-                id,
-            })?;
-            state.authorize(
-                caller,
-                &[AuthItem::on(Kind::Group, Op::Admin, group_ref(id))],
-            )?;
-            if id < 100 {
-                return Err(Error::request(Refusal::DeleteSystemGroup));
-            }
-            if state.group_members(id).next().is_some() {
-                return Err(Error::request(Refusal::DeleteNonEmptyGroup(id)));
-            }
-            tx.delete(Kind::Group, id);
-            Ok(id)
+        self.execute(Command::GroupDelete {
+            caller: caller.clone(),
+            id,
         })
+        .and_then(Answer::id)
     }
 
     pub fn group_info(&self, caller: &Caller, id: Oid) -> Result<String> {
@@ -102,5 +70,64 @@ impl Core {
         }
         out.push_str("</GROUP_POOL>");
         out
+    }
+}
+
+impl Shared {
+    pub(super) fn apply_group_allocate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<Oid> {
+        state.authorize(caller, &[AuthItem::create(Kind::Group)])?;
+        if name.is_empty() {
+            return Err(Error::alloc(Kind::Group, AllocDetail::NameEmpty));
+        }
+        if name.len() > 128 {
+            return Err(Error::alloc(Kind::Group, AllocDetail::NameTooLong));
+        }
+        if let Some(g) = state.groups.values().find(|g| g.name == name) {
+            return Err(Error::alloc(
+                Kind::Group,
+                AllocDetail::NameTaken {
+                    kind: "GROUP",
+                    id: g.id,
+                },
+            ));
+        }
+        Error::check_xml(Kind::Group, &[name], None)?;
+        let id = tx.alloc_id(state, Kind::Group);
+        tx.put(Change::Group(Group {
+            id,
+            name: name.to_string(),
+        }));
+        Ok(id)
+    }
+
+    pub(super) fn apply_group_delete(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+    ) -> Result<Oid> {
+        state.groups.get(&id).ok_or(Error::NoExists {
+            kind: Kind::Group,
+            id,
+        })?;
+        state.authorize(
+            caller,
+            &[AuthItem::on(Kind::Group, Op::Admin, group_ref(id))],
+        )?;
+        if id < 100 {
+            return Err(Error::request(Refusal::DeleteSystemGroup));
+        }
+        if state.group_members(id).next().is_some() {
+            return Err(Error::request(Refusal::DeleteNonEmptyGroup(id)));
+        }
+        tx.delete(Kind::Group, id);
+        Ok(id)
     }
 }

@@ -2,8 +2,9 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
+use super::command::Answer;
 use super::messages::{AllocDetail, Denial, Refusal};
-use super::{Change, Core, Error, Result, State};
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
 use crate::model::host::{HostShare, HostState};
 use crate::model::vm::VmState;
@@ -108,61 +109,23 @@ impl Core {
         vnm: &str,
         tm: &str,
     ) -> Result<Oid> {
-        self.write(|state, tx| {
-            state.authorize(caller, &[AuthItem::create(Kind::Host)])?;
-            let err = |d: AllocDetail| Err(Error::alloc(Kind::Host, d));
-            if name.is_empty() {
-                return err(AllocDetail::NameEmpty);
-            }
-            if name.len() > 128 {
-                return err(AllocDetail::NameTooLong);
-            }
-            if im.is_empty() {
-                return err(AllocDetail::ImMadEmpty);
-            }
-            if vmm.is_empty() {
-                return err(AllocDetail::VmmMadEmpty);
-            }
-            if vnm.is_empty() {
-                return err(AllocDetail::VnmMadEmpty);
-            }
-            if tm.is_empty() {
-                return err(AllocDetail::TmMadEmpty);
-            }
-            if let Some(h) = state.hosts.values().find(|h| h.name == name) {
-                return err(AllocDetail::NameTaken {
-                    kind: "HOST",
-                    id: h.id,
-                });
-            }
-            // Host.cc names the object "Group" in this message (sic).
-            Error::check_xml(Kind::Host, &[name, im, vmm, vnm, tm], None)?;
-            let id = tx.alloc_id(state, Kind::Host);
-            tx.put(Change::Host(Host {
-                id,
-                name: name.to_string(),
-                state: HostState::Init,
-                im_mad: im.to_string(),
-                vm_mad: vmm.to_string(),
-                vn_mad: vnm.to_string(),
-                tm_mad: tm.to_string(),
-                last_mon_time: 0,
-                share: HostShare::default(),
-                template: Template::new(),
-            }));
-            Ok(id)
+        self.execute(Command::HostAllocate {
+            caller: caller.clone(),
+            name: name.into(),
+            im: im.into(),
+            vmm: vmm.into(),
+            vnm: vnm.into(),
+            tm: tm.into(),
         })
+        .and_then(Answer::id)
     }
 
     pub fn host_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            let host = get_authorized(state, caller, id, Op::Admin)?;
-            if host.share.running_vms > 0 || vms_on_host(state, id) > 0 {
-                return Err(Error::request(Refusal::DeleteHostWithVms));
-            }
-            tx.delete(Kind::Host, id);
-            Ok(id)
+        self.execute(Command::HostDelete {
+            caller: caller.clone(),
+            id,
         })
+        .and_then(Answer::id)
     }
 
     pub fn host_info(&self, caller: &Caller, id: Oid) -> Result<String> {
@@ -174,33 +137,21 @@ impl Core {
     }
 
     pub fn host_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
-        self.write(|state, tx| {
-            let host = get_authorized(state, caller, id, Op::Manage)?;
-            let mut tmpl = super::users::parse_update(text)?;
-            check_driver_attributes(caller, id, &host.template, &tmpl, &self.settings)?;
-            // Host templates keep the last copy of a repeated attribute.
-            tmpl.keep_last_copies();
-            let mut host = host.clone();
-            host.template = tmpl;
-            tx.put(Change::Host(host));
-            Ok(id)
+        self.execute(Command::HostUpdate {
+            caller: caller.clone(),
+            id,
+            text: text.into(),
         })
+        .and_then(Answer::id)
     }
 
     pub fn host_enable(&self, caller: &Caller, id: Oid, enable: bool) -> Result<Oid> {
-        self.write(|state, tx| {
-            let host = get_authorized(state, caller, id, Op::Admin)?;
-            let mut host = host.clone();
-            if enable {
-                if host.state == HostState::Disabled {
-                    host.state = HostState::Init;
-                }
-            } else {
-                host.state = HostState::Disabled;
-            }
-            tx.put(Change::Host(host));
-            Ok(id)
+        self.execute(Command::HostEnable {
+            caller: caller.clone(),
+            id,
+            enable,
         })
+        .and_then(Answer::id)
     }
 
     pub fn hostpool_info(&self, caller: &Caller) -> String {
@@ -215,64 +166,8 @@ impl Core {
 
     /// Records a monitoring pass. A host disabled or deleted meanwhile is left alone.
     pub fn host_monitored(&self, id: Oid, result: MonitorResult) -> Result<()> {
-        self.write(|state, tx| {
-            let Some(host) = state.hosts.get(&id) else {
-                return Ok(());
-            };
-            if host.state == HostState::Disabled {
-                return Ok(());
-            }
-            let mut host = host.clone();
-            match result {
-                MonitorResult::Ok(values) => {
-                    let num = |k: &str| {
-                        values
-                            .iter()
-                            .find(|(n, _)| n == k)
-                            .and_then(|(_, v)| v.trim().parse::<f64>().ok())
-                            .map(|v| v as i64)
-                            .unwrap_or(0)
-                    };
-                    host.share.max_cpu = num("TOTALCPU");
-                    host.share.max_mem = num("TOTALMEMORY");
-                    host.share.free_cpu = num("FREECPU");
-                    host.share.free_mem = num("FREEMEMORY");
-                    host.share.used_cpu = num("USEDCPU");
-                    host.share.used_mem = num("USEDMEMORY");
-                    let mut tmpl = host.template.clone();
-                    for (k, v) in values {
-                        tmpl.set_single(&k, &v);
-                    }
-                    host.template = tmpl;
-                    host.state = HostState::Monitored;
-                    host.last_mon_time = now();
-                }
-                MonitorResult::Failed(reason) => {
-                    tracing::warn!(host = %host.name, %reason, "host monitoring failed");
-                    host.state = HostState::Error;
-                    // Its running VMs cannot be told apart from vanished ones until the host
-                    // answers again; the VM poll then finds them (RUNNING) or reports them.
-                    for vm in state.vms.values() {
-                        let here = vm.last_history().is_some_and(|h| h.hid == id);
-                        let target = super::transitions::next(
-                            vm.state,
-                            vm.lcm_state,
-                            super::transitions::Trigger::HostError,
-                        );
-                        if let (true, Some(super::transitions::Target::To(s, l))) = (here, target)
-                        {
-                            tracing::warn!(vm = vm.id, host = %host.name, "host in ERROR: VM state UNKNOWN until it answers");
-                            let mut vm = vm.clone();
-                            vm.state = s;
-                            vm.lcm_state = l;
-                            tx.put(Change::Vm(vm));
-                        }
-                    }
-                }
-            }
-            tx.put(Change::Host(host));
-            Ok(())
-        })
+        self.execute(Command::HostMonitored { host: id, result })
+            .and_then(Answer::done)
     }
 }
 
@@ -286,6 +181,185 @@ pub fn vms_on_host(state: &State, hid: Oid) -> usize {
                 && vm.last_history().is_some_and(|h| h.hid == hid)
         })
         .count()
+}
+
+impl Shared {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_host_allocate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        name: &str,
+        im: &str,
+        vmm: &str,
+        vnm: &str,
+        tm: &str,
+    ) -> Result<Oid> {
+        state.authorize(caller, &[AuthItem::create(Kind::Host)])?;
+        let err = |d: AllocDetail| Err(Error::alloc(Kind::Host, d));
+        if name.is_empty() {
+            return err(AllocDetail::NameEmpty);
+        }
+        if name.len() > 128 {
+            return err(AllocDetail::NameTooLong);
+        }
+        if im.is_empty() {
+            return err(AllocDetail::ImMadEmpty);
+        }
+        if vmm.is_empty() {
+            return err(AllocDetail::VmmMadEmpty);
+        }
+        if vnm.is_empty() {
+            return err(AllocDetail::VnmMadEmpty);
+        }
+        if tm.is_empty() {
+            return err(AllocDetail::TmMadEmpty);
+        }
+        if let Some(h) = state.hosts.values().find(|h| h.name == name) {
+            return err(AllocDetail::NameTaken {
+                kind: "HOST",
+                id: h.id,
+            });
+        }
+        // Host.cc names the object "Group" in this message (sic).
+        Error::check_xml(Kind::Host, &[name, im, vmm, vnm, tm], None)?;
+        let id = tx.alloc_id(state, Kind::Host);
+        tx.put(Change::Host(Host {
+            id,
+            name: name.to_string(),
+            state: HostState::Init,
+            im_mad: im.to_string(),
+            vm_mad: vmm.to_string(),
+            vn_mad: vnm.to_string(),
+            tm_mad: tm.to_string(),
+            last_mon_time: 0,
+            share: HostShare::default(),
+            template: Template::new(),
+        }));
+        Ok(id)
+    }
+
+    pub(super) fn apply_host_delete(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+    ) -> Result<Oid> {
+        let host = get_authorized(state, caller, id, Op::Admin)?;
+        if host.share.running_vms > 0 || vms_on_host(state, id) > 0 {
+            return Err(Error::request(Refusal::DeleteHostWithVms));
+        }
+        tx.delete(Kind::Host, id);
+        Ok(id)
+    }
+
+    pub(super) fn apply_host_update(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        text: &str,
+    ) -> Result<Oid> {
+        let host = get_authorized(state, caller, id, Op::Manage)?;
+        let mut tmpl = super::users::parse_update(text)?;
+        check_driver_attributes(caller, id, &host.template, &tmpl, &self.settings)?;
+        // Host templates keep the last copy of a repeated attribute.
+        tmpl.keep_last_copies();
+        let mut host = host.clone();
+        host.template = tmpl;
+        tx.put(Change::Host(host));
+        Ok(id)
+    }
+
+    pub(super) fn apply_host_enable(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        enable: bool,
+    ) -> Result<Oid> {
+        let host = get_authorized(state, caller, id, Op::Admin)?;
+        let mut host = host.clone();
+        if enable {
+            if host.state == HostState::Disabled {
+                host.state = HostState::Init;
+            }
+        } else {
+            host.state = HostState::Disabled;
+        }
+        tx.put(Change::Host(host));
+        Ok(id)
+    }
+
+    pub(super) fn apply_host_monitored(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        id: Oid,
+        result: &MonitorResult,
+    ) -> Result<()> {
+        let result = result.clone();
+
+        let Some(host) = state.hosts.get(&id) else {
+            return Ok(());
+        };
+        if host.state == HostState::Disabled {
+            return Ok(());
+        }
+        let mut host = host.clone();
+        match result {
+            MonitorResult::Ok(values) => {
+                let num = |k: &str| {
+                    values
+                        .iter()
+                        .find(|(n, _)| n == k)
+                        .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+                        .map(|v| v as i64)
+                        .unwrap_or(0)
+                };
+                host.share.max_cpu = num("TOTALCPU");
+                host.share.max_mem = num("TOTALMEMORY");
+                host.share.free_cpu = num("FREECPU");
+                host.share.free_mem = num("FREEMEMORY");
+                host.share.used_cpu = num("USEDCPU");
+                host.share.used_mem = num("USEDMEMORY");
+                let mut tmpl = host.template.clone();
+                for (k, v) in values {
+                    tmpl.set_single(&k, &v);
+                }
+                host.template = tmpl;
+                host.state = HostState::Monitored;
+                host.last_mon_time = now();
+            }
+            MonitorResult::Failed(reason) => {
+                tracing::warn!(host = %host.name, %reason, "host monitoring failed");
+                host.state = HostState::Error;
+                // Its running VMs cannot be told apart from vanished ones until the host
+                // answers again; the VM poll then finds them (RUNNING) or reports them.
+                for vm in state.vms.values() {
+                    let here = vm.last_history().is_some_and(|h| h.hid == id);
+                    let target = super::transitions::next(
+                        vm.state,
+                        vm.lcm_state,
+                        super::transitions::Trigger::HostError,
+                    );
+                    if let (true, Some(super::transitions::Target::To(s, l))) = (here, target) {
+                        tracing::warn!(vm = vm.id, host = %host.name, "host in ERROR: VM state UNKNOWN until it answers");
+                        let mut vm = vm.clone();
+                        vm.state = s;
+                        vm.lcm_state = l;
+                        tx.put(Change::Vm(vm));
+                    }
+                }
+            }
+        }
+        tx.put(Change::Host(host));
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::command::Answer;
 use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
 use super::owned::{self, get_authorized};
-use super::{Change, Core, Error, Result};
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
 use crate::model::image::{ImageState, ImageType};
 use crate::model::{now, Image, Kind, Oid, Permissions};
@@ -28,10 +29,8 @@ fn alloc_err(detail: AllocDetail) -> Error {
 
 /// 3.2's repository names: md5 of `"<time>:<image id>"`.
 pub fn repository_name(id: Oid) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    // The command's time when the core's owner applies one (a replay gives the same name).
+    let nanos = crate::model::now_nanos();
     let digest = sha1_smol::Sha1::from(format!("{nanos}:{id}"))
         .digest()
         .to_string();
@@ -39,22 +38,6 @@ pub fn repository_name(id: Oid) -> String {
 }
 
 impl Core {
-    fn may_import(&self, caller: &Caller, path: &str) -> bool {
-        if caller.is_privileged() {
-            return true;
-        }
-        // Ordinary users may only register files from the site's import directories: a path
-        // elsewhere would let them read any file of the front-end through a VM disk.
-        let p = Path::new(path);
-        p.is_absolute()
-            && !path.split('/').any(|c| c == "..")
-            && self
-                .settings
-                .image_import_dirs
-                .iter()
-                .any(|d| p.starts_with(d))
-    }
-
     pub fn image_allocate(&self, caller: &Caller, text: &str) -> Result<(Oid, Option<CopyJob>)> {
         let mut tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
             kind: Kind::Image,
@@ -62,137 +45,11 @@ impl Core {
         })?;
         // Image templates keep the last copy of a repeated attribute (3.2's ImageTemplate).
         tmpl.keep_last_copies();
-        let repo = self.settings.image_repo_dir();
-        self.write(|state, tx| {
-            state.authorize(caller, &[AuthItem::create(Kind::Image)])?;
-            let name = tmpl.get("NAME").unwrap_or("").to_string();
-            if name.is_empty() {
-                return Err(alloc_err(AllocDetail::NameEmpty));
-            }
-            if name.len() > 128 {
-                return Err(alloc_err(AllocDetail::NameTooLong));
-            }
-            if let Some(i) = state
-                .images
-                .values()
-                .find(|i| i.uid == caller.uid && i.name == name)
-            {
-                return Err(alloc_err(AllocDetail::NameTaken {
-                    kind: "IMAGE",
-                    id: i.id,
-                }));
-            }
-            if !caller.is_privileged() && tmpl.get("SOURCE").is_some() {
-                return Err(alloc_err(AllocDetail::RestrictedImageSource));
-            }
-            let image_type = match tmpl.get("TYPE") {
-                None => ImageType::Os,
-                Some(t) => {
-                    ImageType::parse(t).ok_or_else(|| alloc_err(AllocDetail::IncorrectImageType))?
-                }
-            };
-            let path = tmpl.get("PATH").unwrap_or("").to_string();
-            let source = tmpl.get("SOURCE").unwrap_or("").to_string();
-            let size_fs = tmpl.get("SIZE").is_some() && tmpl.get("FSTYPE").is_some();
-            if path.is_empty() && source.is_empty() {
-                if image_type == ImageType::Datablock {
-                    if !size_fs {
-                        return Err(alloc_err(AllocDetail::DatablockNeedsPath));
-                    }
-                } else {
-                    return Err(alloc_err(AllocDetail::NoPath));
-                }
-            }
-            let size = match tmpl.get("SIZE") {
-                Some(s) => s
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|_| alloc_err(AllocDetail::WrongSize))?,
-                None => 0,
-            };
-            if !path.is_empty() && !source.is_empty() {
-                return Err(alloc_err(AllocDetail::PathAndSource));
-            }
-            if !path.is_empty() && !self.may_import(caller, &path) {
-                return Err(alloc_err(AllocDetail::PathNotImportable(path.clone())));
-            }
-            let persistent = tmpl
-                .get("PERSISTENT")
-                .is_some_and(|p| p.eq_ignore_ascii_case("YES"));
-            let fstype = tmpl.get("FSTYPE").unwrap_or("").to_string();
-            for key in [
-                "NAME",
-                "TYPE",
-                "PATH",
-                "SOURCE",
-                "SIZE",
-                "FSTYPE",
-                "PERSISTENT",
-                "PUBLIC",
-            ] {
-                tmpl.remove(key);
-            }
-            if tmpl.get("DEV_PREFIX").is_none() {
-                tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
-            }
-            let user = super::users::get(state, caller.uid)?;
-            let confined_to =
-                (!caller.is_privileged()).then(|| self.settings.image_import_dirs.clone());
-            Error::check_xml(
-                Kind::Image,
-                &[&name, &user.name, &user.gname, &source, &path, &fstype],
-                Some(&tmpl),
-            )?;
-            let id = tx.alloc_id(state, Kind::Image);
-            let (state_now, job, source) = if !source.is_empty() {
-                (ImageState::Ready, None, source)
-            } else if path.is_empty() {
-                // Datablock made from SIZE/FSTYPE: an empty file in the repository.
-                let to = repo.join(repository_name(id));
-                (
-                    ImageState::Locked,
-                    Some(CopyJob {
-                        image: id,
-                        from: PathBuf::new(),
-                        to,
-                        confined_to,
-                    }),
-                    String::new(),
-                )
-            } else {
-                let to = repo.join(repository_name(id));
-                (
-                    ImageState::Locked,
-                    Some(CopyJob {
-                        image: id,
-                        from: PathBuf::from(&path),
-                        to,
-                        confined_to,
-                    }),
-                    String::new(),
-                )
-            };
-            tx.put(Change::Image(Image {
-                id,
-                uid: caller.uid,
-                gid: user.gid,
-                uname: user.name.clone(),
-                gname: user.gname.clone(),
-                name,
-                perms: Permissions::default(),
-                image_type,
-                persistent,
-                regtime: now(),
-                source,
-                path,
-                fstype,
-                size,
-                state: state_now,
-                running_vms: 0,
-                template: tmpl.clone(),
-            }));
-            Ok((id, job))
+        self.execute(Command::ImageAllocate {
+            caller: caller.clone(),
+            template: tmpl,
         })
+        .and_then(Answer::image)
     }
 
     /// Runs a repository copy (blocking I/O: call it off the async runtime) and records the
@@ -225,48 +82,20 @@ impl Core {
             std::fs::rename(&tmp, &job.to)?;
             Ok(bytes)
         })();
-        self.write(|state, tx| {
-            let Some(img) = state.images.get(&job.image) else {
-                return Ok(());
-            };
-            let mut img = img.clone();
-            match &outcome {
-                Ok(bytes) => {
-                    img.source = job.to.to_string_lossy().to_string();
-                    if img.size == 0 {
-                        img.size = (*bytes / (1024 * 1024)) as i64;
-                    }
-                    img.state = ImageState::Ready;
-                    tracing::info!(image = img.id, bytes, "image ready");
-                }
-                Err(e) => {
-                    let message = EventError::CopyImage(DriverReason::Copy {
-                        from: job.from.display().to_string(),
-                        to: job.to.display().to_string(),
-                    });
-                    tracing::warn!(image = img.id, error = %e, "{message}");
-                    super::lifecycle::set_template_error(&mut img.template, &message);
-                    img.state = ImageState::Error;
-                }
-            }
-            tx.put(Change::Image(img));
-            Ok(())
+        self.execute(Command::ImageCopied {
+            job,
+            outcome: outcome.map_err(|e| e.to_string()),
         })
+        .and_then(Answer::done)
     }
 
     pub fn image_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
-        let source = self.write(|state, tx| {
-            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            // 3.2 refuses a USED image, or a READY one still counted in use; an image in any
-            // other state goes, whatever its count.
-            let in_use = img.state == ImageState::Used
-                || (img.state == ImageState::Ready && img.running_vms > 0);
-            if in_use {
-                return Err(Error::request(Refusal::DeleteUsedImage));
-            }
-            tx.delete(Kind::Image, id);
-            Ok(img.source.clone())
-        })?;
+        let source = self
+            .execute(Command::ImageDelete {
+                caller: caller.clone(),
+                id,
+            })
+            .and_then(Answer::source)?;
         // Only files inside our repository are ours to remove.
         let plain = !source.split('/').any(|c| c == "..");
         if plain
@@ -289,70 +118,39 @@ impl Core {
     }
 
     pub fn image_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
-        self.write(|state, tx| {
-            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            let mut tmpl: Template = super::users::parse_update(text)?;
-            tmpl.keep_last_copies();
-            let mut img = img.clone();
-            img.template = tmpl;
-            tx.put(Change::Image(img));
-            Ok(id)
+        self.execute(Command::ImageUpdate {
+            caller: caller.clone(),
+            id,
+            text: text.into(),
         })
+        .and_then(Answer::id)
     }
 
     pub fn image_persistent(&self, caller: &Caller, id: Oid, persistent: bool) -> Result<Oid> {
-        self.write(|state, tx| {
-            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            let what = if persistent {
-                "persistent"
-            } else {
-                "non-persistent"
-            };
-            // Decided by the count of VMs using it, not by the state.
-            if img.running_vms > 0 {
-                return Err(Error::request(Refusal::PersistentUsed(what)));
-            }
-            if persistent && (img.perms.group_u || img.perms.other_u) {
-                return Err(Error::request(Refusal::PersistentPublic));
-            }
-            let mut img = img.clone();
-            img.persistent = persistent;
-            tx.put(Change::Image(img));
-            Ok(id)
+        self.execute(Command::ImagePersistent {
+            caller: caller.clone(),
+            id,
+            persistent,
         })
+        .and_then(Answer::id)
     }
 
     pub fn image_enable(&self, caller: &Caller, id: Oid, enable: bool) -> Result<Oid> {
-        self.write(|state, tx| {
-            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            let mut img = img.clone();
-            match (enable, img.state) {
-                // ERROR becomes READY without the failed copy being tried again, as in 3.2.
-                (true, ImageState::Disabled | ImageState::Error | ImageState::Ready) => {
-                    img.state = ImageState::Ready
-                }
-                (false, ImageState::Ready | ImageState::Error | ImageState::Disabled) => {
-                    img.state = ImageState::Disabled
-                }
-                (true, _) => return Err(Error::request(Refusal::EnableImage)),
-                (false, _) => return Err(Error::request(Refusal::DisableImage)),
-            }
-            tx.put(Change::Image(img));
-            Ok(id)
+        self.execute(Command::ImageEnable {
+            caller: caller.clone(),
+            id,
+            enable,
         })
+        .and_then(Answer::id)
     }
 
     pub fn image_chtype(&self, caller: &Caller, id: Oid, type_name: &str) -> Result<Oid> {
-        self.write(|state, tx| {
-            let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
-            let t = ImageType::parse(type_name).ok_or_else(|| {
-                Error::request(Refusal::UnknownImageType(type_name.to_uppercase()))
-            })?;
-            let mut img = img.clone();
-            img.image_type = t;
-            tx.put(Change::Image(img));
-            Ok(id)
+        self.execute(Command::ImageChtype {
+            caller: caller.clone(),
+            id,
+            type_name: type_name.into(),
         })
+        .and_then(Answer::id)
     }
 
     pub fn imagepool_info(
@@ -370,5 +168,302 @@ impl Core {
             "IMAGE_POOL",
             |img, out| img.write_xml(out),
         )
+    }
+}
+
+impl Shared {
+    fn may_import(&self, caller: &Caller, path: &str) -> bool {
+        if caller.is_privileged() {
+            return true;
+        }
+        // Ordinary users may only register files from the site's import directories: a path
+        // elsewhere would let them read any file of the front-end through a VM disk.
+        let p = Path::new(path);
+        p.is_absolute()
+            && !path.split('/').any(|c| c == "..")
+            && self
+                .settings
+                .image_import_dirs
+                .iter()
+                .any(|d| p.starts_with(d))
+    }
+
+    pub(super) fn apply_image_allocate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        template: &Template,
+    ) -> Result<(Oid, Option<CopyJob>)> {
+        let mut tmpl = template.clone();
+        let repo = self.settings.image_repo_dir();
+
+        state.authorize(caller, &[AuthItem::create(Kind::Image)])?;
+        let name = tmpl.get("NAME").unwrap_or("").to_string();
+        if name.is_empty() {
+            return Err(alloc_err(AllocDetail::NameEmpty));
+        }
+        if name.len() > 128 {
+            return Err(alloc_err(AllocDetail::NameTooLong));
+        }
+        if let Some(i) = state
+            .images
+            .values()
+            .find(|i| i.uid == caller.uid && i.name == name)
+        {
+            return Err(alloc_err(AllocDetail::NameTaken {
+                kind: "IMAGE",
+                id: i.id,
+            }));
+        }
+        if !caller.is_privileged() && tmpl.get("SOURCE").is_some() {
+            return Err(alloc_err(AllocDetail::RestrictedImageSource));
+        }
+        let image_type = match tmpl.get("TYPE") {
+            None => ImageType::Os,
+            Some(t) => {
+                ImageType::parse(t).ok_or_else(|| alloc_err(AllocDetail::IncorrectImageType))?
+            }
+        };
+        let path = tmpl.get("PATH").unwrap_or("").to_string();
+        let source = tmpl.get("SOURCE").unwrap_or("").to_string();
+        let size_fs = tmpl.get("SIZE").is_some() && tmpl.get("FSTYPE").is_some();
+        if path.is_empty() && source.is_empty() {
+            if image_type == ImageType::Datablock {
+                if !size_fs {
+                    return Err(alloc_err(AllocDetail::DatablockNeedsPath));
+                }
+            } else {
+                return Err(alloc_err(AllocDetail::NoPath));
+            }
+        }
+        let size = match tmpl.get("SIZE") {
+            Some(s) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| alloc_err(AllocDetail::WrongSize))?,
+            None => 0,
+        };
+        if !path.is_empty() && !source.is_empty() {
+            return Err(alloc_err(AllocDetail::PathAndSource));
+        }
+        if !path.is_empty() && !self.may_import(caller, &path) {
+            return Err(alloc_err(AllocDetail::PathNotImportable(path.clone())));
+        }
+        let persistent = tmpl
+            .get("PERSISTENT")
+            .is_some_and(|p| p.eq_ignore_ascii_case("YES"));
+        let fstype = tmpl.get("FSTYPE").unwrap_or("").to_string();
+        for key in [
+            "NAME",
+            "TYPE",
+            "PATH",
+            "SOURCE",
+            "SIZE",
+            "FSTYPE",
+            "PERSISTENT",
+            "PUBLIC",
+        ] {
+            tmpl.remove(key);
+        }
+        if tmpl.get("DEV_PREFIX").is_none() {
+            tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
+        }
+        let user = super::users::get(state, caller.uid)?;
+        let confined_to =
+            (!caller.is_privileged()).then(|| self.settings.image_import_dirs.clone());
+        Error::check_xml(
+            Kind::Image,
+            &[&name, &user.name, &user.gname, &source, &path, &fstype],
+            Some(&tmpl),
+        )?;
+        let id = tx.alloc_id(state, Kind::Image);
+        let (state_now, job, source) = if !source.is_empty() {
+            (ImageState::Ready, None, source)
+        } else if path.is_empty() {
+            // Datablock made from SIZE/FSTYPE: an empty file in the repository.
+            let to = repo.join(repository_name(id));
+            (
+                ImageState::Locked,
+                Some(CopyJob {
+                    image: id,
+                    from: PathBuf::new(),
+                    to,
+                    confined_to,
+                }),
+                String::new(),
+            )
+        } else {
+            let to = repo.join(repository_name(id));
+            (
+                ImageState::Locked,
+                Some(CopyJob {
+                    image: id,
+                    from: PathBuf::from(&path),
+                    to,
+                    confined_to,
+                }),
+                String::new(),
+            )
+        };
+        tx.put(Change::Image(Image {
+            id,
+            uid: caller.uid,
+            gid: user.gid,
+            uname: user.name.clone(),
+            gname: user.gname.clone(),
+            name,
+            perms: Permissions::default(),
+            image_type,
+            persistent,
+            regtime: now(),
+            source,
+            path,
+            fstype,
+            size,
+            state: state_now,
+            running_vms: 0,
+            template: tmpl.clone(),
+        }));
+        Ok((id, job))
+    }
+
+    pub(super) fn apply_image_copied(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        job: &CopyJob,
+        outcome: &std::result::Result<u64, String>,
+    ) -> Result<()> {
+        let Some(img) = state.images.get(&job.image) else {
+            return Ok(());
+        };
+        let mut img = img.clone();
+        match &outcome {
+            Ok(bytes) => {
+                img.source = job.to.to_string_lossy().to_string();
+                if img.size == 0 {
+                    img.size = (*bytes / (1024 * 1024)) as i64;
+                }
+                img.state = ImageState::Ready;
+                tracing::info!(image = img.id, bytes, "image ready");
+            }
+            Err(e) => {
+                let message = EventError::CopyImage(DriverReason::Copy {
+                    from: job.from.display().to_string(),
+                    to: job.to.display().to_string(),
+                });
+                tracing::warn!(image = img.id, error = %e, "{message}");
+                super::lifecycle::set_template_error(&mut img.template, &message);
+                img.state = ImageState::Error;
+            }
+        }
+        tx.put(Change::Image(img));
+        Ok(())
+    }
+
+    pub(super) fn apply_image_delete(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+    ) -> Result<String> {
+        let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+        // 3.2 refuses a USED image, or a READY one still counted in use; an image in any
+        // other state goes, whatever its count.
+        let in_use = img.state == ImageState::Used
+            || (img.state == ImageState::Ready && img.running_vms > 0);
+        if in_use {
+            return Err(Error::request(Refusal::DeleteUsedImage));
+        }
+        tx.delete(Kind::Image, id);
+        Ok(img.source.clone())
+    }
+
+    pub(super) fn apply_image_update(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        text: &str,
+    ) -> Result<Oid> {
+        let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+        let mut tmpl: Template = super::users::parse_update(text)?;
+        tmpl.keep_last_copies();
+        let mut img = img.clone();
+        img.template = tmpl;
+        tx.put(Change::Image(img));
+        Ok(id)
+    }
+
+    pub(super) fn apply_image_persistent(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        persistent: bool,
+    ) -> Result<Oid> {
+        let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+        let what = if persistent {
+            "persistent"
+        } else {
+            "non-persistent"
+        };
+        // Decided by the count of VMs using it, not by the state.
+        if img.running_vms > 0 {
+            return Err(Error::request(Refusal::PersistentUsed(what)));
+        }
+        if persistent && (img.perms.group_u || img.perms.other_u) {
+            return Err(Error::request(Refusal::PersistentPublic));
+        }
+        let mut img = img.clone();
+        img.persistent = persistent;
+        tx.put(Change::Image(img));
+        Ok(id)
+    }
+
+    pub(super) fn apply_image_enable(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        enable: bool,
+    ) -> Result<Oid> {
+        let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+        let mut img = img.clone();
+        match (enable, img.state) {
+            // ERROR becomes READY without the failed copy being tried again, as in 3.2.
+            (true, ImageState::Disabled | ImageState::Error | ImageState::Ready) => {
+                img.state = ImageState::Ready
+            }
+            (false, ImageState::Ready | ImageState::Error | ImageState::Disabled) => {
+                img.state = ImageState::Disabled
+            }
+            (true, _) => return Err(Error::request(Refusal::EnableImage)),
+            (false, _) => return Err(Error::request(Refusal::DisableImage)),
+        }
+        tx.put(Change::Image(img));
+        Ok(id)
+    }
+
+    pub(super) fn apply_image_chtype(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        type_name: &str,
+    ) -> Result<Oid> {
+        let img = get_authorized::<Image>(state, caller, id, Op::Manage)?;
+        let t = ImageType::parse(type_name)
+            .ok_or_else(|| Error::request(Refusal::UnknownImageType(type_name.to_uppercase())))?;
+        let mut img = img.clone();
+        img.image_type = t;
+        tx.put(Change::Image(img));
+        Ok(id)
     }
 }

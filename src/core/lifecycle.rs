@@ -4,15 +4,17 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::command::Answer;
 use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
-use super::outbox::{Intent, Lane, Pending};
+use super::outbox::{Intent, IntentId, Lane, Pending};
 use super::owned::get;
 use super::transitions::{self, Target, Trigger, VmAction};
-use super::{Change, Core, Error, Result, State, Tx};
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::config::Settings;
 use crate::model::acl::Op;
 use crate::model::host::HostState;
 use crate::model::image::{ImageState, ImageType};
+use crate::model::monitoring::PollResult;
 use crate::model::vm::{History, LcmState, Reason, VmState};
 use crate::model::vnet::parse_ip;
 use crate::model::{now, Host, Image, Kind, Oid, Permissions, Vm};
@@ -251,6 +253,209 @@ fn release_images(settings: &Settings, state: &State, tx: &mut Tx, vm: &Vm) {
 }
 
 impl Core {
+    pub fn vm_action(&self, caller: &Caller, action: &str, id: Oid) -> Result<Oid> {
+        self.execute(Command::VmAction {
+            caller: caller.clone(),
+            action: action.into(),
+            vm: id,
+        })
+        .and_then(Answer::id)
+    }
+
+    pub fn vm_deploy(&self, caller: &Caller, id: Oid, hid: Oid) -> Result<Oid> {
+        self.execute(Command::VmDeploy {
+            caller: caller.clone(),
+            vm: id,
+            host: hid,
+        })
+        .and_then(Answer::id)
+    }
+
+    /// Scheduler placement; a VM that changed meanwhile is skipped.
+    pub fn sched_deploy(&self, id: Oid, hid: Oid) -> Result<()> {
+        self.execute(Command::SchedDeploy { vm: id, host: hid })
+            .and_then(Answer::done)
+    }
+
+    pub fn vm_migrate(&self, caller: &Caller, id: Oid, hid: Oid, live: bool) -> Result<Oid> {
+        self.execute(Command::VmMigrate {
+            caller: caller.clone(),
+            vm: id,
+            host: hid,
+            live,
+        })
+        .and_then(Answer::id)
+    }
+
+    /// `one.vm.savedisk` as 3.2's VirtualMachineSaveDisk: authorization (MANAGE on the VM,
+    /// CREATE IMAGE), then the new image (the caller's, named and typed as the generated
+    /// template `NAME="<name>"` … `TYPE=<type>` reads), then the VM's checks. A failure after
+    /// the image was made drops it but keeps its id used, as 3.2's pool did.
+    pub fn vm_savedisk(
+        &self,
+        caller: &Caller,
+        id: Oid,
+        disk_id: i32,
+        name: &str,
+        itype: &str,
+    ) -> Result<Oid> {
+        self.execute(Command::VmSaveDisk {
+            caller: caller.clone(),
+            vm: id,
+            disk: disk_id,
+            name: name.into(),
+            image_type: itype.into(),
+        })?
+        .outcome()
+    }
+
+    /// The outcome of the driver step a `Step` outbox intent asked for, committed with the
+    /// intent marked done. A VM that no longer matches the intent's fence (it moved on
+    /// meanwhile) is left as it is. A VM the outcome leaves waiting for the same step again
+    /// gets a new intent, so that the step is not lost.
+    pub fn step_carried_out(
+        &self,
+        intent: IntentId,
+        step: &Intent,
+        outcome: StepOutcome,
+    ) -> Result<()> {
+        self.execute(Command::StepCarriedOut {
+            intent,
+            step: step.clone(),
+            outcome,
+        })?
+        .done()
+    }
+
+    /// Records a `Step` intent for every VM that waits for a step none of `known` is.
+    pub fn record_missing_steps(&self, known: Vec<Intent>) -> Result<()> {
+        self.execute(Command::MissingSteps { known })?.done()
+    }
+
+    /// A driver finished the step of the VM's current transitional state `from`.
+    pub fn step_done(
+        &self,
+        id: Oid,
+        from: (VmState, LcmState),
+        outcome: StepOutcome,
+    ) -> Result<()> {
+        self.execute(Command::StepDone {
+            vm: id,
+            from,
+            outcome,
+        })
+        .and_then(Answer::done)
+    }
+
+    /// Carries out the disk moves of the outbox (saved disks into the repository), on the
+    /// calling thread, after the commit that decided them. Each outcome (the image READY with
+    /// its SIZE, or ERROR) is committed together with the entry's removal. Idempotent: an
+    /// image no longer LOCKED was already decided; a move that had started before a crash
+    /// (the entry was marked `moving` in its own commit first) and whose disk is gone from the
+    /// VM directory is complete. Returns how many entries were carried out.
+    pub fn carry_out_disk_intents(&self) -> usize {
+        let mut carried = 0;
+        loop {
+            let batch = self.outbox().take(Lane::Disks, 16);
+            if batch.is_empty() {
+                return carried;
+            }
+            for p in batch {
+                if let Err(e) = self.save_disk(&p) {
+                    // The entry stays in the database: the next start carries it out again.
+                    tracing::error!(intent = p.id, error = %e, "saving the disk not recorded");
+                }
+                carried += 1;
+            }
+        }
+    }
+
+    fn save_disk(&self, p: &Pending) -> Result<()> {
+        let Intent::SaveDisk {
+            vm,
+            image,
+            from,
+            to,
+            moving,
+        } = &p.intent
+        else {
+            return Ok(());
+        };
+        let (vm, image) = (*vm, *image);
+        let pending = self
+            .read()
+            .images
+            .get(&image)
+            .is_some_and(|img| img.state == ImageState::Locked);
+        let outcome: Option<std::io::Result<i64>> = if !pending {
+            None
+        } else if std::path::Path::new(from).exists() {
+            if !moving {
+                // Fence: a restart that finds the disk gone knows it was moved.
+                let marked = Intent::SaveDisk {
+                    vm,
+                    image,
+                    from: from.clone(),
+                    to: to.clone(),
+                    moving: true,
+                };
+                self.execute(Command::IntentUpdate {
+                    intent: p.id,
+                    body: marked,
+                })?
+                .done()?;
+            }
+            Some(
+                std::fs::create_dir_all(self.settings.image_repo_dir())
+                    .and_then(|_| move_disk(from, to)),
+            )
+        } else if *moving {
+            // Moved before a crash that came before the commit of the outcome.
+            Some(std::fs::metadata(to).map(|m| (m.len() / (1024 * 1024)) as i64))
+        } else {
+            Some(Err(std::io::ErrorKind::NotFound.into()))
+        };
+        self.execute(Command::DiskSaved {
+            intent: p.id,
+            vm,
+            image,
+            from: from.clone(),
+            to: to.clone(),
+            outcome: outcome.map(|r| r.map_err(|e| e.to_string())),
+        })?
+        .done()?;
+        // A transfer driver that quarantined the VM directory left only the saved disks in it;
+        // once they are moved the directory is empty and goes (fails harmlessly otherwise).
+        let vm_home = format!("{}{}", self.settings.vm_dir(), vm);
+        if std::path::Path::new(from).parent() == Some(std::path::Path::new(&vm_home)) {
+            let _ = std::fs::remove_dir(&vm_home);
+        }
+        Ok(())
+    }
+}
+
+/// What one poll of a running VM found, for [`Core::vms_polled`].
+#[derive(Debug, Clone)]
+pub struct Polled {
+    pub vm: Oid,
+    pub host: Oid,
+    pub result: crate::driver::PollResult,
+}
+
+impl Core {
+    /// Records a batch of VM polls in one transaction (3.2's VM monitoring): usage figures for
+    /// running domains; ACTIVE/UNKNOWN for a domain that vanished (a guest that powered itself
+    /// off); SUSPENDED for one paused outside stratusd; FAILED for a crashed one.
+    pub fn vms_polled(&self, batch: Vec<Polled>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.execute(Command::VmsPolled { polls: batch })
+            .and_then(Answer::done)
+    }
+}
+
+impl Shared {
     fn vm_for_action<'a>(
         &self,
         state: &'a State,
@@ -264,65 +469,6 @@ impl Core {
             &[AuthItem::on(Kind::Vm, op, super::owned::Owned::obj_ref(vm))],
         )?;
         Ok(vm)
-    }
-
-    pub fn vm_action(&self, caller: &Caller, action: &str, id: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            let vm = self.vm_for_action(state, caller, id, Op::Manage)?;
-            let Some(action) = VmAction::parse(action) else {
-                return Err(Error::request(Refusal::ActionResultUndefined));
-            };
-            let target = transitions::request(id, vm.state, vm.lcm_state, Trigger::Action(action))?;
-            let mut vm = vm.clone();
-            let t = now();
-            match target {
-                Target::Stay => return Ok(id),
-                Target::Reboot => {
-                    // The hypervisor reboots it in place; the VM stays RUNNING.
-                    tracing::info!(vm = id, "reboot requested");
-                    vm.reboot_requested = true;
-                }
-                Target::Done => {
-                    to_done(&self.settings, state, tx, &mut vm, t);
-                    tracing::info!(vm = id, "VM finalized");
-                }
-                Target::To(VmState::Active, LcmState::Boot) if vm.state == VmState::Suspended => {
-                    // resume: RESTORE on the host it was suspended on.
-                    let hid = vm.last_history().map(|h| h.hid).ok_or(Error::WrongState)?;
-                    let host = state.hosts.get(&hid).ok_or(Error::WrongState)?;
-                    let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
-                    h.rstime = t;
-                    vm.history.push(h);
-                    vm.state = VmState::Active;
-                    vm.lcm_state = LcmState::Boot;
-                    vm.boot_restores = true;
-                }
-                Target::To(next_state, next_lcm) => {
-                    if action == VmAction::Restart {
-                        // 3.2 resends DEPLOY, not RESTORE: the VM boots from its disks.
-                        vm.boot_restores = false;
-                    }
-                    if action == VmAction::Resubmit && next_state == VmState::Active {
-                        // Remember that the cleanup ends in PENDING, not DONE.
-                        vm.resubmit_after_cleanup = true;
-                    }
-                    vm.state = next_state;
-                    vm.lcm_state = next_lcm;
-                }
-                Target::Prolog | Target::AfterCleanup => {
-                    return Err(Error::Internal(format!(
-                        "life-cycle table: {target:?} for {}",
-                        action.name()
-                    )))
-                }
-            }
-            if vm.lcm_state != LcmState::Running || vm.state != VmState::Active {
-                // A reboot still waiting for the hypervisor is moot once the VM moves on.
-                vm.reboot_requested = false;
-            }
-            tx.put(Change::Vm(vm));
-            Ok(id)
-        })
     }
 
     /// Places a PENDING VM on a host (`one.vm.deploy` and the scheduler).
@@ -348,304 +494,6 @@ impl Core {
         tracing::info!(vm = vm.id, host = %host.name, "New VM state is ACTIVE ({}, {}, {})", vm.id, vm.uid, vm.uname);
         tx.put(Change::Vm(vm));
         Ok(())
-    }
-
-    pub fn vm_deploy(&self, caller: &Caller, id: Oid, hid: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            // 3.2 looks the host up first.
-            let host = super::hosts::get(state, hid)?;
-            let vm = get::<Vm>(state, id)?;
-            state.authorize(
-                caller,
-                &[
-                    AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
-                    AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
-                ],
-            )?;
-            self.place(state, tx, vm, host)?;
-            Ok(id)
-        })
-    }
-
-    /// Scheduler placement; a VM that changed meanwhile is skipped.
-    pub fn sched_deploy(&self, id: Oid, hid: Oid) -> Result<()> {
-        self.write(|state, tx| {
-            let (Some(vm), Some(host)) = (state.vms.get(&id), state.hosts.get(&hid)) else {
-                return Ok(());
-            };
-            // A VM that moved on meanwhile (held, finalized) is skipped.
-            if transitions::next(vm.state, vm.lcm_state, Trigger::Deploy).is_none()
-                || host.state == HostState::Disabled
-            {
-                return Ok(());
-            }
-            self.place(state, tx, vm, host)
-        })
-    }
-
-    pub fn vm_migrate(&self, caller: &Caller, id: Oid, hid: Oid, live: bool) -> Result<Oid> {
-        self.write(|state, tx| {
-            let host = super::hosts::get(state, hid)?;
-            let vm = get::<Vm>(state, id)?;
-            state.authorize(
-                caller,
-                &[
-                    AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
-                    AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
-                ],
-            )?;
-            let target =
-                transitions::request(id, vm.state, vm.lcm_state, Trigger::Migrate { live })?;
-            // 3.2's second refusal: a previous history record whose reason is still NONE (a
-            // migration requested just before that oned had not processed yet; a VM imported
-            // in that moment) answers as a wrong state.
-            let n = vm.history.len();
-            if n >= 2 && vm.history[n - 2].reason == Reason::None {
-                return Err(transitions::refused(
-                    id,
-                    vm.state,
-                    vm.lcm_state,
-                    Trigger::Migrate { live },
-                ));
-            }
-            let t = now();
-            let mut vm = vm.clone();
-            let prev_hid = vm.last_history().map(|h| h.hid);
-            if let Some(prev) = vm.last_history_mut() {
-                prev.reason = Reason::User;
-            }
-            let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
-            if live {
-                h.rstime = t;
-            }
-            if let Target::To(next_state, next_lcm) = target {
-                vm.state = next_state;
-                vm.lcm_state = next_lcm;
-            }
-            vm.history.push(h);
-            if let Some(prev) = prev_hid {
-                account_host(state, tx, prev, &vm, -1);
-            }
-            account_host(state, tx, hid, &vm, 1);
-            tx.put(Change::Vm(vm));
-            Ok(id)
-        })
-    }
-
-    /// `one.vm.savedisk` as 3.2's VirtualMachineSaveDisk: authorization (MANAGE on the VM,
-    /// CREATE IMAGE), then the new image (the caller's, named and typed as the generated
-    /// template `NAME="<name>"` … `TYPE=<type>` reads), then the VM's checks. A failure after
-    /// the image was made drops it but keeps its id used, as 3.2's pool did.
-    pub fn vm_savedisk(
-        &self,
-        caller: &Caller,
-        id: Oid,
-        disk_id: i32,
-        name: &str,
-        itype: &str,
-    ) -> Result<Oid> {
-        let outcome = self.write(|state, tx| {
-            let vm = state.vms.get(&id);
-            if !caller.is_privileged() {
-                let vm = vm.ok_or(Error::NoExists { kind: Kind::Vm, id })?;
-                state.authorize(
-                    caller,
-                    &[
-                        AuthItem::on(Kind::Vm, Op::Manage, super::owned::Owned::obj_ref(vm)),
-                        AuthItem::create(Kind::Image),
-                    ],
-                )?;
-            }
-            // The name goes between quotes in the generated template, so an empty one is the
-            // two-character name `""`; the type is cut at its first blank.
-            let name = if name.is_empty() { "\"\"" } else { name };
-            let itype = itype.split([' ', '\t']).next().unwrap_or("");
-            if name.len() > 128 {
-                return Err(Error::alloc(Kind::Image, AllocDetail::NameTooLong));
-            }
-            if let Some(i) = state
-                .images
-                .values()
-                .find(|i| i.uid == caller.uid && i.name == name)
-            {
-                return Err(Error::alloc(
-                    Kind::Image,
-                    AllocDetail::NameTaken {
-                        kind: "IMAGE",
-                        id: i.id,
-                    },
-                ));
-            }
-            let image_type = if itype.is_empty() {
-                ImageType::Os
-            } else {
-                ImageType::parse(itype)
-                    .ok_or_else(|| Error::alloc(Kind::Image, AllocDetail::IncorrectImageType))?
-            };
-            let user = super::users::get(state, caller.uid)?;
-            let img_id = tx.alloc_id(state, Kind::Image);
-            // From here on a refusal keeps the image id used (the write commits the counter).
-            let Some(vm) = vm else {
-                return Ok(Err(Error::NoExists { kind: Kind::Vm, id }));
-            };
-            let refuse = |r: Refusal| Ok(Err(Error::request(r)));
-            if matches!(vm.state, VmState::Done | VmState::Failed) {
-                return refuse(Refusal::SaveAsFinished);
-            }
-            let mut vm = vm.clone();
-            let disk_key = disk_id.to_string();
-            let Some(disk) = vm
-                .template
-                .vectors_mut("DISK")
-                .find(|d| d.iter().any(|(k, v)| k == "DISK_ID" && *v == disk_key))
-            else {
-                return refuse(Refusal::SaveAsNoDisk {
-                    disk: disk_id,
-                    vm: id,
-                });
-            };
-            if disk.iter().any(|(k, _)| k == "SAVE_AS") {
-                return refuse(Refusal::SaveAsAlready(disk_id));
-            }
-            if disk
-                .iter()
-                .any(|(k, v)| k == "PERSISTENT" && v.eq_ignore_ascii_case("YES"))
-            {
-                return refuse(Refusal::SaveAsPersistent(disk_id));
-            }
-            let mut tmpl = Template::new();
-            tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
-            tmpl.set_single("PUBLIC", "NO");
-            tmpl.set_single("SAVED_DISK_ID", disk_id.to_string());
-            tmpl.set_single("SAVED_VM_ID", id.to_string());
-            crate::template::vector_set(disk, "SAVE", "YES");
-            crate::template::vector_set(disk, "SAVE_AS", img_id.to_string());
-            tx.put(Change::Image(Image {
-                id: img_id,
-                uid: caller.uid,
-                gid: user.gid,
-                uname: user.name.clone(),
-                gname: user.gname.clone(),
-                name: name.to_string(),
-                perms: Permissions::default(),
-                image_type,
-                persistent: false,
-                regtime: now(),
-                source: "-".into(),
-                path: String::new(),
-                fstype: String::new(),
-                size: 0,
-                state: ImageState::Locked,
-                running_vms: 0,
-                template: tmpl,
-            }));
-            tx.put(Change::Vm(vm));
-            Ok(Ok(img_id))
-        })?;
-        outcome
-    }
-
-    /// A driver finished the step of the VM's current transitional state `from`.
-    pub fn step_done(
-        &self,
-        id: Oid,
-        from: (VmState, LcmState),
-        outcome: StepOutcome,
-    ) -> Result<()> {
-        self.write(|state, tx| self.apply_step_outcome(state, tx, id, from, outcome))
-    }
-
-    /// The outcome of the driver step a `Step` outbox intent asked for, committed with the
-    /// intent marked done. A VM that no longer matches the intent's fence (it moved on
-    /// meanwhile) is left as it is. A VM the outcome leaves waiting for the same step again
-    /// gets a new intent, so that the step is not lost.
-    pub fn step_carried_out(
-        &self,
-        intent: super::outbox::IntentId,
-        step: &super::outbox::Intent,
-        outcome: StepOutcome,
-    ) -> Result<()> {
-        self.write(|state, tx| {
-            tx.intent_done(intent);
-            let super::outbox::Intent::Step {
-                vm, state: s, lcm, ..
-            } = step
-            else {
-                return Ok(());
-            };
-            if !step.fences(state.vms.get(vm)) {
-                return Ok(());
-            }
-            self.apply_step_outcome(state, tx, *vm, (*s, *lcm), outcome)?;
-            if step.fences(tx.pending_vm(*vm).or(state.vms.get(vm))) {
-                tx.intend(step.clone());
-            }
-            Ok(())
-        })
-    }
-
-    fn apply_step_outcome(
-        &self,
-        state: &State,
-        tx: &mut Tx,
-        id: Oid,
-        from: (VmState, LcmState),
-        outcome: StepOutcome,
-    ) -> Result<()> {
-        {
-            let Some(vm) = state.vms.get(&id) else {
-                return Ok(());
-            };
-            if (vm.state, vm.lcm_state) != from {
-                // Something else (a finalize) moved the VM on meanwhile.
-                return Ok(());
-            }
-            let mut vm = vm.clone();
-            let t = now();
-            if vm.lcm_state == LcmState::Running && vm.reboot_requested {
-                vm.reboot_requested = false;
-                if let StepOutcome::Failed(message) = outcome {
-                    let text = EventError::Reboot(message);
-                    tracing::warn!(vm = vm.id, "{text}");
-                    set_template_error(&mut vm.template, &text);
-                }
-                tx.put(Change::Vm(vm));
-                return Ok(());
-            }
-            let trigger = match outcome {
-                StepOutcome::Ok { .. } => Trigger::StepDone,
-                _ => Trigger::StepFailed,
-            };
-            let Some(target) = transitions::next(vm.state, vm.lcm_state, trigger) else {
-                tracing::debug!(
-                    vm = id,
-                    step = trigger.name(),
-                    "a step's answer that no longer applies"
-                );
-                return Ok(());
-            };
-            match outcome {
-                StepOutcome::Failed(message) => {
-                    self.step_failed(state, tx, &mut vm, t, Some(&message), target)
-                }
-                StepOutcome::DriverMissing(driver) => {
-                    tracing::warn!(vm = id, "error getting driver {driver}");
-                    self.step_failed(state, tx, &mut vm, t, None, target)
-                }
-                StepOutcome::Ok { deploy_id } => {
-                    // Only a DEPLOY writes DEPLOY_ID: a RESTORE (resume, the end of a cold
-                    // migration) and a live migration keep the first deployment's, even on
-                    // another host, as 3.2 does.
-                    let deployed = vm.lcm_state == LcmState::Boot && !vm.boot_restores;
-                    if let (true, Some(d)) = (deployed, deploy_id) {
-                        vm.deploy_id = d;
-                    }
-                    self.step_succeeded(state, tx, &mut vm, t, target);
-                }
-            }
-            tx.put(Change::Vm(vm));
-            Ok(())
-        }
     }
 
     /// The bookkeeping of a finished step (history times, host capacity), then the move to
@@ -843,203 +691,509 @@ impl Core {
         }
     }
 
-    /// Carries out the disk moves of the outbox (saved disks into the repository), on the
-    /// calling thread, after the commit that decided them. Each outcome (the image READY with
-    /// its SIZE, or ERROR) is committed together with the entry's removal. Idempotent: an
-    /// image no longer LOCKED was already decided; a move that had started before a crash
-    /// (the entry was marked `moving` in its own commit first) and whose disk is gone from the
-    /// VM directory is complete. Returns how many entries were carried out.
-    pub fn carry_out_disk_intents(&self) -> usize {
-        let mut carried = 0;
-        loop {
-            let batch = self.outbox().take(Lane::Disks, 16);
-            if batch.is_empty() {
-                return carried;
-            }
-            for p in batch {
-                if let Err(e) = self.save_disk(&p) {
-                    // The entry stays in the database: the next start carries it out again.
-                    tracing::error!(intent = p.id, error = %e, "saving the disk not recorded");
+    /// [`Command::DiskSaved`]: the image READY with its SIZE, or ERROR with 3.2's message,
+    /// and the outbox entry done, in one commit.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_disk_saved(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        intent: IntentId,
+        vm: Oid,
+        image: Oid,
+        from: &str,
+        to: &str,
+        outcome: &Option<std::result::Result<i64, String>>,
+    ) -> Result<()> {
+        let outcome = outcome.clone();
+        tx.intent_done(intent);
+        let (Some(result), Some(img)) = (outcome, state.images.get(&image)) else {
+            return Ok(());
+        };
+        if img.state != ImageState::Locked {
+            return Ok(());
+        }
+        let mut img = img.clone();
+        match result {
+            Ok(size) => {
+                if img.source.is_empty() || img.source == "-" {
+                    img.source = to.to_string();
                 }
-                carried += 1;
+                img.size = size;
+                img.state = ImageState::Ready;
+                tracing::info!(image, vm, "disk saved into the image repository");
+            }
+            Err(e) => {
+                let message = EventError::SaveImage(DriverReason::Move {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+                tracing::warn!(image, vm, error = %e, "{message}");
+                set_template_error(&mut img.template, &message);
+                img.state = ImageState::Error;
+            }
+        }
+        tx.put(Change::Image(img));
+        Ok(())
+    }
+
+    pub(super) fn apply_vm_action(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        action: &str,
+        id: Oid,
+    ) -> Result<Oid> {
+        let vm = self.vm_for_action(state, caller, id, Op::Manage)?;
+        let Some(action) = VmAction::parse(action) else {
+            return Err(Error::request(Refusal::ActionResultUndefined));
+        };
+        let target = transitions::request(id, vm.state, vm.lcm_state, Trigger::Action(action))?;
+        let mut vm = vm.clone();
+        let t = now();
+        match target {
+            Target::Stay => return Ok(id),
+            Target::Reboot => {
+                // The hypervisor reboots it in place; the VM stays RUNNING.
+                tracing::info!(vm = id, "reboot requested");
+                vm.reboot_requested = true;
+            }
+            Target::Done => {
+                to_done(&self.settings, state, tx, &mut vm, t);
+                tracing::info!(vm = id, "VM finalized");
+            }
+            Target::To(VmState::Active, LcmState::Boot) if vm.state == VmState::Suspended => {
+                // resume: RESTORE on the host it was suspended on.
+                let hid = vm.last_history().map(|h| h.hid).ok_or(Error::WrongState)?;
+                let host = state.hosts.get(&hid).ok_or(Error::WrongState)?;
+                let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
+                h.rstime = t;
+                vm.history.push(h);
+                vm.state = VmState::Active;
+                vm.lcm_state = LcmState::Boot;
+                vm.boot_restores = true;
+            }
+            Target::To(next_state, next_lcm) => {
+                if action == VmAction::Restart {
+                    // 3.2 resends DEPLOY, not RESTORE: the VM boots from its disks.
+                    vm.boot_restores = false;
+                }
+                if action == VmAction::Resubmit && next_state == VmState::Active {
+                    // Remember that the cleanup ends in PENDING, not DONE.
+                    vm.resubmit_after_cleanup = true;
+                }
+                vm.state = next_state;
+                vm.lcm_state = next_lcm;
+            }
+            Target::Prolog | Target::AfterCleanup => {
+                return Err(Error::Internal(format!(
+                    "life-cycle table: {target:?} for {}",
+                    action.name()
+                )))
+            }
+        }
+        if vm.lcm_state != LcmState::Running || vm.state != VmState::Active {
+            // A reboot still waiting for the hypervisor is moot once the VM moves on.
+            vm.reboot_requested = false;
+        }
+        tx.put(Change::Vm(vm));
+        Ok(id)
+    }
+
+    pub(super) fn apply_vm_deploy(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        hid: Oid,
+    ) -> Result<Oid> {
+        // 3.2 looks the host up first.
+        let host = super::hosts::get(state, hid)?;
+        let vm = get::<Vm>(state, id)?;
+        state.authorize(
+            caller,
+            &[
+                AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
+                AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
+            ],
+        )?;
+        self.place(state, tx, vm, host)?;
+        Ok(id)
+    }
+
+    pub(super) fn apply_sched_deploy(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        id: Oid,
+        hid: Oid,
+    ) -> Result<()> {
+        let (Some(vm), Some(host)) = (state.vms.get(&id), state.hosts.get(&hid)) else {
+            return Ok(());
+        };
+        // A VM that moved on meanwhile (held, finalized) is skipped.
+        if transitions::next(vm.state, vm.lcm_state, Trigger::Deploy).is_none()
+            || host.state == HostState::Disabled
+        {
+            return Ok(());
+        }
+        self.place(state, tx, vm, host)
+    }
+
+    pub(super) fn apply_vm_migrate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        hid: Oid,
+        live: bool,
+    ) -> Result<Oid> {
+        let host = super::hosts::get(state, hid)?;
+        let vm = get::<Vm>(state, id)?;
+        state.authorize(
+            caller,
+            &[
+                AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
+                AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
+            ],
+        )?;
+        let target = transitions::request(id, vm.state, vm.lcm_state, Trigger::Migrate { live })?;
+        // 3.2's second refusal: a previous history record whose reason is still NONE (a
+        // migration requested just before that oned had not processed yet; a VM imported
+        // in that moment) answers as a wrong state.
+        let n = vm.history.len();
+        if n >= 2 && vm.history[n - 2].reason == Reason::None {
+            return Err(transitions::refused(
+                id,
+                vm.state,
+                vm.lcm_state,
+                Trigger::Migrate { live },
+            ));
+        }
+        let t = now();
+        let mut vm = vm.clone();
+        let prev_hid = vm.last_history().map(|h| h.hid);
+        if let Some(prev) = vm.last_history_mut() {
+            prev.reason = Reason::User;
+        }
+        let mut h = new_history(&vm, host, &self.settings.vm_dir(), t);
+        if live {
+            h.rstime = t;
+        }
+        if let Target::To(next_state, next_lcm) = target {
+            vm.state = next_state;
+            vm.lcm_state = next_lcm;
+        }
+        vm.history.push(h);
+        if let Some(prev) = prev_hid {
+            account_host(state, tx, prev, &vm, -1);
+        }
+        account_host(state, tx, hid, &vm, 1);
+        tx.put(Change::Vm(vm));
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_vm_savedisk(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        disk_id: i32,
+        name: &str,
+        itype: &str,
+    ) -> Result<Result<Oid>> {
+        let vm = state.vms.get(&id);
+        if !caller.is_privileged() {
+            let vm = vm.ok_or(Error::NoExists { kind: Kind::Vm, id })?;
+            state.authorize(
+                caller,
+                &[
+                    AuthItem::on(Kind::Vm, Op::Manage, super::owned::Owned::obj_ref(vm)),
+                    AuthItem::create(Kind::Image),
+                ],
+            )?;
+        }
+        // The name goes between quotes in the generated template, so an empty one is the
+        // two-character name `""`; the type is cut at its first blank.
+        let name = if name.is_empty() { "\"\"" } else { name };
+        let itype = itype.split([' ', '\t']).next().unwrap_or("");
+        if name.len() > 128 {
+            return Err(Error::alloc(Kind::Image, AllocDetail::NameTooLong));
+        }
+        if let Some(i) = state
+            .images
+            .values()
+            .find(|i| i.uid == caller.uid && i.name == name)
+        {
+            return Err(Error::alloc(
+                Kind::Image,
+                AllocDetail::NameTaken {
+                    kind: "IMAGE",
+                    id: i.id,
+                },
+            ));
+        }
+        let image_type = if itype.is_empty() {
+            ImageType::Os
+        } else {
+            ImageType::parse(itype)
+                .ok_or_else(|| Error::alloc(Kind::Image, AllocDetail::IncorrectImageType))?
+        };
+        let user = super::users::get(state, caller.uid)?;
+        let img_id = tx.alloc_id(state, Kind::Image);
+        // From here on a refusal keeps the image id used (the write commits the counter).
+        let Some(vm) = vm else {
+            return Ok(Err(Error::NoExists { kind: Kind::Vm, id }));
+        };
+        let refuse = |r: Refusal| Ok(Err(Error::request(r)));
+        if matches!(vm.state, VmState::Done | VmState::Failed) {
+            return refuse(Refusal::SaveAsFinished);
+        }
+        let mut vm = vm.clone();
+        let disk_key = disk_id.to_string();
+        let Some(disk) = vm
+            .template
+            .vectors_mut("DISK")
+            .find(|d| d.iter().any(|(k, v)| k == "DISK_ID" && *v == disk_key))
+        else {
+            return refuse(Refusal::SaveAsNoDisk {
+                disk: disk_id,
+                vm: id,
+            });
+        };
+        if disk.iter().any(|(k, _)| k == "SAVE_AS") {
+            return refuse(Refusal::SaveAsAlready(disk_id));
+        }
+        if disk
+            .iter()
+            .any(|(k, v)| k == "PERSISTENT" && v.eq_ignore_ascii_case("YES"))
+        {
+            return refuse(Refusal::SaveAsPersistent(disk_id));
+        }
+        let mut tmpl = Template::new();
+        tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
+        tmpl.set_single("PUBLIC", "NO");
+        tmpl.set_single("SAVED_DISK_ID", disk_id.to_string());
+        tmpl.set_single("SAVED_VM_ID", id.to_string());
+        crate::template::vector_set(disk, "SAVE", "YES");
+        crate::template::vector_set(disk, "SAVE_AS", img_id.to_string());
+        tx.put(Change::Image(Image {
+            id: img_id,
+            uid: caller.uid,
+            gid: user.gid,
+            uname: user.name.clone(),
+            gname: user.gname.clone(),
+            name: name.to_string(),
+            perms: Permissions::default(),
+            image_type,
+            persistent: false,
+            regtime: now(),
+            source: "-".into(),
+            path: String::new(),
+            fstype: String::new(),
+            size: 0,
+            state: ImageState::Locked,
+            running_vms: 0,
+            template: tmpl,
+        }));
+        tx.put(Change::Vm(vm));
+        Ok(Ok(img_id))
+    }
+
+    /// [`Command::MissingSteps`].
+    pub(super) fn apply_missing_steps(&self, state: &State, tx: &mut Tx, known: &[Intent]) {
+        for vm in state.vms.values() {
+            if let Some(step) = Intent::step_for(vm) {
+                if !known.contains(&step) {
+                    tx.intend(step);
+                }
             }
         }
     }
 
-    fn save_disk(&self, p: &Pending) -> Result<()> {
-        let Intent::SaveDisk {
-            vm,
-            image,
-            from,
-            to,
-            moving,
-        } = &p.intent
+    /// [`Command::StepCarriedOut`].
+    pub(super) fn apply_step_carried_out(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        intent: IntentId,
+        step: &Intent,
+        outcome: &StepOutcome,
+    ) -> Result<()> {
+        tx.intent_done(intent);
+        let Intent::Step {
+            vm, state: s, lcm, ..
+        } = step
         else {
             return Ok(());
         };
-        let (vm, image) = (*vm, *image);
-        let pending = self
-            .read()
-            .images
-            .get(&image)
-            .is_some_and(|img| img.state == ImageState::Locked);
-        let outcome: Option<std::io::Result<i64>> = if !pending {
-            None
-        } else if std::path::Path::new(from).exists() {
-            if !moving {
-                // Fence: a restart that finds the disk gone knows it was moved.
-                let marked = Intent::SaveDisk {
-                    vm,
-                    image,
-                    from: from.clone(),
-                    to: to.clone(),
-                    moving: true,
-                };
-                self.write(|_, tx| {
-                    tx.intent_update(p.id, marked);
-                    Ok(())
-                })?;
-            }
-            Some(
-                std::fs::create_dir_all(self.settings.image_repo_dir())
-                    .and_then(|_| move_disk(from, to)),
-            )
-        } else if *moving {
-            // Moved before a crash that came before the commit of the outcome.
-            Some(std::fs::metadata(to).map(|m| (m.len() / (1024 * 1024)) as i64))
-        } else {
-            Some(Err(std::io::ErrorKind::NotFound.into()))
-        };
-        self.write(|state, tx| {
-            tx.intent_done(p.id);
-            let (Some(result), Some(img)) = (outcome, state.images.get(&image)) else {
-                return Ok(());
-            };
-            if img.state != ImageState::Locked {
-                return Ok(());
-            }
-            let mut img = img.clone();
-            match result {
-                Ok(size) => {
-                    if img.source.is_empty() || img.source == "-" {
-                        img.source = to.clone();
-                    }
-                    img.size = size;
-                    img.state = ImageState::Ready;
-                    tracing::info!(image, vm, "disk saved into the image repository");
-                }
-                Err(e) => {
-                    let message = EventError::SaveImage(DriverReason::Move {
-                        from: from.clone(),
-                        to: to.clone(),
-                    });
-                    tracing::warn!(image, vm, error = %e, "{message}");
-                    set_template_error(&mut img.template, &message);
-                    img.state = ImageState::Error;
-                }
-            }
-            tx.put(Change::Image(img));
-            Ok(())
-        })?;
-        // A transfer driver that quarantined the VM directory left only the saved disks in it;
-        // once they are moved the directory is empty and goes (fails harmlessly otherwise).
-        let vm_home = format!("{}{}", self.settings.vm_dir(), vm);
-        if std::path::Path::new(from).parent() == Some(std::path::Path::new(&vm_home)) {
-            let _ = std::fs::remove_dir(&vm_home);
+        if !step.fences(state.vms.get(vm)) {
+            return Ok(());
+        }
+        self.apply_step_done(state, tx, *vm, (*s, *lcm), outcome)?;
+        if step.fences(tx.pending_vm(*vm).or(state.vms.get(vm))) {
+            tx.intend(step.clone());
         }
         Ok(())
     }
-}
 
-/// What one poll of a running VM found, for [`Core::vms_polled`].
-#[derive(Debug, Clone)]
-pub struct Polled {
-    pub vm: Oid,
-    pub host: Oid,
-    pub result: crate::driver::PollResult,
-}
+    pub(super) fn apply_step_done(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        id: Oid,
+        from: (VmState, LcmState),
+        outcome: &StepOutcome,
+    ) -> Result<()> {
+        let outcome = outcome.clone();
 
-impl Core {
-    /// Records a batch of VM polls in one transaction (3.2's VM monitoring): usage figures for
-    /// running domains; ACTIVE/UNKNOWN for a domain that vanished (a guest that powered itself
-    /// off); SUSPENDED for one paused outside stratusd; FAILED for a crashed one.
-    pub fn vms_polled(&self, batch: Vec<Polled>) -> Result<()> {
-        use crate::driver::PollResult;
-        if batch.is_empty() {
+        let Some(vm) = state.vms.get(&id) else {
+            return Ok(());
+        };
+        if (vm.state, vm.lcm_state) != from {
+            // Something else (a finalize) moved the VM on meanwhile.
             return Ok(());
         }
-        self.write(|state, tx| {
-            let t = now();
-            for p in batch {
-                let Some(vm) = state.vms.get(&p.vm) else { continue };
-                // Only a VM still on the polled host is concerned.
-                if vm.last_history().map(|h| h.hid) != Some(p.host) {
-                    continue;
-                }
-                let trigger = match &p.result {
-                    PollResult::Running { .. } => Trigger::PollRunning,
-                    PollResult::Gone => Trigger::PollGone,
-                    PollResult::Paused => Trigger::PollPaused,
-                    PollResult::Crashed => Trigger::PollCrashed,
-                    PollResult::Error(message) | PollResult::Unreachable(message) => {
-                        tracing::warn!(vm = vm.id, "Error monitoring VM: {message}");
-                        continue;
-                    }
-                };
-                let Some(target) = transitions::next(vm.state, vm.lcm_state, trigger) else {
-                    continue;
-                };
-                if trigger == Trigger::PollGone && target == Target::Stay {
-                    // Still missing: nothing new to record.
-                    continue;
-                }
-                let mut vm = vm.clone();
-                match p.result {
-                    PollResult::Running { cpu, memory_kib, net_tx, net_rx } => {
-                        vm.last_poll = t;
-                        vm.cpu = cpu;
-                        vm.memory = memory_kib;
-                        vm.net_tx = net_tx;
-                        vm.net_rx = net_rx;
-                        if target != Target::Stay {
-                            // As 3.2's poll did: the domain is there again (its host is back).
-                            tracing::info!(vm = vm.id, "VM was found running again: new state is RUNNING");
-                        }
-                    }
-                    PollResult::Gone => {
-                        tracing::warn!(vm = vm.id, "VM running but it was not found. Restart and delete actions available or try to recover it manually");
-                        vm.last_poll = t;
-                    }
-                    PollResult::Paused => {
-                        if let Some(h) = vm.last_history_mut() {
-                            h.retime = t;
-                            h.etime = t;
-                            h.reason = Reason::StopResume;
-                        }
-                    }
-                    PollResult::Crashed => {
-                        set_template_error(
-                            &mut vm.template,
-                            &EventError::MonitorVm("the domain crashed".into()),
-                        );
-                        if let Some(h) = vm.last_history_mut() {
-                            h.reason = Reason::Error;
-                            h.etime = t;
-                        }
-                        if let Some(hid) = vm.last_history().map(|h| h.hid) {
-                            account_host(state, tx, hid, &vm, -1);
-                        }
-                    }
-                    PollResult::Error(_) | PollResult::Unreachable(_) => continue,
-                }
-                if let Target::To(next_state, next_lcm) = target {
-                    vm.state = next_state;
-                    vm.lcm_state = next_lcm;
-                }
-                tx.put(Change::Vm(vm));
+        let mut vm = vm.clone();
+        let t = now();
+        if vm.lcm_state == LcmState::Running && vm.reboot_requested {
+            vm.reboot_requested = false;
+            if let StepOutcome::Failed(message) = outcome {
+                let text = EventError::Reboot(message);
+                tracing::warn!(vm = vm.id, "{text}");
+                set_template_error(&mut vm.template, &text);
             }
-            Ok(())
-        })
+            tx.put(Change::Vm(vm));
+            return Ok(());
+        }
+        let trigger = match outcome {
+            StepOutcome::Ok { .. } => Trigger::StepDone,
+            _ => Trigger::StepFailed,
+        };
+        let Some(target) = transitions::next(vm.state, vm.lcm_state, trigger) else {
+            tracing::debug!(
+                vm = id,
+                step = trigger.name(),
+                "a step's answer that no longer applies"
+            );
+            return Ok(());
+        };
+        match outcome {
+            StepOutcome::Failed(message) => {
+                self.step_failed(state, tx, &mut vm, t, Some(&message), target)
+            }
+            StepOutcome::DriverMissing(driver) => {
+                tracing::warn!(vm = id, "error getting driver {driver}");
+                self.step_failed(state, tx, &mut vm, t, None, target)
+            }
+            StepOutcome::Ok { deploy_id } => {
+                // Only a DEPLOY writes DEPLOY_ID: a RESTORE (resume, the end of a cold
+                // migration) and a live migration keep the first deployment's, even on
+                // another host, as 3.2 does.
+                let deployed = vm.lcm_state == LcmState::Boot && !vm.boot_restores;
+                if let (true, Some(d)) = (deployed, deploy_id) {
+                    vm.deploy_id = d;
+                }
+                self.step_succeeded(state, tx, &mut vm, t, target);
+            }
+        }
+        tx.put(Change::Vm(vm));
+        Ok(())
+    }
+
+    pub(super) fn apply_vms_polled(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        batch: &[Polled],
+    ) -> Result<()> {
+        let batch = batch.to_vec();
+
+        let t = now();
+        for p in batch {
+            let Some(vm) = state.vms.get(&p.vm) else {
+                continue;
+            };
+            // Only a VM still on the polled host is concerned.
+            if vm.last_history().map(|h| h.hid) != Some(p.host) {
+                continue;
+            }
+            let trigger = match &p.result {
+                PollResult::Running { .. } => Trigger::PollRunning,
+                PollResult::Gone => Trigger::PollGone,
+                PollResult::Paused => Trigger::PollPaused,
+                PollResult::Crashed => Trigger::PollCrashed,
+                PollResult::Error(message) | PollResult::Unreachable(message) => {
+                    tracing::warn!(vm = vm.id, "Error monitoring VM: {message}");
+                    continue;
+                }
+            };
+            let Some(target) = transitions::next(vm.state, vm.lcm_state, trigger) else {
+                continue;
+            };
+            if trigger == Trigger::PollGone && target == Target::Stay {
+                // Still missing: nothing new to record.
+                continue;
+            }
+            let mut vm = vm.clone();
+            match p.result {
+                PollResult::Running {
+                    cpu,
+                    memory_kib,
+                    net_tx,
+                    net_rx,
+                } => {
+                    vm.last_poll = t;
+                    vm.cpu = cpu;
+                    vm.memory = memory_kib;
+                    vm.net_tx = net_tx;
+                    vm.net_rx = net_rx;
+                    if target != Target::Stay {
+                        // As 3.2's poll did: the domain is there again (its host is back).
+                        tracing::info!(
+                            vm = vm.id,
+                            "VM was found running again: new state is RUNNING"
+                        );
+                    }
+                }
+                PollResult::Gone => {
+                    tracing::warn!(vm = vm.id, "VM running but it was not found. Restart and delete actions available or try to recover it manually");
+                    vm.last_poll = t;
+                }
+                PollResult::Paused => {
+                    if let Some(h) = vm.last_history_mut() {
+                        h.retime = t;
+                        h.etime = t;
+                        h.reason = Reason::StopResume;
+                    }
+                }
+                PollResult::Crashed => {
+                    set_template_error(
+                        &mut vm.template,
+                        &EventError::MonitorVm("the domain crashed".into()),
+                    );
+                    if let Some(h) = vm.last_history_mut() {
+                        h.reason = Reason::Error;
+                        h.etime = t;
+                    }
+                    if let Some(hid) = vm.last_history().map(|h| h.hid) {
+                        account_host(state, tx, hid, &vm, -1);
+                    }
+                }
+                PollResult::Error(_) | PollResult::Unreachable(_) => continue,
+            }
+            if let Target::To(next_state, next_lcm) = target {
+                vm.state = next_state;
+                vm.lcm_state = next_lcm;
+            }
+            tx.put(Change::Vm(vm));
+        }
+        Ok(())
     }
 }
 

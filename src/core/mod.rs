@@ -2,13 +2,15 @@
 //! writer that persists every change in one SQLite transaction before applying it, and the
 //! operations of every object family.
 //!
-//! Writers are serialised by the store mutex; each write computes its changes against a
-//! consistent read view, commits them to SQLite, then swaps them into memory. A failed commit
-//! changes nothing, so memory and database never disagree.
+//! One owner thread ([`owner`]) holds the store and applies every write, a typed [`Command`],
+//! one at a time: it computes the command's changes against the current state, commits them
+//! to SQLite, then swaps them into memory. A failed commit changes nothing, so memory and
+//! database never disagree.
 
 pub mod acls;
 pub mod auth;
 pub mod authz;
+pub mod command;
 pub mod disk_usage;
 pub mod error;
 pub mod groups;
@@ -18,6 +20,7 @@ pub mod lifecycle;
 pub mod messages;
 pub mod outbox;
 pub mod owned;
+pub mod owner;
 pub mod state;
 pub mod templates;
 pub mod transitions;
@@ -27,6 +30,7 @@ pub mod vms;
 pub mod vnets;
 pub mod volumes;
 
+pub use command::Command;
 pub use error::{Error, Result};
 pub use state::State;
 
@@ -34,7 +38,7 @@ use crate::config::Settings;
 use crate::model::volume::Volume;
 use crate::model::{AclRule, Group, Host, Image, Kind, Oid, User, VNet, Vm, VmTemplate};
 use crate::store::{Store, StoreOp};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// One object to write or delete.
 #[derive(Debug, Clone)]
@@ -271,44 +275,158 @@ impl Committed {
 /// write through the core.
 pub type AfterCommit = Box<dyn Fn(&State, &Committed) + Send + Sync>;
 
-pub struct Core {
+/// What readers and the owner share: the in-memory pools (read-locked by readers, swapped by
+/// the owner after each commit), the settings, the events and the outbox queues. Every method
+/// of the core that only reads is defined here; [`Core`] dereferences to it.
+pub struct Shared {
     state: RwLock<State>,
-    store: Mutex<Store>,
     pub settings: Settings,
     events: tokio::sync::broadcast::Sender<Event>,
-    after_commit: Vec<AfterCommit>,
-    /// Which VM effects writes record (hooks, VM log lines); none until the daemon says.
-    effects: outbox::Effects,
     outbox: outbox::Outbox,
-    /// The last outbox id handed out; changed only under the store lock.
-    last_intent: std::sync::atomic::AtomicI64,
+}
+
+/// The core: the shared read side, and the sending end of the bounded queue of [`Command`]s
+/// that its owner thread (see [`owner`]) applies one at a time, the only code that writes to
+/// the store.
+pub struct Core {
+    shared: Arc<Shared>,
+    owner: owner::Handle,
+}
+
+impl std::ops::Deref for Core {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl Core {
-    /// Opens the core over a store, bootstrapping an empty database like oned's first start.
-    pub fn open(store: Store, settings: Settings, oneadmin_password: &str) -> Result<Core> {
+    /// Opens the core over a store, bootstrapping an empty database like oned's first start,
+    /// and starts its owner thread, which owns the store from then on.
+    pub fn open(mut store: Store, settings: Settings, oneadmin_password: &str) -> Result<Core> {
         let (events, _) = tokio::sync::broadcast::channel(4096);
-        let fresh = store.is_empty()?;
-        let core = Core {
+        let shared = Arc::new(Shared {
             state: RwLock::new(State::default()),
-            store: Mutex::new(store),
             settings,
             events,
-            after_commit: Vec::new(),
-            effects: outbox::Effects::default(),
             outbox: outbox::Outbox::default(),
-            last_intent: std::sync::atomic::AtomicI64::new(0),
-        };
-        if fresh {
-            core.bootstrap(oneadmin_password)?;
+        });
+        let last_intent = if store.is_empty()? {
+            shared.bootstrap(&mut store, oneadmin_password)?;
+            0
         } else {
-            core.load()?;
-        }
-        Ok(core)
+            shared.load(&store)?
+        };
+        let owner = owner::Handle::start(Arc::clone(&shared), store, last_intent)?;
+        Ok(Core { shared, owner })
     }
 
-    fn load(&self) -> Result<()> {
-        let snap = self.lock_store()?.load()?;
+    /// Which VM effects writes record from now on; the daemon sets this (before serving) to
+    /// what its workers carry out.
+    pub fn set_effects(&mut self, effects: outbox::Effects) {
+        self.owner.setup(owner::Setup::Effects(effects));
+    }
+
+    /// Adds a commit observer (see [`AfterCommit`]); the daemon adds them before serving.
+    pub fn add_after_commit(&mut self, observer: AfterCommit) {
+        self.owner.setup(owner::Setup::Observer(observer));
+    }
+
+    /// Marks outbox entries carried out (one commit).
+    pub fn intents_done(&self, ids: &[outbox::IntentId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.execute(Command::IntentsDone { ids: ids.to_vec() })?
+            .done()
+    }
+
+    /// Applies `command` (see [`command`]) and waits for its answer, on a thread that may
+    /// block (a worker, the pdisk service, a tool; never a runtime worker serving a call,
+    /// where [`Core::submit`] is awaited instead). Saved disks the command decided to move
+    /// are moved before this returns, on this thread.
+    pub fn execute(&self, command: Command) -> Result<command::Answer> {
+        if in_read_only_section() {
+            tracing::error!("a command was sent from the read-only path; refused");
+            return Err(Error::Internal(
+                "write attempted on the read-only path".into(),
+            ));
+        }
+        let applied = self.owner.execute(command::Stamped::now(command))?;
+        if applied.moves_disks {
+            self.carry_out_disk_intents();
+        }
+        applied.answer
+    }
+
+    /// [`Core::execute`] for async callers: waits (without blocking the runtime) for room in
+    /// the queue and for the answer; saved disks are moved on the blocking pool.
+    pub async fn submit(self: &Arc<Self>, command: Command) -> Result<command::Answer> {
+        let applied = self.owner.submit(command::Stamped::now(command)).await?;
+        if applied.moves_disks {
+            let core = Arc::clone(self);
+            tokio::task::spawn_blocking(move || core.carry_out_disk_intents())
+                .await
+                .map_err(|e| Error::Internal(format!("moving saved disks: {e}")))?;
+        }
+        applied.answer
+    }
+
+    /// Runs one write whose changes `f` computes from the current state, for tests that make
+    /// changes no command makes: the owner lends itself to this thread for the duration, so
+    /// writes stay one at a time, in queue order. An error from `f` or from SQLite changes
+    /// nothing.
+    #[cfg(test)]
+    pub fn write<T>(&self, f: impl FnOnce(&State, &mut Tx) -> Result<T>) -> Result<T> {
+        if in_read_only_section() {
+            tracing::error!("a write was attempted on the read-only path; refused");
+            return Err(Error::Internal(
+                "write attempted on the read-only path".into(),
+            ));
+        }
+        let (value, moves_disks) = self
+            .owner
+            .with_owner(|owner| owner.write(&self.shared, f))?;
+        if moves_disks {
+            // Saved disks move now, on this (blocking) thread, after the commit and outside
+            // the owner: the caller sees the images' outcome when the write returns.
+            self.carry_out_disk_intents();
+        }
+        Ok(value)
+    }
+
+    /// Digest of the database rows (tests of "bad input changes nothing").
+    pub fn store_fingerprint(&self) -> Result<String> {
+        self.owner.fingerprint()
+    }
+
+    /// From now on, the owner keeps every command it applies (the determinism test replays
+    /// them into another core).
+    pub fn record_commands(&self) {
+        self.owner.setup(owner::Setup::Record);
+    }
+
+    /// The commands applied since [`Core::record_commands`], in order.
+    pub fn recorded_commands(&self) -> Result<Vec<command::Stamped>> {
+        self.owner.recorded()
+    }
+
+    /// Applies commands recorded from another core, each at the time it was stamped with.
+    pub fn replay(&self, commands: Vec<command::Stamped>) -> Result<()> {
+        for stamped in commands {
+            let applied = self.owner.execute(stamped)?;
+            if applied.moves_disks {
+                self.carry_out_disk_intents();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Shared {
+    /// Fills the pools from the store; returns the last outbox id handed out.
+    fn load(&self, store: &Store) -> Result<outbox::IntentId> {
+        let snap = store.load()?;
         let mut state = State::default();
         for (kind, body) in &snap.rows {
             state.load_row(*kind, body).map_err(Error::Internal)?;
@@ -325,8 +443,6 @@ impl Core {
             state.load_volume(body).map_err(Error::Internal)?;
         }
         *self.write_state() = state;
-        self.last_intent
-            .store(snap.last_intent, std::sync::atomic::Ordering::SeqCst);
         let mut replayed = Vec::with_capacity(snap.intents.len());
         for (id, body) in &snap.intents {
             match serde_json::from_str(body) {
@@ -346,13 +462,38 @@ impl Core {
             );
         }
         self.outbox.push(replayed);
-        Ok(())
+        Ok(snap.last_intent)
     }
 
-    /// Which VM effects writes record from now on; the daemon sets this (before serving) to
-    /// what its workers carry out.
-    pub fn set_effects(&mut self, effects: outbox::Effects) {
-        self.effects = effects;
+    /// The objects of oned's first start, committed before the owner starts.
+    fn bootstrap(&self, store: &mut Store, oneadmin_password: &str) -> Result<()> {
+        let mut tx = Tx::default();
+        state::bootstrap(&self.read(), &mut tx, oneadmin_password)?;
+        let mut ops = Vec::with_capacity(tx.changes.len() + tx.allocated.len() + 1);
+        for change in &tx.changes {
+            ops.push(store_op(change)?);
+        }
+        for (kind, id) in &tx.allocated {
+            ops.push(StoreOp::Counter {
+                kind: *kind,
+                last_oid: *id,
+            });
+        }
+        // Group ids of users' groups start at 100, as oned reserves 0..99.
+        ops.push(StoreOp::Counter {
+            kind: Kind::Group,
+            last_oid: 99,
+        });
+        store.commit(&ops)?;
+        let mut state = self.write_state();
+        for (kind, id) in &tx.allocated {
+            state.raise_counter(*kind, *id);
+        }
+        for change in tx.changes {
+            state.apply(change);
+        }
+        state.set_counter(Kind::Group, 99);
+        Ok(())
     }
 
     /// The committed effects waiting for their workers.
@@ -360,113 +501,7 @@ impl Core {
         &self.outbox
     }
 
-    /// Marks outbox entries carried out (one commit).
-    pub fn intents_done(&self, ids: &[outbox::IntentId]) -> Result<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        self.write(|_, tx| {
-            tx.done.extend_from_slice(ids);
-            Ok(())
-        })
-    }
-
-    /// The VM effects of the changes in `tx`: for each VM entering a new state pair, its log
-    /// lines and the hook point it reaches, decided from the change alone.
-    fn record_vm_effects(&self, view: &State, tx: &mut Tx) {
-        if !self.effects.vm_log && self.effects.hook_points.is_empty() {
-            return;
-        }
-        let t = crate::model::now();
-        let mut entered: std::collections::HashMap<
-            Oid,
-            (crate::model::vm::VmState, crate::model::vm::LcmState),
-        > = std::collections::HashMap::new();
-        let mut intents = Vec::new();
-        for change in &tx.changes {
-            let Change::Vm(vm) = change else { continue };
-            let before = match entered.get(&vm.id) {
-                Some(pair) => Some(*pair),
-                None => view.vms.get(&vm.id).map(|o| (o.state, o.lcm_state)),
-            };
-            let now_pair = (vm.state, vm.lcm_state);
-            entered.insert(vm.id, now_pair);
-            if before == Some(now_pair) {
-                continue;
-            }
-            if self.effects.vm_log {
-                let lines = crate::vmlog::lines_for(vm, vm.state, vm.lcm_state);
-                if !lines.is_empty() {
-                    intents.push(outbox::Intent::VmLog {
-                        vm: vm.id,
-                        time: t,
-                        lines,
-                    });
-                }
-            }
-            if let Some(on) = outbox::HookPoint::entered(vm.state, vm.lcm_state, before.is_none()) {
-                if self.effects.hook_points.contains(&on) {
-                    intents.push(outbox::Intent::Hook { vm: vm.id, on });
-                }
-            }
-        }
-        tx.intents.extend(intents);
-    }
-
-    /// One `Dhcp` intent for a write that changes which leases VMs hold (however many
-    /// networks it wrote): the file is regenerated whole from the committed leases.
-    fn record_lease_effects(&self, view: &State, tx: &mut Tx) {
-        if self.effects.dhcp && vnets::changes_leases(view, &tx.changes) {
-            tx.intents.push(outbox::Intent::Dhcp);
-        }
-    }
-
-    /// A `Step` intent for each VM this write leaves waiting for a driver step it was not
-    /// waiting for before (a new STATE/LCM_STATE pair, a new history record, a reboot
-    /// requested), fenced by that pair and record.
-    fn record_step_effects(&self, view: &State, tx: &mut Tx) {
-        if !self.effects.steps {
-            return;
-        }
-        let mut last: std::collections::HashMap<Oid, &Vm> = std::collections::HashMap::new();
-        let mut order = Vec::new();
-        for change in &tx.changes {
-            if let Change::Vm(vm) = change {
-                if last.insert(vm.id, vm).is_none() {
-                    order.push(vm.id);
-                }
-            }
-        }
-        let mut intents = Vec::new();
-        for id in order {
-            let Some(step) = outbox::Intent::step_for(last[&id]) else {
-                continue;
-            };
-            if view.vms.get(&id).and_then(outbox::Intent::step_for) != Some(step.clone()) {
-                intents.push(step);
-            }
-        }
-        tx.intents.extend(intents);
-    }
-
-    fn bootstrap(&self, oneadmin_password: &str) -> Result<()> {
-        self.write(|state, tx| state::bootstrap(state, tx, oneadmin_password))?;
-        // Group ids of users' groups start at 100, as oned reserves 0..99.
-        self.lock_store()?.commit(&[StoreOp::Counter {
-            kind: Kind::Group,
-            last_oid: 99,
-        }])?;
-        self.write_state().set_counter(Kind::Group, 99);
-        Ok(())
-    }
-
-    fn lock_store(&self) -> Result<std::sync::MutexGuard<'_, Store>> {
-        self.store
-            .lock()
-            .map_err(|_| Error::Internal("store lock poisoned".into()))
-    }
-
-    /// A read view of all pools. Readers never touch SQLite; a writer waits only for readers
+    /// A read view of all pools. Readers never touch SQLite; the owner waits only for readers
     /// in progress while it swaps its committed changes in.
     pub fn read(&self) -> RwLockReadGuard<'_, State> {
         // A panic in another thread cannot leave the state half-changed (changes are applied
@@ -484,141 +519,8 @@ impl Core {
         }
     }
 
-    /// Adds a commit observer (see [`AfterCommit`]); the daemon adds them before serving.
-    pub fn add_after_commit(&mut self, observer: AfterCommit) {
-        self.after_commit.push(observer);
-    }
-
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Event> {
         self.events.subscribe()
-    }
-
-    /// Runs one write: `f` computes changes from the current state; they are committed to
-    /// SQLite and only then become visible. An error from `f` or from SQLite changes nothing.
-    /// A write inside a [`ReadOnlySection`] (a runtime worker serving a call inline) is
-    /// refused: it would block the worker on SQLite, so it is a routing bug.
-    pub fn write<T>(&self, f: impl FnOnce(&State, &mut Tx) -> Result<T>) -> Result<T> {
-        if in_read_only_section() {
-            tracing::error!("a write was attempted on the read-only path; refused");
-            return Err(Error::Internal(
-                "write attempted on the read-only path".into(),
-            ));
-        }
-        let mut store = self.lock_store()?;
-        let mut tx = Tx::default();
-        // The store mutex keeps other writers out, so the state cannot change between this
-        // read view and the apply below.
-        let value = {
-            let view = self.read();
-            let value = f(&view, &mut tx)?;
-            self.record_vm_effects(&view, &mut tx);
-            self.record_lease_effects(&view, &mut tx);
-            self.record_step_effects(&view, &mut tx);
-            value
-        };
-        // Nothing written, and no id used (a refused one.vm.savedisk uses an image id).
-        if tx.is_empty() && tx.allocated.is_empty() {
-            return Ok(value);
-        }
-        let mut ops = Vec::with_capacity(
-            tx.changes.len()
-                + tx.allocated.len()
-                + tx.intents.len()
-                + tx.done.len()
-                + tx.updated.len(),
-        );
-        for change in &tx.changes {
-            ops.push(store_op(change)?);
-        }
-        for (kind, id) in &tx.allocated {
-            ops.push(StoreOp::Counter {
-                kind: *kind,
-                last_oid: *id,
-            });
-        }
-        let mut last_intent = self.last_intent.load(std::sync::atomic::Ordering::SeqCst);
-        let mut committed = Vec::with_capacity(tx.intents.len());
-        for intent in std::mem::take(&mut tx.intents) {
-            last_intent += 1;
-            ops.push(StoreOp::Intent {
-                id: last_intent,
-                body: json(&intent)?,
-            });
-            committed.push(outbox::Pending {
-                id: last_intent,
-                intent,
-                replayed: false,
-            });
-        }
-        for (id, intent) in &tx.updated {
-            ops.push(StoreOp::IntentUpdate {
-                id: *id,
-                body: json(intent)?,
-            });
-        }
-        for id in &tx.done {
-            ops.push(StoreOp::IntentDone { id: *id });
-        }
-        store.commit(&ops)?;
-        self.last_intent
-            .store(last_intent, std::sync::atomic::Ordering::SeqCst);
-        let written = if self.after_commit.is_empty() {
-            Committed::default()
-        } else {
-            Committed::of(&tx.changes)
-        };
-        let mut events = Vec::new();
-        {
-            let mut state = self.write_state();
-            for (kind, id) in &tx.allocated {
-                state.raise_counter(*kind, *id);
-            }
-            for change in tx.changes {
-                match &change {
-                    Change::Vm(vm) => {
-                        let before = state.vms.get(&vm.id).map(|old| (old.state, old.lcm_state));
-                        if before != Some((vm.state, vm.lcm_state)) {
-                            events.push(Event::VmEntered {
-                                id: vm.id,
-                                state: vm.state,
-                                lcm: vm.lcm_state,
-                            });
-                        }
-                        events.push(Event::VmChanged(vm.id));
-                    }
-                    Change::Host(h) => events.push(Event::HostChanged(h.id)),
-                    _ => {}
-                }
-                state.apply(change);
-            }
-        }
-        if !self.after_commit.is_empty() {
-            let state = self.read();
-            for observer in &self.after_commit {
-                observer(&state, &written);
-            }
-        }
-        let moves_disks = committed
-            .iter()
-            .any(|p| p.intent.lane() == outbox::Lane::Disks);
-        // Workers see the committed state when they take the entries, in commit order.
-        self.outbox.push(committed);
-        drop(store);
-        for e in events {
-            // No receiver yet is fine: workers pick the state up on their next pass.
-            let _ = self.events.send(e);
-        }
-        if moves_disks {
-            // Saved disks move now, on this (blocking) thread, after the commit and outside
-            // the store lock: the caller sees the images' outcome when the write returns.
-            self.carry_out_disk_intents();
-        }
-        Ok(value)
-    }
-
-    /// Digest of the database rows (tests of "bad input changes nothing").
-    pub fn store_fingerprint(&self) -> Result<String> {
-        Ok(self.lock_store()?.fingerprint()?)
     }
 }
 

@@ -3,8 +3,9 @@
 
 use super::auth::Caller;
 use super::authz::{AuthItem, ObjRef};
+use super::command::Answer;
 use super::messages::Refusal;
-use super::{Change, Error, Result, State};
+use super::{Change, Command, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
 use crate::model::{Image, Kind, Oid, Permissions, VNet, Vm, VmTemplate};
 use std::collections::BTreeMap;
@@ -290,18 +291,54 @@ fn can_use<T: Owned>(state: &State, caller: &Caller, obj: &T) -> bool {
 impl super::Core {
     /// `one.<x>.chown` for any owned object type.
     pub fn chown<T: Owned>(&self, caller: &Caller, id: Oid, uid: Oid, gid: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            tx.put(chown::<T>(state, caller, id, uid, gid)?.into_change());
-            Ok(id)
+        self.execute(Command::Chown {
+            caller: caller.clone(),
+            kind: T::KIND,
+            id,
+            uid,
+            gid,
         })
+        .and_then(Answer::id)
     }
 
     /// `one.<x>.chmod` for any owned object type.
     pub fn chmod<T: Owned>(&self, caller: &Caller, id: Oid, bits: [i32; 9]) -> Result<Oid> {
-        let enable_other = self.settings.enable_other_permissions;
-        self.write(|state, tx| {
-            tx.put(chmod::<T>(state, caller, id, bits, enable_other)?.into_change());
-            Ok(id)
+        self.execute(Command::Chmod {
+            caller: caller.clone(),
+            kind: T::KIND,
+            id,
+            bits,
         })
+        .and_then(Answer::id)
+    }
+}
+
+impl Shared {
+    /// [`super::Command::Chown`] of a `T`.
+    pub(super) fn apply_chown<T: Owned>(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        uid: Oid,
+        gid: Oid,
+    ) -> Result<Oid> {
+        tx.put(chown::<T>(state, caller, id, uid, gid)?.into_change());
+        Ok(id)
+    }
+
+    /// [`super::Command::Chmod`] of a `T`.
+    pub(super) fn apply_chmod<T: Owned>(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        bits: [i32; 9],
+    ) -> Result<Oid> {
+        let enable_other = self.settings.enable_other_permissions;
+        tx.put(chmod::<T>(state, caller, id, bits, enable_other)?.into_change());
+        Ok(id)
     }
 }

@@ -2,12 +2,13 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::command::Answer;
 use super::messages::AllocDetail;
 use super::owned::{self, get_authorized};
-use super::{Change, Core, Error, Result};
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
 use crate::model::{now, Kind, Oid, Permissions, VmTemplate};
-use crate::template;
+use crate::template::{self, Template};
 
 impl Core {
     pub fn template_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
@@ -15,70 +16,28 @@ impl Core {
             kind: Kind::Template,
             message: e.message,
         })?;
-        self.write(|state, tx| {
-            state.authorize(caller, &[AuthItem::create(Kind::Template)])?;
-            let id = state.next_id(Kind::Template);
-            let name = match tmpl.get("NAME") {
-                Some(n) if !n.is_empty() => n.to_string(),
-                _ => format!("template-{id}"),
-            };
-            if name.len() > 128 {
-                return Err(Error::alloc(Kind::Template, AllocDetail::NameTooLong));
-            }
-            if let Some(t) = state
-                .templates
-                .values()
-                .find(|t| t.uid == caller.uid && t.name == name)
-            {
-                return Err(Error::alloc(
-                    Kind::Template,
-                    AllocDetail::NameTaken {
-                        kind: "TEMPLATE",
-                        id: t.id,
-                    },
-                ));
-            }
-            let id = tx.alloc_id(state, Kind::Template);
-            let user = super::users::get(state, caller.uid)?;
-            let mut tmpl = tmpl.clone();
-            tmpl.set_single("TEMPLATE_ID", id.to_string());
-            Error::check_xml(
-                Kind::Template,
-                &[&name, &user.name, &user.gname],
-                Some(&tmpl),
-            )?;
-            tx.put(Change::Template(VmTemplate {
-                id,
-                uid: caller.uid,
-                gid: user.gid,
-                uname: user.name.clone(),
-                gname: user.gname.clone(),
-                name,
-                perms: Permissions::default(),
-                regtime: now(),
-                template: tmpl,
-            }));
-            Ok(id)
+        self.execute(Command::TemplateAllocate {
+            caller: caller.clone(),
+            template: tmpl,
         })
+        .and_then(Answer::id)
     }
 
     pub fn template_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
-        self.write(|state, tx| {
-            let t = get_authorized::<VmTemplate>(state, caller, id, Op::Manage)?;
-            let tmpl = super::users::parse_update(text)?;
-            let mut t = t.clone();
-            t.template = tmpl;
-            tx.put(Change::Template(t));
-            Ok(id)
+        self.execute(Command::TemplateUpdate {
+            caller: caller.clone(),
+            id,
+            text: text.into(),
         })
+        .and_then(Answer::id)
     }
 
     pub fn template_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            get_authorized::<VmTemplate>(state, caller, id, Op::Manage)?;
-            tx.delete(Kind::Template, id);
-            Ok(id)
+        self.execute(Command::TemplateDelete {
+            caller: caller.clone(),
+            id,
         })
+        .and_then(Answer::id)
     }
 
     pub fn template_info(&self, caller: &Caller, id: Oid) -> Result<String> {
@@ -104,5 +63,87 @@ impl Core {
             "VMTEMPLATE_POOL",
             |t, out| t.write_xml(out),
         )
+    }
+}
+
+impl Shared {
+    pub(super) fn apply_template_allocate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        tmpl: &Template,
+    ) -> Result<Oid> {
+        state.authorize(caller, &[AuthItem::create(Kind::Template)])?;
+        let id = state.next_id(Kind::Template);
+        let name = match tmpl.get("NAME") {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => format!("template-{id}"),
+        };
+        if name.len() > 128 {
+            return Err(Error::alloc(Kind::Template, AllocDetail::NameTooLong));
+        }
+        if let Some(t) = state
+            .templates
+            .values()
+            .find(|t| t.uid == caller.uid && t.name == name)
+        {
+            return Err(Error::alloc(
+                Kind::Template,
+                AllocDetail::NameTaken {
+                    kind: "TEMPLATE",
+                    id: t.id,
+                },
+            ));
+        }
+        let id = tx.alloc_id(state, Kind::Template);
+        let user = super::users::get(state, caller.uid)?;
+        let mut tmpl = tmpl.clone();
+        tmpl.set_single("TEMPLATE_ID", id.to_string());
+        Error::check_xml(
+            Kind::Template,
+            &[&name, &user.name, &user.gname],
+            Some(&tmpl),
+        )?;
+        tx.put(Change::Template(VmTemplate {
+            id,
+            uid: caller.uid,
+            gid: user.gid,
+            uname: user.name.clone(),
+            gname: user.gname.clone(),
+            name,
+            perms: Permissions::default(),
+            regtime: now(),
+            template: tmpl,
+        }));
+        Ok(id)
+    }
+
+    pub(super) fn apply_template_update(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        text: &str,
+    ) -> Result<Oid> {
+        let t = get_authorized::<VmTemplate>(state, caller, id, Op::Manage)?;
+        let tmpl = super::users::parse_update(text)?;
+        let mut t = t.clone();
+        t.template = tmpl;
+        tx.put(Change::Template(t));
+        Ok(id)
+    }
+
+    pub(super) fn apply_template_delete(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+    ) -> Result<Oid> {
+        get_authorized::<VmTemplate>(state, caller, id, Op::Manage)?;
+        tx.delete(Kind::Template, id);
+        Ok(id)
     }
 }

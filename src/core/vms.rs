@@ -5,7 +5,7 @@ use super::auth::Caller;
 use super::authz::AuthItem;
 use super::messages::{AllocDetail, Denial, Refusal};
 use super::owned::{self, get_authorized, Owned};
-use super::{Change, Core, Error, Result, State, Tx};
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
 use crate::model::image::{ImageState, ImageType};
 use crate::model::vm::{LcmState, VmState};
@@ -281,7 +281,7 @@ pub fn quota_limits(
 }
 
 /// StratusLab's quota driver: CPU and MEMORY of the user's live VMs plus the new one.
-fn check_quota(core: &Core, state: &State, caller: &Caller, tmpl: &Template) -> Result<()> {
+fn check_quota(core: &Shared, state: &State, caller: &Caller, tmpl: &Template) -> Result<()> {
     let Some(QuotaLimits {
         cpu: cpu_limit,
         memory: memory_limit,
@@ -393,14 +393,12 @@ impl Core {
     /// `one.vm.allocate` of a parsed template: CREATE VM, and USE on every network and image it
     /// references.
     pub fn vm_allocate_template(&self, caller: &Caller, tmpl: Template) -> Result<Oid> {
-        let id = self.write(|state, tx| {
-            let mut items = vec![AuthItem::create(Kind::Vm)];
-            items.extend(referenced_objects(state, &tmpl, caller.uid));
-            state.authorize(caller, &items)?;
-            check_quota(self, state, caller, &tmpl)?;
-            check_restricted(caller, &tmpl)?;
-            build_vm(self, state, tx, caller, tmpl.clone())
-        })?;
+        let id = self
+            .execute(Command::VmAllocate {
+                caller: caller.clone(),
+                template: tmpl,
+            })?
+            .id()?;
         tracing::info!(vm = id, user = %caller.name, "VM allocated");
         Ok(id)
     }
@@ -411,22 +409,13 @@ impl Core {
     /// NAME of the template is replaced by `name`, even an empty one, which gives `one-<id>`:
     /// the template's own NAME never names the VM.
     pub fn template_instantiate(&self, caller: &Caller, id: Oid, name: &str) -> Result<Oid> {
-        let vid = self.write(|state, tx| {
-            let registered = owned::get::<VmTemplate>(state, id)?;
-            let mut tmpl = registered.template.clone();
-            tmpl.remove("NAME");
-            tmpl.push(Attribute::single("NAME", name));
-            let mut items = vec![AuthItem::on(Kind::Template, Op::Use, registered.obj_ref())];
-            items.extend(referenced_objects(state, &tmpl, caller.uid));
-            state.authorize(caller, &items)?;
-            // The quota module looks at a TEMPLATE USE request only when it carries more than
-            // the template itself (3.2: a lone TEMPLATE USE is never quota-checked).
-            if items.len() > 1 {
-                check_quota(self, state, caller, &tmpl)?;
-            }
-            check_restricted(caller, &tmpl)?;
-            build_vm(self, state, tx, caller, tmpl)
-        })?;
+        let vid = self
+            .execute(Command::TemplateInstantiate {
+                caller: caller.clone(),
+                template: id,
+                name: name.to_string(),
+            })?
+            .id()?;
         tracing::info!(vm = vid, template = id, user = %caller.name, "VM instantiated");
         Ok(vid)
     }
@@ -498,9 +487,53 @@ impl Core {
     }
 }
 
+impl Shared {
+    /// [`Command::VmAllocate`]: CREATE VM and USE on what the template references, the
+    /// quota, the restricted attributes, then the VM.
+    pub(super) fn apply_vm_allocate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        tmpl: &Template,
+    ) -> Result<Oid> {
+        let mut items = vec![AuthItem::create(Kind::Vm)];
+        items.extend(referenced_objects(state, tmpl, caller.uid));
+        state.authorize(caller, &items)?;
+        check_quota(self, state, caller, tmpl)?;
+        check_restricted(caller, tmpl)?;
+        build_vm(self, state, tx, caller, tmpl.clone())
+    }
+
+    /// [`Command::TemplateInstantiate`].
+    pub(super) fn apply_template_instantiate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        name: &str,
+    ) -> Result<Oid> {
+        let registered = owned::get::<VmTemplate>(state, id)?;
+        let mut tmpl = registered.template.clone();
+        tmpl.remove("NAME");
+        tmpl.push(Attribute::single("NAME", name));
+        let mut items = vec![AuthItem::on(Kind::Template, Op::Use, registered.obj_ref())];
+        items.extend(referenced_objects(state, &tmpl, caller.uid));
+        state.authorize(caller, &items)?;
+        // The quota module looks at a TEMPLATE USE request only when it carries more than
+        // the template itself (3.2: a lone TEMPLATE USE is never quota-checked).
+        if items.len() > 1 {
+            check_quota(self, state, caller, &tmpl)?;
+        }
+        check_restricted(caller, &tmpl)?;
+        build_vm(self, state, tx, caller, tmpl)
+    }
+}
+
 /// Fills in the attributes 3.2 adds at allocation and takes the leases, all in `tx`.
 fn build_vm(
-    core: &Core,
+    core: &Shared,
     state: &State,
     tx: &mut Tx,
     caller: &Caller,

@@ -2,9 +2,10 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::command::Answer;
 use super::messages::{AllocDetail, Refusal};
 use super::owned::{self, get_authorized};
-use super::{Change, Core, Error, Result};
+use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
 use crate::model::vnet::{
     ip_to_string, mac_for_ip, parse_lease_ip, parse_mac, parse_mac_prefix, HeldLease, Lease,
@@ -197,139 +198,23 @@ impl Core {
     }
 
     pub fn vn_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
-        let mut tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
+        let tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
             kind: Kind::Net,
             message: e.message,
         })?;
-        let prefix = parse_mac_prefix(&self.settings.mac_prefix).unwrap_or(0x0200);
-        self.write(|state, tx| {
-            state.authorize(caller, &[AuthItem::create(Kind::Net)])?;
-            let name = tmpl.get("NAME").unwrap_or("").to_string();
-            if name.is_empty() {
-                return Err(alloc_err(AllocDetail::NameEmpty));
-            }
-            if name.len() > 128 {
-                return Err(alloc_err(AllocDetail::NameTooLong));
-            }
-            if let Some(n) = state
-                .vnets
-                .values()
-                .find(|n| n.uid == caller.uid && n.name == name)
-            {
-                return Err(alloc_err(AllocDetail::NameTaken {
-                    kind: "NET",
-                    id: n.id,
-                }));
-            }
-            let kind = match tmpl.get("TYPE").map(|t| t.trim().to_ascii_uppercase()) {
-                None => return Err(alloc_err(AllocDetail::NoNetworkType)),
-                Some(t) if t.is_empty() => return Err(alloc_err(AllocDetail::NoNetworkType)),
-                Some(t) if t == "RANGED" => NetKind::Ranged,
-                Some(t) if t == "FIXED" => NetKind::Fixed,
-                Some(t) => return Err(alloc_err(AllocDetail::WrongNetworkType(t))),
-            };
-            let id = state.next_id(Kind::Net);
-            let phydev = tmpl.get("PHYDEV").unwrap_or("").to_string();
-            let bridge = match tmpl.get("BRIDGE") {
-                Some(b) if !b.is_empty() => b.to_string(),
-                _ if !phydev.is_empty() => format!("onebr{id}"),
-                _ => return Err(alloc_err(AllocDetail::NoBridge)),
-            };
-            let vlan = match tmpl.get("VLAN") {
-                Some(v) => v.eq_ignore_ascii_case("YES"),
-                None => !phydev.is_empty(),
-            };
-            let vlan_id = tmpl.get("VLAN_ID").unwrap_or("").to_string();
-            let mut net = VNet {
-                id,
-                uid: caller.uid,
-                gid: caller.gid,
-                uname: caller.name.clone(),
-                gname: state.group_name(caller.gid),
-                name,
-                perms: Permissions::default(),
-                kind,
-                bridge,
-                vlan,
-                phydev,
-                vlan_id,
-                ip_start: 0,
-                ip_end: 0,
-                mac_prefix: prefix,
-                template: Template::new(),
-                leases: BTreeMap::new(),
-                cursor: Default::default(),
-            };
-            match kind {
-                NetKind::Ranged => {
-                    let (start, end, mask) = ranged_range(&tmpl, self.settings.network_size)?;
-                    net.ip_start = start;
-                    net.ip_end = end;
-                    if let Some(mask) = mask {
-                        tmpl.set_single("NETWORK_MASK", ip_to_string(mask));
-                    }
-                    for key in ["NETWORK_ADDRESS", "NETWORK_SIZE", "IP_START", "IP_END"] {
-                        tmpl.remove(key);
-                    }
-                }
-                NetKind::Fixed => {
-                    // 3.2 skips (and only logs) a lease with a bad IP or MAC, or an IP given
-                    // twice; the network is created with the others.
-                    for (ip, mac) in lease_requests(&tmpl) {
-                        let Some(ip) = ip else { continue };
-                        if net.leases.contains_key(&ip) {
-                            continue;
-                        }
-                        let mac = match mac {
-                            Some(m) => match parse_mac(&m) {
-                                Some(mac) => mac,
-                                None => continue,
-                            },
-                            None => mac_for_ip(prefix, ip),
-                        };
-                        net.leases.insert(
-                            ip,
-                            Lease {
-                                mac,
-                                used: false,
-                                vid: -1,
-                            },
-                        );
-                    }
-                    tmpl.remove("LEASES");
-                }
-            }
-            for key in ["NAME", "TYPE", "BRIDGE", "PHYDEV", "VLAN", "VLAN_ID"] {
-                tmpl.remove(key);
-            }
-            net.template = tmpl.clone();
-            Error::check_xml(
-                Kind::Net,
-                &[
-                    &net.name,
-                    &net.uname,
-                    &net.gname,
-                    &net.bridge,
-                    &net.phydev,
-                    &net.vlan_id,
-                ],
-                Some(&net.template),
-            )?;
-            let id = tx.alloc_id(state, Kind::Net);
-            net.id = id;
-            tx.put(Change::VNet(net));
-            Ok(id)
+        self.execute(Command::VnAllocate {
+            caller: caller.clone(),
+            template: tmpl,
         })
+        .and_then(Answer::id)
     }
 
     pub fn vn_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
-        self.write(|state, tx| {
-            // As 3.2, leases in use do not stop it: their VMs keep their NICs, and nothing is
-            // given back to the deleted network when they end.
-            get_authorized::<VNet>(state, caller, id, Op::Manage)?;
-            tx.delete(Kind::Net, id);
-            Ok(id)
+        self.execute(Command::VnDelete {
+            caller: caller.clone(),
+            id,
         })
+        .and_then(Answer::id)
     }
 
     pub fn vn_info(&self, caller: &Caller, id: Oid) -> Result<String> {
@@ -341,14 +226,12 @@ impl Core {
     }
 
     pub fn vn_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {
-        self.write(|state, tx| {
-            let net = get_authorized::<VNet>(state, caller, id, Op::Manage)?;
-            let tmpl = super::users::parse_update(text)?;
-            let mut net = net.clone();
-            net.template = tmpl;
-            tx.put(Change::VNet(net));
-            Ok(id)
+        self.execute(Command::VnUpdate {
+            caller: caller.clone(),
+            id,
+            text: text.into(),
         })
+        .and_then(Answer::id)
     }
 
     pub fn vnpool_info(&self, caller: &Caller, flag: i32, start: i32, end: i32) -> Result<String> {
@@ -365,24 +248,13 @@ impl Core {
     /// addleases / rmleases / hold / release share their shape: the first LEASES vector of a
     /// template applied to one network under MANAGE, with 3.2's texts (catalogue §6.2).
     pub fn vn_leases(&self, caller: &Caller, id: Oid, text: &str, op: LeaseOp) -> Result<Oid> {
-        self.write(|state, tx| {
-            // Only uid 0 skips the authorization step, which is also where others learn that
-            // the network does not exist: for it a parse error comes first.
-            if caller.uid != 0 {
-                get_authorized::<VNet>(state, caller, id, Op::Manage)?;
-            }
-            let tmpl = template::parse(text).map_err(|e| {
-                Error::request(if e.message.is_empty() {
-                    Refusal::LeaseParseNoDetail
-                } else {
-                    Refusal::LeaseParse(e.message)
-                })
-            })?;
-            let mut net = owned::get::<VNet>(state, id)?.clone();
-            apply_lease_op(&mut net, &tmpl, op)?;
-            tx.put(Change::VNet(net));
-            Ok(id)
+        self.execute(Command::VnLeases {
+            caller: caller.clone(),
+            id,
+            text: text.into(),
+            op,
         })
+        .and_then(Answer::id)
     }
 }
 
@@ -467,6 +339,193 @@ pub enum LeaseOp {
     Remove,
     Hold,
     Release,
+}
+
+impl Shared {
+    pub(super) fn apply_vn_allocate(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        template: &Template,
+    ) -> Result<Oid> {
+        let mut tmpl = template.clone();
+        let prefix = parse_mac_prefix(&self.settings.mac_prefix).unwrap_or(0x0200);
+
+        state.authorize(caller, &[AuthItem::create(Kind::Net)])?;
+        let name = tmpl.get("NAME").unwrap_or("").to_string();
+        if name.is_empty() {
+            return Err(alloc_err(AllocDetail::NameEmpty));
+        }
+        if name.len() > 128 {
+            return Err(alloc_err(AllocDetail::NameTooLong));
+        }
+        if let Some(n) = state
+            .vnets
+            .values()
+            .find(|n| n.uid == caller.uid && n.name == name)
+        {
+            return Err(alloc_err(AllocDetail::NameTaken {
+                kind: "NET",
+                id: n.id,
+            }));
+        }
+        let kind = match tmpl.get("TYPE").map(|t| t.trim().to_ascii_uppercase()) {
+            None => return Err(alloc_err(AllocDetail::NoNetworkType)),
+            Some(t) if t.is_empty() => return Err(alloc_err(AllocDetail::NoNetworkType)),
+            Some(t) if t == "RANGED" => NetKind::Ranged,
+            Some(t) if t == "FIXED" => NetKind::Fixed,
+            Some(t) => return Err(alloc_err(AllocDetail::WrongNetworkType(t))),
+        };
+        let id = state.next_id(Kind::Net);
+        let phydev = tmpl.get("PHYDEV").unwrap_or("").to_string();
+        let bridge = match tmpl.get("BRIDGE") {
+            Some(b) if !b.is_empty() => b.to_string(),
+            _ if !phydev.is_empty() => format!("onebr{id}"),
+            _ => return Err(alloc_err(AllocDetail::NoBridge)),
+        };
+        let vlan = match tmpl.get("VLAN") {
+            Some(v) => v.eq_ignore_ascii_case("YES"),
+            None => !phydev.is_empty(),
+        };
+        let vlan_id = tmpl.get("VLAN_ID").unwrap_or("").to_string();
+        let mut net = VNet {
+            id,
+            uid: caller.uid,
+            gid: caller.gid,
+            uname: caller.name.clone(),
+            gname: state.group_name(caller.gid),
+            name,
+            perms: Permissions::default(),
+            kind,
+            bridge,
+            vlan,
+            phydev,
+            vlan_id,
+            ip_start: 0,
+            ip_end: 0,
+            mac_prefix: prefix,
+            template: Template::new(),
+            leases: BTreeMap::new(),
+            cursor: Default::default(),
+        };
+        match kind {
+            NetKind::Ranged => {
+                let (start, end, mask) = ranged_range(&tmpl, self.settings.network_size)?;
+                net.ip_start = start;
+                net.ip_end = end;
+                if let Some(mask) = mask {
+                    tmpl.set_single("NETWORK_MASK", ip_to_string(mask));
+                }
+                for key in ["NETWORK_ADDRESS", "NETWORK_SIZE", "IP_START", "IP_END"] {
+                    tmpl.remove(key);
+                }
+            }
+            NetKind::Fixed => {
+                // 3.2 skips (and only logs) a lease with a bad IP or MAC, or an IP given
+                // twice; the network is created with the others.
+                for (ip, mac) in lease_requests(&tmpl) {
+                    let Some(ip) = ip else { continue };
+                    if net.leases.contains_key(&ip) {
+                        continue;
+                    }
+                    let mac = match mac {
+                        Some(m) => match parse_mac(&m) {
+                            Some(mac) => mac,
+                            None => continue,
+                        },
+                        None => mac_for_ip(prefix, ip),
+                    };
+                    net.leases.insert(
+                        ip,
+                        Lease {
+                            mac,
+                            used: false,
+                            vid: -1,
+                        },
+                    );
+                }
+                tmpl.remove("LEASES");
+            }
+        }
+        for key in ["NAME", "TYPE", "BRIDGE", "PHYDEV", "VLAN", "VLAN_ID"] {
+            tmpl.remove(key);
+        }
+        net.template = tmpl.clone();
+        Error::check_xml(
+            Kind::Net,
+            &[
+                &net.name,
+                &net.uname,
+                &net.gname,
+                &net.bridge,
+                &net.phydev,
+                &net.vlan_id,
+            ],
+            Some(&net.template),
+        )?;
+        let id = tx.alloc_id(state, Kind::Net);
+        net.id = id;
+        tx.put(Change::VNet(net));
+        Ok(id)
+    }
+
+    pub(super) fn apply_vn_delete(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+    ) -> Result<Oid> {
+        // As 3.2, leases in use do not stop it: their VMs keep their NICs, and nothing is
+        // given back to the deleted network when they end.
+        get_authorized::<VNet>(state, caller, id, Op::Manage)?;
+        tx.delete(Kind::Net, id);
+        Ok(id)
+    }
+
+    pub(super) fn apply_vn_update(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        text: &str,
+    ) -> Result<Oid> {
+        let net = get_authorized::<VNet>(state, caller, id, Op::Manage)?;
+        let tmpl = super::users::parse_update(text)?;
+        let mut net = net.clone();
+        net.template = tmpl;
+        tx.put(Change::VNet(net));
+        Ok(id)
+    }
+
+    pub(super) fn apply_vn_leases(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        caller: &Caller,
+        id: Oid,
+        text: &str,
+        op: LeaseOp,
+    ) -> Result<Oid> {
+        // Only uid 0 skips the authorization step, which is also where others learn that
+        // the network does not exist: for it a parse error comes first.
+        if caller.uid != 0 {
+            get_authorized::<VNet>(state, caller, id, Op::Manage)?;
+        }
+        let tmpl = template::parse(text).map_err(|e| {
+            Error::request(if e.message.is_empty() {
+                Refusal::LeaseParseNoDetail
+            } else {
+                Refusal::LeaseParse(e.message)
+            })
+        })?;
+        let mut net = owned::get::<VNet>(state, id)?.clone();
+        apply_lease_op(&mut net, &tmpl, op)?;
+        tx.put(Change::VNet(net));
+        Ok(id)
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! `StratusLab/storage: pdisk-server`); the others are stratusd's own, listed in
 //! `docs/compatibility.md`.
 
-use super::{Change, Core, State, Tx};
+use super::command::Answer;
+use super::{Change, Command, Core, Shared, State, Tx};
 use crate::model::vm::{LcmState, VmState};
 use crate::model::volume::{
     Backing, Mount, Visibility, Volume, VolumeState, VolumeType, MAX_USERS, SIZE_MAX_GIB,
@@ -278,6 +279,76 @@ pub struct TakeRequest<'a> {
     pub node: &'a str,
 }
 
+impl TakeRequest<'_> {
+    /// The request as data a command carries.
+    pub fn to_owned_request(&self) -> OwnedTakeRequest {
+        OwnedTakeRequest {
+            uuid: self.uuid.to_string(),
+            vm_id: self.vm_id,
+            owner: self.owner.to_string(),
+            privileged: self.privileged,
+            disk_index: self.disk_index,
+            node: self.node.to_string(),
+        }
+    }
+}
+
+/// A [`TakeRequest`] that owns its strings (in [`super::Command::VolumeTake`]).
+#[derive(Debug, Clone)]
+pub struct OwnedTakeRequest {
+    pub uuid: String,
+    pub vm_id: Oid,
+    pub owner: String,
+    pub privileged: bool,
+    pub disk_index: usize,
+    pub node: String,
+}
+
+impl OwnedTakeRequest {
+    pub fn as_request(&self) -> TakeRequest<'_> {
+        TakeRequest {
+            uuid: &self.uuid,
+            vm_id: self.vm_id,
+            owner: &self.owner,
+            privileged: self.privileged,
+            disk_index: self.disk_index,
+            node: &self.node,
+        }
+    }
+}
+
+/// Where the data of a copy (`POST /disks/<uuid>`) goes, planned by the caller from the
+/// source's backing before the command is sent, for both outcomes: a copy-on-write snapshot
+/// of an origin, or the rebase of a live snapshot. Which one applies is decided under the
+/// state, from the source's type.
+#[derive(Debug, Clone)]
+pub struct CopyPlans {
+    /// The backing of the source the plans were made from (`None`: no such volume then).
+    pub source: Option<Backing>,
+    pub snapshot: std::result::Result<Backing, String>,
+    pub rebase: std::result::Result<Backing, String>,
+}
+
+impl CopyPlans {
+    /// The plan for a copy of `src`, if one was made for it.
+    pub fn plan(&self, src: &Volume, cow: bool) -> std::result::Result<Backing, String> {
+        if self.source.as_ref() != Some(&src.backing) {
+            return Err("no place for the copy".into());
+        }
+        if cow {
+            self.snapshot.clone()
+        } else {
+            self.rebase.clone()
+        }
+    }
+
+    /// The new volume's backing: the plan, or the source's own when planning failed (the
+    /// caller then removes nothing of it).
+    fn backing(&self, src: &Volume, cow: bool) -> Backing {
+        self.plan(src, cow).unwrap_or_else(|_| src.backing.clone())
+    }
+}
+
 /// What deleting did.
 #[derive(Debug, Clone)]
 pub enum Deleted {
@@ -447,46 +518,29 @@ impl Core {
             mounts: Vec::new(),
             cached: false,
         };
-        let quota = self.settings.volumes.user_quota_gib;
-        self.write(|state, tx| {
-            if state.volumes.contains_key(&volume.uuid) {
-                return Err(super::Error::Internal("volume id taken".into()));
-            }
-            if let Some(refusal) = over_quota(state, &volume.owner, volume.size, quota) {
-                return Ok(Err(refusal));
-            }
-            tx.put(Change::Volume(volume.clone()));
-            Ok(Ok(()))
-        })??;
+        self.execute(Command::VolumeCreate {
+            volume: volume.clone(),
+        })
+        .and_then(Answer::volume_created)??;
         Ok(volume)
     }
 
     /// The data of a new volume is there: it becomes usable. `size` corrects the size when
     /// the content decided it (uploads).
     pub fn volume_created(&self, uuid: &str, size: Option<u64>) -> VolumeResult<Volume> {
-        Ok(self.write(|state, tx| {
-            let mut v = state
-                .volumes
-                .get(uuid)
-                .cloned()
-                .ok_or_else(|| super::Error::Internal(format!("volume {uuid} vanished")))?;
-            v.state = VolumeState::Ready;
-            if let Some(s) = size {
-                v.size = s;
-            }
-            tx.put(Change::Volume(v.clone()));
-            Ok(v)
-        })?)
+        Ok(self
+            .execute(Command::VolumeReady {
+                uuid: uuid.into(),
+                size,
+            })
+            .and_then(Answer::volume)?)
     }
 
     /// The data could not be made (or is removed): the record goes.
     pub fn volume_forget(&self, uuid: &str) -> VolumeResult<()> {
-        Ok(self.write(|state, tx| {
-            if state.volumes.contains_key(uuid) {
-                tx.put(Change::DeleteVolume(uuid.to_string()));
-            }
-            Ok(())
-        })?)
+        Ok(self
+            .execute(Command::VolumeForget { uuid: uuid.into() })
+            .and_then(Answer::done)?)
     }
 
     /// The origin volume of a cached Marketplace image, recorded the first time it is asked
@@ -496,123 +550,31 @@ impl Core {
         image: &CachedOrigin,
         new_uuid: &str,
     ) -> VolumeResult<Volume> {
-        Ok(self.write(|state, tx| {
-            let known = state.volumes.values().find(|v| {
-                v.cached
-                    && v.identifier == image.id
-                    && v.backing.path().as_os_str() == image.path.as_str()
-            });
-            if let Some(v) = known {
-                return Ok(v.clone());
-            }
-            let v = Volume {
-                uuid: new_uuid.to_string(),
-                owner: image.owner.clone(),
-                tag: String::new(),
-                size: image.bytes.div_ceil(1 << 30).max(1),
-                kind: VolumeType::MachineImageOrigin,
-                visibility: if image.public {
-                    Visibility::Public
-                } else {
-                    Visibility::Private
-                },
-                identifier: image.id.clone(),
-                quarantine: String::new(),
-                quarantined_at: None,
-                seed: true,
-                base: None,
-                created: crate::model::now(),
-                backing: Backing::File {
-                    path: image.path.clone(),
-                    format: image.format.clone(),
-                },
-                state: VolumeState::Ready,
-                mounts: Vec::new(),
-                cached: true,
-            };
-            if state.volumes.contains_key(&v.uuid) {
-                return Err(super::Error::Internal("volume id taken".into()));
-            }
-            tx.put(Change::Volume(v.clone()));
-            Ok(v)
-        })?)
+        Ok(self
+            .execute(Command::VolumeCachedOrigin {
+                image: image.clone(),
+                new_uuid: new_uuid.into(),
+            })
+            .and_then(Answer::volume)?)
     }
 
     /// `POST /disks/<uuid>`: the new copy-on-write snapshot of an origin, or the rebase of a
     /// live snapshot into a new origin. Returns the source volume; the new one is recorded
-    /// `Creating` with `backing`.
+    /// `Creating` with the backing `plans` gives it.
     pub fn volume_copy_begin(
         &self,
         who: &VolumeUser,
         uuid: &str,
         new_uuid: &str,
-        backing: impl FnOnce(&Volume, bool) -> Backing,
+        plans: CopyPlans,
     ) -> VolumeResult<(Volume, Volume)> {
-        let mut backing = Some(backing);
-        let quota = self.settings.volumes.user_quota_gib;
-        self.write(|state, tx| {
-            let Some(src) = existing(state, who, uuid) else {
-                return Ok(Err(VolumeError::NotFound(format!(
-                    "Disk {uuid} doesn't exists"
-                ))));
-            };
-            let cow = match src.kind {
-                VolumeType::MachineImageOrigin => true,
-                VolumeType::MachineImageLive => false,
-                other => {
-                    return Ok(Err(VolumeError::Conflict(format!(
-                        "Invalid disk state: {}. Cannot create copy or save as new image.",
-                        other.as_str()
-                    ))))
-                }
-            };
-            // pdisk checked nothing here; stratusd: a snapshot needs the right to use the
-            // origin, a rebase the right to change the live volume.
-            let allowed = if cow {
-                can_view(who, src)
-            } else {
-                can_edit(who, src)
-            };
-            if !allowed {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "insufficient access rights to view disk ({uuid})"
-                ))));
-            }
-            if let Some(refusal) = over_quota(state, &who.name, src.size, quota) {
-                return Ok(Err(refusal));
-            }
-            let Some(make) = backing.take() else {
-                return Err(super::Error::Internal("backing asked twice".into()));
-            };
-            let new = Volume {
-                uuid: new_uuid.to_string(),
-                owner: who.name.clone(),
-                tag: String::new(),
-                size: src.size,
-                kind: if cow {
-                    VolumeType::MachineImageLive
-                } else {
-                    VolumeType::MachineImageOrigin
-                },
-                visibility: Visibility::Private,
-                identifier: if cow {
-                    format!("snapshot:{uuid}")
-                } else {
-                    src.identifier.clone()
-                },
-                quarantine: String::new(),
-                quarantined_at: None,
-                seed: !cow,
-                base: cow.then(|| uuid.to_string()),
-                created: crate::model::now(),
-                backing: make(src, cow),
-                state: VolumeState::Creating,
-                mounts: Vec::new(),
-                cached: false,
-            };
-            tx.put(Change::Volume(new.clone()));
-            Ok(Ok((src.clone(), new)))
-        })?
+        self.execute(Command::VolumeCopy {
+            who: who.clone(),
+            uuid: uuid.into(),
+            new_uuid: new_uuid.into(),
+            plans,
+        })
+        .and_then(Answer::volume_copy)?
     }
 
     /// `PUT /disks/<uuid>`: the properties the form sets. Owners may change the tag, the
@@ -624,117 +586,31 @@ impl Core {
         uuid: &str,
         form: &VolumeForm,
     ) -> VolumeResult<Volume> {
-        self.write(|state, tx| {
-            let v = match editable(state, who, uuid, "update", "changed") {
-                Ok(v) => v,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            if !who.superuser && (form.owner.is_some() || form.quarantine.is_some()) {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "only {SUPERUSER} may change the owner or the quarantine of disk ({uuid})"
-                ))));
-            }
-            if form.size.is_some_and(|s| s != v.size) {
-                return Ok(Err(VolumeError::BadRequest(format!(
-                    "the size of disk ({uuid}) cannot be changed"
-                ))));
-            }
-            let mut changed = v.clone();
-            if let Some(t) = &form.tag {
-                changed.tag = t.clone();
-            }
-            if let Some(vis) = form.visibility {
-                changed.visibility = vis;
-            }
-            if let Some(owner) = &form.owner {
-                changed.owner = owner.clone();
-            }
-            if let Some(q) = &form.quarantine {
-                changed.quarantine = q.trim().to_string();
-                changed.quarantined_at = if changed.quarantine.is_empty() {
-                    None
-                } else {
-                    Some(crate::model::now())
-                };
-            }
-            if let Some(id) = &form.identifier {
-                changed.identifier = id.clone();
-            }
-            if let Some(kind) = form.kind {
-                if kind != changed.kind && !changed.mounts.is_empty() {
-                    return Ok(Err(VolumeError::Conflict(format!(
-                        "disk ({uuid}) is in use and its type can't be changed"
-                    ))));
-                }
-                changed.kind = kind;
-            }
-            // pdisk: the form sends seed only when it is set.
-            changed.seed = form.seed;
-            tx.put(Change::Volume(changed.clone()));
-            Ok(Ok(changed))
-        })?
+        self.execute(Command::VolumeUpdate {
+            who: who.clone(),
+            uuid: uuid.into(),
+            form: form.clone(),
+        })
+        .and_then(Answer::volume_update)?
     }
 
     /// `DELETE /disks/<uuid>/`: the volume goes into the quarantine (hidden from its owner,
     /// purged after the volume quarantine period); the super-user deleting a volume already
     /// in quarantine removes it now.
     pub fn volume_delete(&self, who: &VolumeUser, uuid: &str) -> VolumeResult<Deleted> {
-        self.write(|state, tx| {
-            let v = match editable(state, who, uuid, "delete", "deleted") {
-                Ok(v) => v,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            if !v.mounts.is_empty() {
-                return Ok(Err(VolumeError::Conflict(format!(
-                    "disk ({uuid}) is in use and can't be deleted"
-                ))));
-            }
-            if v.kind == VolumeType::MachineImageOrigin && user_count(state, v) > 0 {
-                return Ok(Err(VolumeError::Conflict(format!(
-                    "disk ({uuid}) has snapshots and can't be deleted"
-                ))));
-            }
-            let mut changed = v.clone();
-            if v.in_quarantine() && who.superuser {
-                changed.state = VolumeState::Deleting;
-                tx.put(Change::Volume(changed.clone()));
-                return Ok(Ok(Deleted::Remove(Box::new(changed))));
-            }
-            let t = crate::model::now();
-            changed.quarantine = quarantine_now(t);
-            changed.quarantined_at = Some(t);
-            tx.put(Change::Volume(changed));
-            Ok(Ok(Deleted::Quarantined))
-        })?
+        self.execute(Command::VolumeDelete {
+            who: who.clone(),
+            uuid: uuid.into(),
+        })
+        .and_then(Answer::volume_deleted)?
     }
 
     /// Volumes whose quarantine is over (and which nothing uses or is based on) are marked for
     /// removal and returned; the caller removes their data and then forgets them.
     pub fn volumes_to_purge(&self, now: i64, period_secs: f64) -> VolumeResult<Vec<Volume>> {
-        Ok(self.write(|state, tx| {
-            let mut due = Vec::new();
-            for v in state.volumes.values() {
-                let Some(at) = v.quarantined_at else { continue };
-                if !v.is_ready() || !v.mounts.is_empty() {
-                    continue;
-                }
-                if (now - at) as f64 <= period_secs {
-                    continue;
-                }
-                let has_snapshots = state
-                    .volumes
-                    .values()
-                    .any(|o| o.base.as_deref() == Some(v.uuid.as_str()));
-                if has_snapshots {
-                    continue;
-                }
-                let mut changed = v.clone();
-                changed.state = VolumeState::Deleting;
-                tx.put(Change::Volume(changed.clone()));
-                due.push(changed);
-            }
-            Ok(due)
-        })?)
+        Ok(self
+            .execute(Command::VolumesToPurge { now, period_secs })
+            .and_then(Answer::volumes)?)
     }
 
     /// `GET /disks/<uuid>/mounts/`.
@@ -755,60 +631,11 @@ impl Core {
     /// The VM becomes a user of the volume (a mount with target `static`). Asking again for the
     /// same VM (a prolog run again after a restart) changes nothing.
     pub fn volume_take(&self, req: &TakeRequest<'_>) -> Result<Volume, String> {
-        let uuid = req.uuid;
-        let taken = self.write(|state, tx| {
-            let Some(v) = state.volumes.get(uuid).filter(|v| v.is_ready()) else {
-                return Ok(Err(format!("persistent disk {uuid} does not exist")));
-            };
-            let owner_sees = req.privileged
-                || v.owner == req.owner
-                || (v.visibility == Visibility::Public && !v.in_quarantine());
-            if !owner_sees || (v.in_quarantine() && !req.privileged) {
-                return Ok(Err(format!(
-                    "User {} is not authorized to use persistent disk {uuid}",
-                    req.owner
-                )));
-            }
-            if let Some(own) = v.mount_of(req.vm_id) {
-                if own.is_hotplug() {
-                    return Ok(Err(format!(
-                        "persistent disk {uuid} is already attached to VM {}",
-                        req.vm_id
-                    )));
-                }
-                return Ok(Ok(v.clone()));
-            }
-            if req.disk_index == 0 {
-                if v.kind != VolumeType::MachineImageLive {
-                    return Ok(Err("Only a live persistent disk can be booted from.".into()));
-                }
-                if user_count(state, v) != 0 {
-                    return Ok(Err(
-                        "User count must be zero on the live disk to boot from.".into()
-                    ));
-                }
-            } else if !matches!(
-                v.kind,
-                VolumeType::DataImageRawReadonly | VolumeType::DataImageRawReadWrite
-            ) {
-                return Ok(Err(
-                    "Only DATA_IMAGE_RAW_READONLY, DATA_IMAGE_RAW_READ_WRITE type disks can be attached as extra disks".into(),
-                ));
-            }
-            if let Some(refusal) = refuse_new_user(v) {
-                return Ok(Err(refusal));
-            }
-            let mut changed = v.clone();
-            changed.mounts.push(Mount {
-                vm_id: req.vm_id,
-                node: req.node.to_string(),
-                device: STATIC_TARGET.to_string(),
-                disk_index: Some(req.disk_index),
-                since: crate::model::now(),
-            });
-            tx.put(Change::Volume(changed.clone()));
-            Ok(Ok(changed))
-        });
+        let taken = self
+            .execute(Command::VolumeTake {
+                request: req.to_owned_request(),
+            })
+            .and_then(Answer::taken);
         match taken {
             Ok(result) => result,
             Err(e) => Err(e.to_string()),
@@ -825,120 +652,33 @@ impl Core {
         vm_id: Oid,
         register_only: bool,
     ) -> VolumeResult<AttachPlan> {
-        self.write(|state, tx| {
-            let Some(v) = existing(state, who, uuid) else {
-                return Ok(Err(VolumeError::NotFound(format!("Unknown disk: {uuid}"))));
-            };
-            if !can_view(who, v) {
-                return Ok(Err(VolumeError::Forbidden(
-                    "Not enough rights to attach disk".into(),
-                )));
-            }
-            let Some(vm) = vm_of(state, vm_id) else {
-                return Ok(Err(VolumeError::NotFound(format!(
-                    "VM {vm_id} does not exist"
-                ))));
-            };
-            if !who.superuser && vm.uname != who.name {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "Not enough rights to attach disk to VM {vm_id}"
-                ))));
-            }
-            if v.mount_of(vm_id).is_some() {
-                return Ok(Err(VolumeError::Forbidden(format!(
-                    "Mount already exists for: {vm_id} and {uuid}"
-                ))));
-            }
-            if v.in_quarantine() {
-                return Ok(Err(VolumeError::Conflict(format!(
-                    "disk ({uuid}) is in quarantine"
-                ))));
-            }
-            if matches!(
-                v.kind,
-                VolumeType::MachineImageOrigin | VolumeType::DataImageOrigin
-            ) {
-                return Ok(Err(VolumeError::Conflict(format!(
-                    "Invalid disk state: {}. Cannot attach an origin.",
-                    v.kind.as_str()
-                ))));
-            }
-            if let Some(refusal) = refuse_new_user(v) {
-                return Ok(Err(VolumeError::Conflict(refusal)));
-            }
-            let running = vm.state == VmState::Active && vm.lcm_state == LcmState::Running;
-            if !register_only && !running {
-                return Ok(Err(VolumeError::Conflict(format!(
-                    "VM {vm_id} is not in running state"
-                ))));
-            }
-            let Some(host) = vm
-                .last_history()
-                .and_then(|h| state.hosts.get(&h.hid))
-                .cloned()
-            else {
-                return Ok(Err(VolumeError::Conflict(format!(
-                    "VM {vm_id} is not placed on a host"
-                ))));
-            };
-            let target = if register_only {
-                STATIC_TARGET.to_string()
-            } else {
-                match next_target(&used_targets(state, vm)) {
-                    Some(t) => t,
-                    None => {
-                        return Ok(Err(VolumeError::Conflict(
-                            "no free devices available".into(),
-                        )))
-                    }
-                }
-            };
-            let mut changed = v.clone();
-            changed.mounts.push(Mount {
-                vm_id,
-                node: host.name.clone(),
-                device: target.clone(),
-                disk_index: None,
-                since: crate::model::now(),
-            });
-            tx.put(Change::Volume(changed.clone()));
-            Ok(Ok(AttachPlan {
-                volume: changed,
-                vm: vm.clone(),
-                host,
-                target,
-            }))
-        })?
+        self.execute(Command::VolumeAttach {
+            who: who.clone(),
+            uuid: uuid.into(),
+            vm: vm_id,
+            register_only,
+        })
+        .and_then(Answer::attach)?
     }
 
     /// Removes the mount of `vm_id` (after a failed attach, or a completed detach).
     pub fn volume_unmount(&self, uuid: &str, vm_id: Oid) -> VolumeResult<()> {
-        Ok(self.write(|state, tx| {
-            if let Some(v) = state.volumes.get(uuid) {
-                if v.mount_of(vm_id).is_some() {
-                    let mut changed = v.clone();
-                    changed.mounts.retain(|m| m.vm_id != vm_id);
-                    tx.put(Change::Volume(changed));
-                }
-            }
-            Ok(())
-        })?)
+        Ok(self
+            .execute(Command::VolumeUnmount {
+                uuid: uuid.into(),
+                vm: vm_id,
+            })
+            .and_then(Answer::done)?)
     }
 
     /// Records a mount that libvirt shows but the store lost (reconciliation at start).
     pub fn volume_mount_found(&self, uuid: &str, mount: Mount) -> VolumeResult<bool> {
-        Ok(self.write(|state, tx| {
-            let Some(v) = state.volumes.get(uuid).filter(|v| v.is_ready()) else {
-                return Ok(false);
-            };
-            if v.mount_of(mount.vm_id).is_some() || refuse_new_user(v).is_some() {
-                return Ok(false);
-            }
-            let mut changed = v.clone();
-            changed.mounts.push(mount);
-            tx.put(Change::Volume(changed));
-            Ok(true)
-        })?)
+        Ok(self
+            .execute(Command::VolumeMountFound {
+                uuid: uuid.into(),
+                mount,
+            })
+            .and_then(Answer::flag)?)
     }
 
     /// `DELETE /disks/<uuid>/mounts/<uuid>_<vmid>`: checks; the caller unplugs the device
@@ -1033,6 +773,490 @@ fn refuse_new_user(v: &Volume) -> Option<String> {
         }
     }
     None
+}
+
+impl Shared {
+    pub(super) fn apply_volume_create(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        volume: &Volume,
+    ) -> super::Result<VolumeResult<()>> {
+        let quota = self.settings.volumes.user_quota_gib;
+
+        if state.volumes.contains_key(&volume.uuid) {
+            return Err(super::Error::Internal("volume id taken".into()));
+        }
+        if let Some(refusal) = over_quota(state, &volume.owner, volume.size, quota) {
+            return Ok(Err(refusal));
+        }
+        tx.put(Change::Volume(volume.clone()));
+        Ok(Ok(()))
+    }
+
+    pub(super) fn apply_volume_ready(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        uuid: &str,
+        size: Option<u64>,
+    ) -> super::Result<Volume> {
+        let mut v = state
+            .volumes
+            .get(uuid)
+            .cloned()
+            .ok_or_else(|| super::Error::Internal(format!("volume {uuid} vanished")))?;
+        v.state = VolumeState::Ready;
+        if let Some(s) = size {
+            v.size = s;
+        }
+        tx.put(Change::Volume(v.clone()));
+        Ok(v)
+    }
+
+    pub(super) fn apply_volume_forget(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        uuid: &str,
+    ) -> super::Result<()> {
+        if state.volumes.contains_key(uuid) {
+            tx.put(Change::DeleteVolume(uuid.to_string()));
+        }
+        Ok(())
+    }
+
+    pub(super) fn apply_volume_cached_origin(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        image: &CachedOrigin,
+        new_uuid: &str,
+    ) -> super::Result<Volume> {
+        let known = state.volumes.values().find(|v| {
+            v.cached
+                && v.identifier == image.id
+                && v.backing.path().as_os_str() == image.path.as_str()
+        });
+        if let Some(v) = known {
+            return Ok(v.clone());
+        }
+        let v = Volume {
+            uuid: new_uuid.to_string(),
+            owner: image.owner.clone(),
+            tag: String::new(),
+            size: image.bytes.div_ceil(1 << 30).max(1),
+            kind: VolumeType::MachineImageOrigin,
+            visibility: if image.public {
+                Visibility::Public
+            } else {
+                Visibility::Private
+            },
+            identifier: image.id.clone(),
+            quarantine: String::new(),
+            quarantined_at: None,
+            seed: true,
+            base: None,
+            created: crate::model::now(),
+            backing: Backing::File {
+                path: image.path.clone(),
+                format: image.format.clone(),
+            },
+            state: VolumeState::Ready,
+            mounts: Vec::new(),
+            cached: true,
+        };
+        if state.volumes.contains_key(&v.uuid) {
+            return Err(super::Error::Internal("volume id taken".into()));
+        }
+        tx.put(Change::Volume(v.clone()));
+        Ok(v)
+    }
+
+    pub(super) fn apply_volume_copy(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        who: &VolumeUser,
+        uuid: &str,
+        new_uuid: &str,
+        plans: &CopyPlans,
+    ) -> super::Result<VolumeResult<(Volume, Volume)>> {
+        let quota = self.settings.volumes.user_quota_gib;
+
+        let Some(src) = existing(state, who, uuid) else {
+            return Ok(Err(VolumeError::NotFound(format!(
+                "Disk {uuid} doesn't exists"
+            ))));
+        };
+        let cow = match src.kind {
+            VolumeType::MachineImageOrigin => true,
+            VolumeType::MachineImageLive => false,
+            other => {
+                return Ok(Err(VolumeError::Conflict(format!(
+                    "Invalid disk state: {}. Cannot create copy or save as new image.",
+                    other.as_str()
+                ))))
+            }
+        };
+        // pdisk checked nothing here; stratusd: a snapshot needs the right to use the
+        // origin, a rebase the right to change the live volume.
+        let allowed = if cow {
+            can_view(who, src)
+        } else {
+            can_edit(who, src)
+        };
+        if !allowed {
+            return Ok(Err(VolumeError::Forbidden(format!(
+                "insufficient access rights to view disk ({uuid})"
+            ))));
+        }
+        if let Some(refusal) = over_quota(state, &who.name, src.size, quota) {
+            return Ok(Err(refusal));
+        }
+        let new = Volume {
+            uuid: new_uuid.to_string(),
+            owner: who.name.clone(),
+            tag: String::new(),
+            size: src.size,
+            kind: if cow {
+                VolumeType::MachineImageLive
+            } else {
+                VolumeType::MachineImageOrigin
+            },
+            visibility: Visibility::Private,
+            identifier: if cow {
+                format!("snapshot:{uuid}")
+            } else {
+                src.identifier.clone()
+            },
+            quarantine: String::new(),
+            quarantined_at: None,
+            seed: !cow,
+            base: cow.then(|| uuid.to_string()),
+            created: crate::model::now(),
+            backing: plans.backing(src, cow),
+            state: VolumeState::Creating,
+            mounts: Vec::new(),
+            cached: false,
+        };
+        tx.put(Change::Volume(new.clone()));
+        Ok(Ok((src.clone(), new)))
+    }
+
+    pub(super) fn apply_volume_update(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        who: &VolumeUser,
+        uuid: &str,
+        form: &VolumeForm,
+    ) -> super::Result<VolumeResult<Volume>> {
+        let v = match editable(state, who, uuid, "update", "changed") {
+            Ok(v) => v,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if !who.superuser && (form.owner.is_some() || form.quarantine.is_some()) {
+            return Ok(Err(VolumeError::Forbidden(format!(
+                "only {SUPERUSER} may change the owner or the quarantine of disk ({uuid})"
+            ))));
+        }
+        if form.size.is_some_and(|s| s != v.size) {
+            return Ok(Err(VolumeError::BadRequest(format!(
+                "the size of disk ({uuid}) cannot be changed"
+            ))));
+        }
+        let mut changed = v.clone();
+        if let Some(t) = &form.tag {
+            changed.tag = t.clone();
+        }
+        if let Some(vis) = form.visibility {
+            changed.visibility = vis;
+        }
+        if let Some(owner) = &form.owner {
+            changed.owner = owner.clone();
+        }
+        if let Some(q) = &form.quarantine {
+            changed.quarantine = q.trim().to_string();
+            changed.quarantined_at = if changed.quarantine.is_empty() {
+                None
+            } else {
+                Some(crate::model::now())
+            };
+        }
+        if let Some(id) = &form.identifier {
+            changed.identifier = id.clone();
+        }
+        if let Some(kind) = form.kind {
+            if kind != changed.kind && !changed.mounts.is_empty() {
+                return Ok(Err(VolumeError::Conflict(format!(
+                    "disk ({uuid}) is in use and its type can't be changed"
+                ))));
+            }
+            changed.kind = kind;
+        }
+        // pdisk: the form sends seed only when it is set.
+        changed.seed = form.seed;
+        tx.put(Change::Volume(changed.clone()));
+        Ok(Ok(changed))
+    }
+
+    pub(super) fn apply_volume_delete(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        who: &VolumeUser,
+        uuid: &str,
+    ) -> super::Result<VolumeResult<Deleted>> {
+        let v = match editable(state, who, uuid, "delete", "deleted") {
+            Ok(v) => v,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if !v.mounts.is_empty() {
+            return Ok(Err(VolumeError::Conflict(format!(
+                "disk ({uuid}) is in use and can't be deleted"
+            ))));
+        }
+        if v.kind == VolumeType::MachineImageOrigin && user_count(state, v) > 0 {
+            return Ok(Err(VolumeError::Conflict(format!(
+                "disk ({uuid}) has snapshots and can't be deleted"
+            ))));
+        }
+        let mut changed = v.clone();
+        if v.in_quarantine() && who.superuser {
+            changed.state = VolumeState::Deleting;
+            tx.put(Change::Volume(changed.clone()));
+            return Ok(Ok(Deleted::Remove(Box::new(changed))));
+        }
+        let t = crate::model::now();
+        changed.quarantine = quarantine_now(t);
+        changed.quarantined_at = Some(t);
+        tx.put(Change::Volume(changed));
+        Ok(Ok(Deleted::Quarantined))
+    }
+
+    pub(super) fn apply_volumes_to_purge(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        now: i64,
+        period_secs: f64,
+    ) -> super::Result<Vec<Volume>> {
+        let mut due = Vec::new();
+        for v in state.volumes.values() {
+            let Some(at) = v.quarantined_at else { continue };
+            if !v.is_ready() || !v.mounts.is_empty() {
+                continue;
+            }
+            if (now - at) as f64 <= period_secs {
+                continue;
+            }
+            let has_snapshots = state
+                .volumes
+                .values()
+                .any(|o| o.base.as_deref() == Some(v.uuid.as_str()));
+            if has_snapshots {
+                continue;
+            }
+            let mut changed = v.clone();
+            changed.state = VolumeState::Deleting;
+            tx.put(Change::Volume(changed.clone()));
+            due.push(changed);
+        }
+        Ok(due)
+    }
+
+    pub(super) fn apply_volume_take(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        req: &TakeRequest<'_>,
+    ) -> super::Result<std::result::Result<Volume, String>> {
+        let uuid = req.uuid;
+
+        let Some(v) = state.volumes.get(uuid).filter(|v| v.is_ready()) else {
+            return Ok(Err(format!("persistent disk {uuid} does not exist")));
+        };
+        let owner_sees = req.privileged
+            || v.owner == req.owner
+            || (v.visibility == Visibility::Public && !v.in_quarantine());
+        if !owner_sees || (v.in_quarantine() && !req.privileged) {
+            return Ok(Err(format!(
+                "User {} is not authorized to use persistent disk {uuid}",
+                req.owner
+            )));
+        }
+        if let Some(own) = v.mount_of(req.vm_id) {
+            if own.is_hotplug() {
+                return Ok(Err(format!(
+                    "persistent disk {uuid} is already attached to VM {}",
+                    req.vm_id
+                )));
+            }
+            return Ok(Ok(v.clone()));
+        }
+        if req.disk_index == 0 {
+            if v.kind != VolumeType::MachineImageLive {
+                return Ok(Err("Only a live persistent disk can be booted from.".into()));
+            }
+            if user_count(state, v) != 0 {
+                return Ok(Err(
+                    "User count must be zero on the live disk to boot from.".into(),
+                ));
+            }
+        } else if !matches!(
+            v.kind,
+            VolumeType::DataImageRawReadonly | VolumeType::DataImageRawReadWrite
+        ) {
+            return Ok(Err(
+                    "Only DATA_IMAGE_RAW_READONLY, DATA_IMAGE_RAW_READ_WRITE type disks can be attached as extra disks".into(),
+                ));
+        }
+        if let Some(refusal) = refuse_new_user(v) {
+            return Ok(Err(refusal));
+        }
+        let mut changed = v.clone();
+        changed.mounts.push(Mount {
+            vm_id: req.vm_id,
+            node: req.node.to_string(),
+            device: STATIC_TARGET.to_string(),
+            disk_index: Some(req.disk_index),
+            since: crate::model::now(),
+        });
+        tx.put(Change::Volume(changed.clone()));
+        Ok(Ok(changed))
+    }
+
+    pub(super) fn apply_volume_attach(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        who: &VolumeUser,
+        uuid: &str,
+        vm_id: Oid,
+        register_only: bool,
+    ) -> super::Result<VolumeResult<AttachPlan>> {
+        let Some(v) = existing(state, who, uuid) else {
+            return Ok(Err(VolumeError::NotFound(format!("Unknown disk: {uuid}"))));
+        };
+        if !can_view(who, v) {
+            return Ok(Err(VolumeError::Forbidden(
+                "Not enough rights to attach disk".into(),
+            )));
+        }
+        let Some(vm) = vm_of(state, vm_id) else {
+            return Ok(Err(VolumeError::NotFound(format!(
+                "VM {vm_id} does not exist"
+            ))));
+        };
+        if !who.superuser && vm.uname != who.name {
+            return Ok(Err(VolumeError::Forbidden(format!(
+                "Not enough rights to attach disk to VM {vm_id}"
+            ))));
+        }
+        if v.mount_of(vm_id).is_some() {
+            return Ok(Err(VolumeError::Forbidden(format!(
+                "Mount already exists for: {vm_id} and {uuid}"
+            ))));
+        }
+        if v.in_quarantine() {
+            return Ok(Err(VolumeError::Conflict(format!(
+                "disk ({uuid}) is in quarantine"
+            ))));
+        }
+        if matches!(
+            v.kind,
+            VolumeType::MachineImageOrigin | VolumeType::DataImageOrigin
+        ) {
+            return Ok(Err(VolumeError::Conflict(format!(
+                "Invalid disk state: {}. Cannot attach an origin.",
+                v.kind.as_str()
+            ))));
+        }
+        if let Some(refusal) = refuse_new_user(v) {
+            return Ok(Err(VolumeError::Conflict(refusal)));
+        }
+        let running = vm.state == VmState::Active && vm.lcm_state == LcmState::Running;
+        if !register_only && !running {
+            return Ok(Err(VolumeError::Conflict(format!(
+                "VM {vm_id} is not in running state"
+            ))));
+        }
+        let Some(host) = vm
+            .last_history()
+            .and_then(|h| state.hosts.get(&h.hid))
+            .cloned()
+        else {
+            return Ok(Err(VolumeError::Conflict(format!(
+                "VM {vm_id} is not placed on a host"
+            ))));
+        };
+        let target = if register_only {
+            STATIC_TARGET.to_string()
+        } else {
+            match next_target(&used_targets(state, vm)) {
+                Some(t) => t,
+                None => {
+                    return Ok(Err(VolumeError::Conflict(
+                        "no free devices available".into(),
+                    )))
+                }
+            }
+        };
+        let mut changed = v.clone();
+        changed.mounts.push(Mount {
+            vm_id,
+            node: host.name.clone(),
+            device: target.clone(),
+            disk_index: None,
+            since: crate::model::now(),
+        });
+        tx.put(Change::Volume(changed.clone()));
+        Ok(Ok(AttachPlan {
+            volume: changed,
+            vm: vm.clone(),
+            host,
+            target,
+        }))
+    }
+
+    pub(super) fn apply_volume_unmount(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        uuid: &str,
+        vm_id: Oid,
+    ) -> super::Result<()> {
+        if let Some(v) = state.volumes.get(uuid) {
+            if v.mount_of(vm_id).is_some() {
+                let mut changed = v.clone();
+                changed.mounts.retain(|m| m.vm_id != vm_id);
+                tx.put(Change::Volume(changed));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn apply_volume_mount_found(
+        &self,
+        state: &State,
+        tx: &mut Tx,
+        uuid: &str,
+        mount: &Mount,
+    ) -> super::Result<bool> {
+        let mount = mount.clone();
+
+        let Some(v) = state.volumes.get(uuid).filter(|v| v.is_ready()) else {
+            return Ok(false);
+        };
+        if v.mount_of(mount.vm_id).is_some() || refuse_new_user(v).is_some() {
+            return Ok(false);
+        }
+        let mut changed = v.clone();
+        changed.mounts.push(mount);
+        tx.put(Change::Volume(changed));
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

@@ -289,13 +289,20 @@ fn volumes_are_counted_by_back_end_state_and_type() {
         public: true,
     };
     core.volume_cached_origin(&cached, origin).unwrap();
-    core.volume_copy_begin(&VolumeUser::new("alice"), origin, clone, |_, _| {
-        Backing::File {
-            path: "/v/clone.qcow2".into(),
-            format: "qcow2".into(),
-        }
-    })
-    .unwrap();
+    let plan = Backing::File {
+        path: "/v/clone.qcow2".into(),
+        format: "qcow2".into(),
+    };
+    let plans = crate::core::volumes::CopyPlans {
+        source: Some(Backing::File {
+            path: cached.path.clone(),
+            format: cached.format.clone(),
+        }),
+        snapshot: Ok(plan.clone()),
+        rebase: Ok(plan),
+    };
+    core.volume_copy_begin(&VolumeUser::new("alice"), origin, clone, plans)
+        .unwrap();
     core.volume_created(clone, None).unwrap();
     let text = pools.render_text(&[]);
     check_grouping(&text);

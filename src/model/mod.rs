@@ -124,10 +124,44 @@ impl Kind {
 
 pub use crate::timefmt::ctime;
 
-/// Epoch seconds, as every time field of the 3.2 documents.
+thread_local! {
+    /// The time of the command the core's owner is applying on this thread (nanoseconds since
+    /// the epoch), which [`now`] and [`now_nanos`] answer instead of the clock.
+    static COMMAND_TIME: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Epoch seconds, as every time field of the 3.2 documents: while a command is applied, the
+/// time stamped on the command (see [`at_command_time`]).
 pub fn now() -> i64 {
+    now_nanos().div_euclid(1_000_000_000)
+}
+
+/// Nanoseconds since the epoch, from the clock or, while a command is applied, its stamp.
+pub fn now_nanos() -> i64 {
+    if let Some(t) = COMMAND_TIME.with(|c| c.get()) {
+        return t;
+    }
+    wall_clock_nanos()
+}
+
+/// Nanoseconds since the epoch, from the system clock.
+pub fn wall_clock_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+}
+
+/// Runs `f` with [`now`] answering `nanos`: applying a command reads only the time it was
+/// stamped with, so the same commands give the same state whenever they are applied again.
+pub fn at_command_time<T>(nanos: i64, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<i64>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0;
+            COMMAND_TIME.with(|c| c.set(before));
+        }
+    }
+    let _restore = Restore(COMMAND_TIME.with(|c| c.replace(Some(nanos))));
+    f()
 }

@@ -4,8 +4,8 @@
 //! reconciliation. Every method blocks: the REST layer calls them on the blocking pool.
 
 use crate::core::volumes::{
-    check_new_size, CachedOrigin, Deleted, NewVolume, TakeRequest, VolumeError, VolumeForm,
-    VolumeResult, VolumeUser,
+    check_new_size, CachedOrigin, CopyPlans, Deleted, NewVolume, TakeRequest, VolumeError,
+    VolumeForm, VolumeResult, VolumeUser,
 };
 use crate::core::Core;
 use crate::driver::libvirt::DiskSpec;
@@ -231,31 +231,41 @@ impl VolumeService {
             uuid
         };
         let new_uuid = new_uuid();
-        let backend = &self.backend;
-        let mut planned: Option<Result<Backing, StorageError>> = None;
+        // Where the copy's data goes is planned here, from the source's backing (which never
+        // changes), for both kinds of copy; the core picks one under the state.
+        let source_backing = self
+            .core
+            .read()
+            .volumes
+            .get(uuid)
+            .map(|v| v.backing.clone());
+        let plan = |cow| match &source_backing {
+            Some(b) => self
+                .backend
+                .plan_copy(b, &new_uuid, cow)
+                .map_err(|e| e.to_string()),
+            None => Err("no place for the copy".to_string()),
+        };
+        let plans = CopyPlans {
+            snapshot: plan(true),
+            rebase: plan(false),
+            source: source_backing.clone(),
+        };
         let (source, new) = self
             .core
-            .volume_copy_begin(who, uuid, &new_uuid, |src, cow| {
-                let plan = backend.plan_copy(&src.backing, &new_uuid, cow);
-                let backing = plan
-                    .as_ref()
-                    .cloned()
-                    .unwrap_or_else(|_| src.backing.clone());
-                planned = Some(plan);
-                backing
-            })?;
+            .volume_copy_begin(who, uuid, &new_uuid, plans.clone())?;
         let started = Instant::now();
         let cow = new.kind == VolumeType::MachineImageLive;
-        let made = match planned {
-            Some(Ok(_)) if cow => {
-                self.backend
-                    .create_snapshot(&source.backing, &new.backing, source.size)
-            }
-            Some(Ok(_)) => self
+        let made = match plans.plan(&source, cow) {
+            Ok(_) if cow => self
                 .backend
-                .copy(&source.backing, &new.backing, source.size),
-            Some(Err(e)) => Err(e),
-            None => Err(StorageError::BadValue("no place for the copy".into())),
+                .create_snapshot(&source.backing, &new.backing, source.size)
+                .map_err(|e| e.to_string()),
+            Ok(_) => self
+                .backend
+                .copy(&source.backing, &new.backing, source.size)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
         };
         if let Err(e) = made {
             // Only the data this request made: a planning failure left the source's backing

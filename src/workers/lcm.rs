@@ -203,16 +203,16 @@ fn step_key(intent: &Intent) -> Option<StepKey> {
 /// Records a `Step` intent for every VM that waits for a step none of `known` names (a
 /// database imported from oned, or written by a stratusd that did not record steps).
 fn record_missing_steps(core: &Core, known: &HashSet<StepKey>) {
-    let result = core.write(|state, tx| {
-        for vm in state.vms.values() {
-            if let Some(step) = Intent::step_for(vm) {
-                if step_key(&step).is_some_and(|k| !known.contains(&k)) {
-                    tx.intend(step);
-                }
-            }
-        }
-        Ok(())
-    });
+    let known = known
+        .iter()
+        .map(|&(vm, state, lcm, seq)| Intent::Step {
+            vm,
+            state,
+            lcm,
+            seq,
+        })
+        .collect();
+    let result = core.record_missing_steps(known);
     if let Err(e) = result {
         tracing::error!(error = %e, "could not record the steps of VMs waiting for one");
     }
