@@ -8,15 +8,15 @@ every server, then run 2, ...), 1 s apart, medians reported with the load averag
 run and the server's CPU.
 
   bench/same-day.py --stratusd old=/path/to/old/stratusd --stratusd new=target/release/stratusd \
-      [--url static=http://127.0.0.1:PORT/RPC2] [--runs 3] [--seconds 5] [--connections 4]
+      [--url static=http://127.0.0.1:PORT/RPC2,PID] [--runs 3] [--seconds 5] [--connections 4]
 
---url adds a server that is already running (e.g. bench's static-answer example serving the
-same answer); it is measured with the same script and body. Only measures: prints the figures.
+--url adds a server that is already running (e.g. examples/static_answer.rs serving the same
+answer: URL,PID); it is measured with the same script and body. Only measures: prints the figures.
 """
 
 import argparse
 import os
-import re
+import resource
 import shutil
 import signal
 import socket
@@ -129,11 +129,14 @@ def wrk(server, script, body_file, connections, seconds):
            "-s", script, server.url]
     before_load = load()
     before_cpu = cpu_seconds(server.pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     out = subprocess.run(cmd, env=dict(os.environ, WRK_BODY=body_file), capture_output=True,
                          text=True, check=True).stdout
     elapsed = time.time() - t0
     cpu = (cpu_seconds(server.pid) - before_cpu) / elapsed * 100
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime) / elapsed * 100
     line = next(l for l in out.splitlines() if l.startswith("RESULT"))
     fields = dict(kv.split("=") for kv in line.split()[1:])
     failures = sum(int(fields[k]) for k in ("xmlrpc_fail", "non200", "err_connect", "err_read",
@@ -144,6 +147,8 @@ def wrk(server, script, body_file, connections, seconds):
         "failures": failures,
         "load": before_load,
         "cpu": cpu,
+        "wrk_cpu": wrk_cpu,
+        "server_ms_per_req": cpu / 100 * elapsed / max(1, int(fields["requests"])) * 1000,
         "bytes_per_req": int(fields["bytes"]) / max(1, int(fields["requests"])),
     }
 
@@ -151,7 +156,8 @@ def wrk(server, script, body_file, connections, seconds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stratusd", action="append", default=[], metavar="LABEL=BINARY")
-    ap.add_argument("--url", action="append", default=[], metavar="LABEL=URL")
+    ap.add_argument("--url", action="append", default=[], metavar="LABEL=URL[,PID]",
+                    help="a server already running (its CPU is read from /proc/PID)")
     ap.add_argument("--script", default=os.path.join(SHARED, "wrk-xmlrpc-post.lua"))
     ap.add_argument("--body", default=os.path.join(SHARED, "bodies", "vmpool.info-all.xml"))
     ap.add_argument("--vms", type=int, default=1000)
@@ -170,7 +176,8 @@ def main():
             servers.append(start(label, binary, args.vms))
         for spec in args.url:
             label, url = spec.split("=", 1)
-            servers.append(Server(label, url))
+            url, _, pid = url.partition(",")
+            servers.append(Server(label, url, int(pid) if pid else None))
         for s in servers:
             size = check_answer(s, body)
             print(f"[{s.label}] answer {size} bytes", file=sys.stderr)
@@ -180,19 +187,21 @@ def main():
                 r = wrk(s, args.script, args.body, args.connections, args.seconds)
                 s.runs.append(r)
                 print(f"[{s.label}] run {run + 1}: {r['rps']:.0f} req/s, p99 {r['p99']:.2f} ms, "
-                      f"server CPU {r['cpu']:.0f} %, failures {r['failures']}, load before {r['load']}",
+                      f"server CPU {r['cpu']:.0f} % ({r['server_ms_per_req']:.3f} ms/req), wrk CPU {r['wrk_cpu']:.0f} %, failures {r['failures']}, load before {r['load']}",
                       file=sys.stderr)
                 time.sleep(1)
     finally:
         for s in servers:
             s.stop()
-    print(f"| server | runs | req/s median (min–max) | p99 ms median | server CPU % | failures | load before each run |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| server | runs | req/s median (min–max) | p99 ms median | server CPU % | server CPU ms per request | wrk CPU % | failures | load before each run |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for s in servers:
         rps = [r["rps"] for r in s.runs]
         print(f"| {s.label} | {len(rps)} | {statistics.median(rps):.0f} ({min(rps):.0f}–{max(rps):.0f}) | "
               f"{statistics.median(r['p99'] for r in s.runs):.2f} | "
-              f"{statistics.median(r['cpu'] for r in s.runs):.0f} | {sum(r['failures'] for r in s.runs)} | "
+              f"{statistics.median(r['cpu'] for r in s.runs):.0f} | "
+              f"{statistics.median(r['server_ms_per_req'] for r in s.runs):.3f} | "
+              f"{statistics.median(r['wrk_cpu'] for r in s.runs):.0f} | {sum(r['failures'] for r in s.runs)} | "
               f"{'; '.join(r['load'].split()[0] for r in s.runs)} |")
 
 
