@@ -204,6 +204,8 @@ up() {
     /usr/bin/qemu-system-x86_64 dnsmasq openssl python3 ssh ssh-keygen tar qemu-img gzip
   local guest="$repo/target/test-guest"
   [ -s "$guest/site.img" ] || die "no $guest/site.img: run scripts/setup-qemu.sh"
+  [ "$(cat "$guest/recipe" 2>/dev/null)" = "$(sh "$repo/scripts/test-guest/recipe.sh")" ] ||
+    die "$guest was built from another recipe (its scripts changed): run scripts/setup-qemu.sh"
   local bin="${STRATUSD_BIN:-$repo/target/debug/stratusd}"
   if [ ! -x "$bin" ]; then
     say "building stratusd"

@@ -105,10 +105,9 @@ fi
 
 # --- the test guest ---------------------------------------------------------------------------
 guest_dir=target/test-guest
-# Rebuilt when the guest's scripts or this recipe change (any cloud kernel boots it, so a newer
+# Rebuilt when the guest's scripts or this recipe change (scripts/test-guest/recipe.sh) (any cloud kernel boots it, so a newer
 # kernel in the archive is no reason to rebuild).
-recipe=$(cat scripts/test-guest/init scripts/test-guest/power-button scripts/test-guest/udhcpc.script \
-  scripts/setup-qemu.sh | sha256sum | cut -d' ' -f1)
+recipe=$(sh scripts/test-guest/recipe.sh)
 if [ -s "$guest_dir/vmlinuz" ] && [ -s "$guest_dir/initrd.gz" ] && [ -s "$guest_dir/root.img" ] &&
   [ -s "$guest_dir/root.marker" ] && [ -s "$guest_dir/site.img" ] &&
   [ "$(cat "$guest_dir/recipe" 2>/dev/null)" = "$recipe" ]; then

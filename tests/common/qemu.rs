@@ -51,6 +51,16 @@ pub fn check_prerequisites(extra: &[&str]) {
         "cannot boot the test guest ({} missing): {SETUP_HINT}",
         missing.join(", ")
     );
+    let recipe = std::process::Command::new("sh")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-guest/recipe.sh"))
+        .output()
+        .expect("sh runs scripts/test-guest/recipe.sh");
+    let built_from = std::fs::read_to_string(guest_dir().join("recipe")).unwrap_or_default();
+    assert!(
+        recipe.status.success() && String::from_utf8_lossy(&recipe.stdout) == built_from.as_str(),
+        "the test guest in {} was built from another recipe (its scripts changed): {SETUP_HINT}",
+        guest_dir().display()
+    );
     let passwd = read_file(Path::new("/etc/passwd"));
     assert!(
         passwd.lines().any(|line| line.starts_with("libvirt-qemu:")),
