@@ -2,9 +2,10 @@
 
 use super::error::oned_message;
 use super::{acl, group, host, image, template, user, vm, vnet};
-use super::{ApiError, HandlerResult, Params, Payload};
+use super::{ApiError, HandlerResult, Params, Payload, Step};
 use crate::core::auth::Caller;
 use crate::core::Core;
+use crate::core::ReadOnlySection;
 use crate::xmlrpc::{self, Fault, MethodCall, OnedMethod, Value};
 use std::sync::Arc;
 
@@ -111,75 +112,47 @@ pub fn failure_code(reply: &Reply) -> Option<i32> {
     }
 }
 
-/// Can `call` be served inline on a runtime worker? Only when nothing it runs can write:
-/// `system.*` introspection, and `.info` calls whose session authenticates without
-/// registering a new user (StratusLab's default driver creates an unknown user on first
-/// contact); a `system.multicall` only when every call in it is such a read. Everything else
-/// runs on the blocking pool, because a write commits to SQLite. `session` is the identity
-/// the front door substitutes, if any. The inline path also holds a
-/// [`crate::core::ReadOnlySection`], so a write that slipped through is refused, not run.
-pub fn runs_inline(core: &Core, call: &MethodCall, session: Option<&str>) -> bool {
-    if call.method == "system.multicall" {
-        let Some(Value::Array(descriptions)) = call.params.first() else {
-            // A malformed multicall only faults.
-            return true;
-        };
-        return descriptions
-            .iter()
-            .all(|d| match xmlrpc::system::inner_call(d) {
-                // The multicall stops at the malformed entry: what ran before it decided.
-                Err(_) => true,
-                Ok(inner) => {
-                    inner.method != "system.multicall" && runs_inline(core, &inner, session)
-                }
-            });
-    }
-    if call.method.starts_with("system.") {
-        return true;
-    }
-    if !call.method.ends_with(".info") {
-        return false;
-    }
-    let session = match session {
-        Some(s) => Some(s),
-        None => match call.params.first() {
-            Some(Value::String(s)) => Some(s.as_str()),
-            _ => None,
-        },
-    };
-    match session {
-        Some(s) => !core.authentication_writes(s),
-        None => true,
-    }
-}
-
-/// Runs one oned method: session type check, authentication, then the handler.
-pub fn call_oned(core: &Arc<Core>, call: &MethodCall) -> Option<Reply> {
+/// Runs one oned method: session type check, authentication, then the handler. A write
+/// (a handler's command, or the registration of an unknown user by StratusLab's default
+/// driver) is sent to the core's owner and awaited, so nothing here blocks on the store and
+/// nothing has to guess which methods write. The synchronous parts run in a
+/// [`ReadOnlySection`]: a blocking write slipped into one is refused, not run.
+pub async fn call_oned(core: &Arc<Core>, call: &MethodCall) -> Option<Reply> {
     let method = xmlrpc::lookup_any(&call.method)?.oned()?;
     let (class, handler) = (method.class(), handler(method));
+    let refusal = |e: &crate::core::Error| {
+        let (m, c) = oned_message(class, e);
+        Reply::Err(m, c)
+    };
     let params = Params::new(&call.params);
     let session = match params.string(0) {
         Ok(s) => s,
         Err(ApiError::Fault(f)) => return Some(Reply::Fault(f)),
-        Err(ApiError::Core(e)) => {
-            let (m, c) = oned_message(class, &e);
-            return Some(Reply::Err(m, c));
-        }
+        Err(ApiError::Core(e)) => return Some(refusal(&e)),
     };
-    let caller = match core.authenticate(session) {
+    let caller = match core.authenticate_async(session).await {
         Ok(c) => c,
-        Err(e) => {
-            let (m, c) = oned_message(class, &e);
-            return Some(Reply::Err(m, c));
-        }
+        Err(e) => return Some(refusal(&e)),
     };
-    Some(match handler(core, &caller, &params) {
+    let step = {
+        let _read_only = ReadOnlySection::enter();
+        handler(core, &caller, &params)
+    };
+    let payload = match step {
+        Ok(Step::Answer(payload)) => Ok(payload),
+        Ok(Step::Write { command, then }) => match core.submit(*command).await {
+            Ok(answer) => {
+                let _read_only = ReadOnlySection::enter();
+                then(core, answer)
+            }
+            Err(e) => Err(ApiError::Core(e)),
+        },
+        Err(e) => Err(e),
+    };
+    Some(match payload {
         Ok(payload) => Reply::Ok(payload),
         Err(ApiError::Fault(f)) => Reply::Fault(f),
-        Err(ApiError::Core(e)) => {
-            let (m, c) = oned_message(class, &e);
-            Reply::Err(m, c)
-        }
+        Err(ApiError::Core(e)) => refusal(&e),
     })
 }
 
@@ -211,8 +184,8 @@ fn reply_to_value(reply: Reply) -> Result<Value, Fault> {
 }
 
 /// Dispatches any call, `system.*` included.
-pub fn dispatch(core: &Arc<Core>, call: &MethodCall) -> Reply {
-    dispatch_with(core, call, None)
+pub async fn dispatch(core: &Arc<Core>, call: &MethodCall) -> Reply {
+    dispatch_with(core, call, None).await
 }
 
 /// Dispatches `call` as the identity of `session`, whatever session string the client sent:
@@ -220,8 +193,8 @@ pub fn dispatch(core: &Arc<Core>, call: &MethodCall) -> Reply {
 /// call of a `system.multicall` too, exactly as one-proxy rebuilt the parameter list before
 /// forwarding. The authenticating front door uses this; the core then authenticates `session`
 /// as it would any other.
-pub fn dispatch_as(core: &Arc<Core>, call: &MethodCall, session: &str) -> Reply {
-    dispatch_with(core, call, Some(session))
+pub async fn dispatch_as(core: &Arc<Core>, call: &MethodCall, session: &str) -> Reply {
+    dispatch_with(core, call, Some(session)).await
 }
 
 /// `params` with parameter 0 replaced by `session`.
@@ -231,18 +204,30 @@ fn with_session(params: &[Value], session: &str) -> Vec<Value> {
         .collect()
 }
 
-fn dispatch_with(core: &Arc<Core>, call: &MethodCall, session: Option<&str>) -> Reply {
+async fn dispatch_with(core: &Arc<Core>, call: &MethodCall, session: Option<&str>) -> Reply {
     if call.method == "system.multicall" {
         // The inner calls carry their own session strings: an authenticated front-door caller
         // must not reach another identity through them.
-        let answer = xmlrpc::system::multicall(&call.params, |inner: &MethodCall| {
-            reply_to_value(dispatch_with(core, inner, session))
-        });
-        return match answer {
-            Ok(v) => Reply::Value(v),
-            Err(f) => Reply::Fault(f),
+        let descriptions = match xmlrpc::system::multicall_descriptions(&call.params) {
+            Ok(d) => d,
+            Err(f) => return Reply::Fault(f),
         };
+        let mut results = Vec::with_capacity(descriptions.len());
+        for description in descriptions {
+            let inner = match xmlrpc::system::multicall_inner(description) {
+                Ok(c) => c,
+                Err(f) => return Reply::Fault(f),
+            };
+            let reply = dispatch_one(core, &inner, session).await;
+            results.push(xmlrpc::system::multicall_entry(reply_to_value(reply)));
+        }
+        return Reply::Value(Value::Array(results));
     }
+    dispatch_one(core, call, session).await
+}
+
+/// Any call but `system.multicall`.
+async fn dispatch_one(core: &Arc<Core>, call: &MethodCall, session: Option<&str>) -> Reply {
     if call.method.starts_with("system.") {
         return match xmlrpc::system::call_builtin(call) {
             Some(Ok(v)) => Reply::Value(v),
@@ -251,14 +236,17 @@ fn dispatch_with(core: &Arc<Core>, call: &MethodCall, session: Option<&str>) -> 
         };
     }
     let answer = match session {
-        Some(session) => call_oned(
-            core,
-            &MethodCall {
-                method: call.method.clone(),
-                params: with_session(&call.params, session),
-            },
-        ),
-        None => call_oned(core, call),
+        Some(session) => {
+            call_oned(
+                core,
+                &MethodCall {
+                    method: call.method.clone(),
+                    params: with_session(&call.params, session),
+                },
+            )
+            .await
+        }
+        None => call_oned(core, call).await,
     };
     match answer {
         Some(reply) => reply,
@@ -330,72 +318,49 @@ mod tests {
         call("system.multicall", vec![Value::Array(entries)])
     }
 
-    #[test]
-    fn only_reads_run_inline() {
+    /// The first call of an unknown user registers them (StratusLab's default driver) and a
+    /// multicall may hold writes: both are commands awaited on the runtime, where a blocking
+    /// write would be refused ([`ReadOnlySection`]), so all of it runs on one runtime thread.
+    #[tokio::test(flavor = "current_thread")]
+    async fn writes_are_awaited_commands_even_in_a_multicall() {
         let core = new_core(AuthMode::Stratuslab);
-        let admin = "oneadmin:password";
         let allocate = call(
             "one.vm.allocate",
-            vec![admin.into(), "MEMORY=64 CPU=0.1".into()],
+            vec!["newcomer:secret".into(), "MEMORY=64 CPU=0.1".into()],
         );
-        assert!(runs_inline(&core, &info(admin), None));
-        assert!(runs_inline(
-            &core,
-            &call("system.listMethods", vec![]),
-            None
-        ));
-        assert!(!runs_inline(&core, &allocate, None));
-        // A multicall is a read only when every call in it is one.
-        assert!(runs_inline(
-            &core,
-            &multicall(&[info(admin), info(admin)]),
-            None
-        ));
-        assert!(!runs_inline(
-            &core,
-            &multicall(&[info(admin), allocate.clone()]),
-            None
-        ));
-        // An unknown user's first call registers them: a write.
-        assert!(!runs_inline(&core, &info("newcomer:secret"), None));
-        assert!(!runs_inline(
-            &core,
-            &multicall(&[info("newcomer:secret")]),
-            None
-        ));
-        // ... including under the identity the front door substitutes.
-        assert!(!runs_inline(&core, &info(admin), Some("newcomer:secret")));
-        // Sessions that cannot register anyone stay inline (they only fail).
-        assert!(runs_inline(&core, &info("no-colon"), None));
-        assert!(runs_inline(&core, &info("bad name!:x"), None));
-        // Without StratusLab's default driver nobody is registered.
-        let plain = new_core(AuthMode::Core);
-        assert!(runs_inline(&plain, &info("newcomer:secret"), None));
-    }
-
-    #[test]
-    fn a_write_on_the_inline_path_is_refused_and_changes_nothing() {
-        let core = new_core(AuthMode::Stratuslab);
-        let before = core.store_fingerprint().unwrap();
-        {
-            let _read_only = ReadOnlySection::enter();
-            let reply = dispatch(&core, &multicall(&[info("newcomer:secret")]));
-            let Reply::Value(Value::Array(results)) = reply else {
-                panic!("multicall answered {reply:?}");
-            };
-            // The inner call failed instead of committing the registration.
-            let Some(Value::Array(inner)) = results.first() else {
-                panic!("no inner result: {results:?}");
+        let reply = dispatch(&core, &multicall(&[info("newcomer:secret"), allocate])).await;
+        let Reply::Value(Value::Array(results)) = reply else {
+            panic!("multicall answered {reply:?}");
+        };
+        for result in &results {
+            let Value::Array(inner) = result else {
+                panic!("inner result {result:?}");
             };
             let Some(Value::Array(answer)) = inner.first() else {
                 panic!("inner result {inner:?}");
             };
-            assert_eq!(answer.first(), Some(&Value::Bool(false)));
+            assert_eq!(answer.first(), Some(&Value::Bool(true)), "{answer:?}");
+        }
+        let state = core.read();
+        let user = state.user_by_name("newcomer").expect("registered");
+        assert_eq!(state.vms.values().filter(|vm| vm.uid == user.id).count(), 1);
+    }
+
+    #[test]
+    fn a_blocking_write_on_the_read_only_path_is_refused_and_changes_nothing() {
+        let core = new_core(AuthMode::Stratuslab);
+        let before = core.store_fingerprint().unwrap();
+        {
+            let _read_only = ReadOnlySection::enter();
+            assert!(core.authenticate("newcomer:secret").is_err());
+            assert!(core
+                .vm_allocate(&crate::core::auth::Caller::oneadmin(), "MEMORY=64")
+                .is_err());
         }
         assert_eq!(core.store_fingerprint().unwrap(), before);
         assert!(core.read().user_by_name("newcomer").is_none());
-        // Off the inline path the same call registers the user.
-        let _ = dispatch(&core, &info("newcomer:secret"));
+        // Off that path the same call registers the user.
+        core.authenticate("newcomer:secret").unwrap();
         assert!(core.read().user_by_name("newcomer").is_some());
     }
 }

@@ -1,9 +1,11 @@
 //! one.image.* and one.imagepool.info.
 
-use super::{HandlerResult, Params, Payload};
+use super::{answer, write, write_id, HandlerResult, Params, Payload};
 use crate::core::auth::Caller;
+use crate::core::images::CopyJob;
+use crate::core::Command;
 use crate::core::Core;
-use crate::model::Image;
+use crate::model::Kind;
 use crate::workpool::{Threads, IMAGE_COPIES_AT_ONCE};
 use std::sync::{Arc, OnceLock};
 
@@ -21,70 +23,113 @@ fn image_copies() -> Option<&'static Threads> {
         .as_ref()
 }
 
-pub fn allocate(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
-    let (id, job) = core.image_allocate(caller, p.string(1)?)?;
-    if let Some(job) = job {
-        // The copy runs after the answer, as 3.2's image manager does, on one of a few
-        // threads: a burst of allocations queues its copies (the images stay LOCKED).
-        let core = Arc::clone(core);
-        let copy = move || {
-            if let Err(e) = core.image_copy(job) {
-                tracing::error!(error = %e, "recording the image copy failed");
+pub fn allocate(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+    write(
+        Command::image_allocate(caller, p.string(1)?)?,
+        |core, answer| {
+            let (id, job) = answer.image()?;
+            if let Some(job) = job {
+                start_copy(core, job);
             }
-        };
-        match image_copies() {
-            Some(threads) => {
-                let waiting = threads.submit(copy);
-                if waiting > IMAGE_COPIES_AT_ONCE {
-                    tracing::info!(waiting, "image copy queued");
-                }
-            }
-            // No thread could be started: copy before answering rather than not at all.
-            None => copy(),
+            Ok(Payload::Int(id))
+        },
+    )
+}
+
+/// The copy runs after the answer, as 3.2's image manager does, on one of a few threads: a
+/// burst of allocations queues its copies (the images stay LOCKED).
+fn start_copy(core: &Arc<Core>, job: CopyJob) {
+    let core = Arc::clone(core);
+    let copy = move || {
+        if let Err(e) = core.image_copy(job) {
+            tracing::error!(error = %e, "recording the image copy failed");
         }
+    };
+    match image_copies() {
+        Some(threads) => {
+            let waiting = threads.submit(copy);
+            if waiting > IMAGE_COPIES_AT_ONCE {
+                tracing::info!(waiting, "image copy queued");
+            }
+        }
+        // No thread could be started: copy before answering rather than not at all.
+        None => copy(),
     }
-    Ok(Payload::Int(id))
 }
 
-pub fn persistent(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+pub fn persistent(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, on) = (p.int(1)?, p.bool(2)?);
-    Ok(Payload::Int(core.image_persistent(caller, id, on)?))
+    write_id(Command::ImagePersistent {
+        caller: caller.clone(),
+        id,
+        persistent: on,
+    })
 }
 
-pub fn enable(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+pub fn enable(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, on) = (p.int(1)?, p.bool(2)?);
-    Ok(Payload::Int(core.image_enable(caller, id, on)?))
+    write_id(Command::ImageEnable {
+        caller: caller.clone(),
+        id,
+        enable: on,
+    })
 }
 
-pub fn update(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+pub fn update(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, text) = (p.int(1)?, p.string(2)?);
-    Ok(Payload::Int(core.image_update(caller, id, text)?))
+    write_id(Command::ImageUpdate {
+        caller: caller.clone(),
+        id,
+        text: text.into(),
+    })
 }
 
-pub fn delete(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
-    Ok(Payload::Int(core.image_delete(caller, p.int(1)?)?))
+pub fn delete(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+    let id = p.int(1)?;
+    let command = Command::ImageDelete {
+        caller: caller.clone(),
+        id,
+    };
+    write(command, move |core, answer| {
+        Ok(Payload::Int(core.image_deleted(id, answer)?))
+    })
 }
 
 pub fn info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
-    Ok(Payload::Doc(core.image_info(caller, p.int(1)?)?))
+    answer(Payload::Doc(core.image_info(caller, p.int(1)?)?))
 }
 
-pub fn chown(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+pub fn chown(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, uid, gid) = (p.int(1)?, p.int(2)?, p.int(3)?);
-    Ok(Payload::Int(core.chown::<Image>(caller, id, uid, gid)?))
+    write_id(Command::Chown {
+        caller: caller.clone(),
+        kind: Kind::Image,
+        id,
+        uid,
+        gid,
+    })
 }
 
-pub fn chmod(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+pub fn chmod(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, bits) = (p.int(1)?, p.perms(2)?);
-    Ok(Payload::Int(core.chmod::<Image>(caller, id, bits)?))
+    write_id(Command::Chmod {
+        caller: caller.clone(),
+        kind: Kind::Image,
+        id,
+        bits,
+    })
 }
 
-pub fn chtype(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
+pub fn chtype(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (id, t) = (p.int(1)?, p.string(2)?);
-    Ok(Payload::Int(core.image_chtype(caller, id, t)?))
+    write_id(Command::ImageChtype {
+        caller: caller.clone(),
+        id,
+        type_name: t.into(),
+    })
 }
 
 pub fn pool_info(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
     let (flag, start, end) = (p.int(1)?, p.int(2)?, p.int(3)?);
-    Ok(Payload::Doc(core.imagepool_info(caller, flag, start, end)?))
+    answer(Payload::Doc(core.imagepool_info(caller, flag, start, end)?))
 }

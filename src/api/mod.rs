@@ -16,7 +16,10 @@ pub mod vnet;
 pub use dispatch::{dispatch, Reply};
 pub use error::ApiError;
 
+use crate::core::command::Answer;
+use crate::core::{Command, Core};
 use crate::xmlrpc::{param_bool, param_int, param_string, EscapedText, Value};
+use std::sync::Arc;
 
 /// Successful result of an oned method.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +30,42 @@ pub enum Payload {
     Escaped(EscapedText),
 }
 
-pub type HandlerResult = Result<Payload, ApiError>;
+/// What a handler decided: an answer read from the state, or a write, which the dispatcher
+/// sends to the core's owner and awaits (so no handler ever blocks on the store).
+pub enum Step {
+    Answer(Payload),
+    Write {
+        command: Box<Command>,
+        /// Makes the payload of the command's answer.
+        then: Then,
+    },
+}
+
+/// The last part of a write handler, run with the command's answer.
+pub type Then = Box<dyn FnOnce(&Arc<Core>, Answer) -> Result<Payload, ApiError> + Send>;
+
+pub type HandlerResult = Result<Step, ApiError>;
+
+/// A read's answer.
+pub fn answer(payload: Payload) -> HandlerResult {
+    Ok(Step::Answer(payload))
+}
+
+/// A write whose answer is the object's id, as most oned methods answer.
+pub fn write_id(command: Command) -> HandlerResult {
+    write(command, |_, answer| Ok(Payload::Int(answer.id()?)))
+}
+
+/// A write whose answer `then` makes into the payload.
+pub fn write(
+    command: Command,
+    then: impl FnOnce(&Arc<Core>, Answer) -> Result<Payload, ApiError> + Send + 'static,
+) -> HandlerResult {
+    Ok(Step::Write {
+        command: Box::new(command),
+        then: Box::new(then),
+    })
+}
 
 /// The parameters after the session, with xmlrpc-c's accessors.
 pub struct Params<'a> {

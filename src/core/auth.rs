@@ -7,6 +7,7 @@ use crate::model::group::USERS_GID;
 use crate::model::user::{sha1_hex, validate_name, validate_password};
 use crate::model::{Kind, Oid, User};
 use crate::template::Template;
+use std::sync::Arc;
 
 /// The authenticated identity a request runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,21 +61,22 @@ fn driver_accepts(user: &User, secret: &str, mode: AuthMode) -> bool {
     }
 }
 
-impl Core {
-    /// Would authenticating `session` register a new user (a write)? True only for a
-    /// well-formed session of an unknown, valid name under `--auth stratuslab`: the front end
-    /// then runs the call where writes may block, not inline on a runtime worker.
-    pub fn authentication_writes(&self, session: &str) -> bool {
-        let Some((name, secret)) = split_session(session) else {
-            return false;
-        };
-        if name.is_empty() || secret.is_empty() || self.settings.auth != AuthMode::Stratuslab {
-            return false;
-        }
-        self.read().user_by_name(name).is_none() && validate_name(name).is_ok()
-    }
+/// What checking a session string against the state found.
+#[derive(Debug)]
+pub enum Identified {
+    Caller(Caller),
+    /// An unknown user StratusLab's default driver registers: the command to send, then
+    /// [`Shared::registered`] with its answer.
+    Register {
+        command: Box<Command>,
+        secret: String,
+    },
+}
 
-    pub fn authenticate(&self, session: &str) -> Result<Caller> {
+impl Shared {
+    /// Checks `session` against the users; an unknown, valid name under `--auth stratuslab`
+    /// is to be registered (a write: the command is returned, not run).
+    pub fn identify(&self, session: &str) -> Result<Identified> {
         let (name, secret) = split_session(session).ok_or(Error::Authentication)?;
         if name.is_empty() || secret.is_empty() {
             return Err(Error::Authentication);
@@ -83,11 +85,11 @@ impl Core {
             let state = self.read();
             if let Some(user) = state.user_by_name(name) {
                 if user.enabled && driver_accepts(user, secret, self.settings.auth) {
-                    return Ok(Caller {
+                    return Ok(Identified::Caller(Caller {
                         uid: user.id,
                         gid: user.gid,
                         name: user.name.clone(),
-                    });
+                    }));
                 }
                 return Err(Error::Authentication);
             }
@@ -102,18 +104,21 @@ impl Core {
         if self.settings.auth != AuthMode::Stratuslab || !creatable {
             return Err(Error::Authentication);
         }
-        self.register_unknown_user(name, secret)
-    }
-
-    /// StratusLab's `default` auth driver: an unknown user is created on first contact in
-    /// group `users` with driver `dummy`, the secret of that call stored as is.
-    fn register_unknown_user(&self, name: &str, secret: &str) -> Result<Caller> {
-        let user = self
-            .execute(Command::UserRegister {
+        // StratusLab's `default` auth driver: an unknown user is created on first contact in
+        // group `users` with driver `dummy`, the secret of that call stored as is.
+        Ok(Identified::Register {
+            command: Box::new(Command::UserRegister {
                 name: name.into(),
                 secret: secret.into(),
-            })
-            .and_then(Answer::user)?;
+            }),
+            secret: secret.into(),
+        })
+    }
+
+    /// The caller [`Command::UserRegister`] answered (another request may have registered
+    /// the same name first, with another driver: its secret must then match).
+    pub fn registered(&self, answer: Answer, secret: &str) -> Result<Caller> {
+        let user = answer.user()?;
         if user.auth_driver != "dummy" && !driver_accepts(&user, secret, self.settings.auth) {
             return Err(Error::Authentication);
         }
@@ -123,6 +128,29 @@ impl Core {
             gid: user.gid,
             name: user.name,
         })
+    }
+}
+
+impl Core {
+    /// The caller `session` authenticates, registering an unknown user when the default
+    /// driver does (blocking: see [`Core::authenticate_async`]).
+    pub fn authenticate(&self, session: &str) -> Result<Caller> {
+        match self.identify(session)? {
+            Identified::Caller(caller) => Ok(caller),
+            Identified::Register { command, secret } => {
+                self.registered(self.execute(*command)?, &secret)
+            }
+        }
+    }
+
+    /// [`Core::authenticate`] for async callers.
+    pub async fn authenticate_async(self: &Arc<Self>, session: &str) -> Result<Caller> {
+        match self.identify(session)? {
+            Identified::Caller(caller) => Ok(caller),
+            Identified::Register { command, secret } => {
+                self.registered(self.submit(*command).await?, &secret)
+            }
+        }
     }
 }
 

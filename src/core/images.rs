@@ -37,19 +37,26 @@ pub fn repository_name(id: Oid) -> String {
     digest[..32].to_string()
 }
 
-impl Core {
-    pub fn image_allocate(&self, caller: &Caller, text: &str) -> Result<(Oid, Option<CopyJob>)> {
+impl Command {
+    /// `one.image.allocate` of a text (a parse error first, as in 3.2).
+    pub fn image_allocate(caller: &Caller, text: &str) -> Result<Command> {
         let mut tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
             kind: Kind::Image,
             message: e.message,
         })?;
         // Image templates keep the last copy of a repeated attribute (3.2's ImageTemplate).
         tmpl.keep_last_copies();
-        self.execute(Command::ImageAllocate {
+        Ok(Command::ImageAllocate {
             caller: caller.clone(),
             template: tmpl,
         })
-        .and_then(Answer::image)
+    }
+}
+
+impl Core {
+    pub fn image_allocate(&self, caller: &Caller, text: &str) -> Result<(Oid, Option<CopyJob>)> {
+        self.execute(Command::image_allocate(caller, text)?)
+            .and_then(Answer::image)
     }
 
     /// Runs a repository copy (blocking I/O: call it off the async runtime) and records the
@@ -90,12 +97,16 @@ impl Core {
     }
 
     pub fn image_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
-        let source = self
-            .execute(Command::ImageDelete {
-                caller: caller.clone(),
-                id,
-            })
-            .and_then(Answer::source)?;
+        let answer = self.execute(Command::ImageDelete {
+            caller: caller.clone(),
+            id,
+        })?;
+        self.image_deleted(id, answer)
+    }
+
+    /// After [`Command::ImageDelete`]: removes the image's file from the repository.
+    pub fn image_deleted(&self, id: Oid, answer: Answer) -> Result<Oid> {
+        let source = answer.source()?;
         // Only files inside our repository are ours to remove.
         let plain = !source.split('/').any(|c| c == "..");
         if plain

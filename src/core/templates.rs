@@ -10,17 +10,24 @@ use crate::model::acl::Op;
 use crate::model::{now, Kind, Oid, Permissions, VmTemplate};
 use crate::template::{self, Template};
 
-impl Core {
-    pub fn template_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
+impl Command {
+    /// `one.template.allocate` of a text (a parse error first, as in 3.2).
+    pub fn template_allocate(caller: &Caller, text: &str) -> Result<Command> {
         let tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
             kind: Kind::Template,
             message: e.message,
         })?;
-        self.execute(Command::TemplateAllocate {
+        Ok(Command::TemplateAllocate {
             caller: caller.clone(),
             template: tmpl,
         })
-        .and_then(Answer::id)
+    }
+}
+
+impl Core {
+    pub fn template_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
+        self.execute(Command::template_allocate(caller, text)?)
+            .and_then(Answer::id)
     }
 
     pub fn template_update(&self, caller: &Caller, id: Oid, text: &str) -> Result<Oid> {

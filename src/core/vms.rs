@@ -3,6 +3,7 @@
 
 use super::auth::Caller;
 use super::authz::AuthItem;
+use super::command::Answer;
 use super::messages::{AllocDetail, Denial, Refusal};
 use super::owned::{self, get_authorized, Owned};
 use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
@@ -381,26 +382,48 @@ fn check_restricted(caller: &Caller, tmpl: &Template) -> Result<()> {
     Ok(())
 }
 
-impl Core {
-    pub fn vm_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
+impl Command {
+    /// `one.vm.allocate` of a template text: a text that does not parse is refused here, as
+    /// 3.2 refused it before anything else.
+    pub fn vm_allocate(caller: &Caller, text: &str) -> Result<Command> {
         let tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
             kind: Kind::Vm,
             message: e.message,
         })?;
-        self.vm_allocate_template(caller, tmpl)
+        Ok(Command::VmAllocate {
+            caller: caller.clone(),
+            template: tmpl,
+        })
+    }
+}
+
+/// The id [`Command::VmAllocate`] answered, logged.
+pub fn vm_allocated(caller: &Caller, answer: Answer) -> Result<Oid> {
+    let id = answer.id()?;
+    tracing::info!(vm = id, user = %caller.name, "VM allocated");
+    Ok(id)
+}
+
+/// The id [`Command::TemplateInstantiate`] answered, logged.
+pub fn template_instantiated(caller: &Caller, template: Oid, answer: Answer) -> Result<Oid> {
+    let vid = answer.id()?;
+    tracing::info!(vm = vid, template, user = %caller.name, "VM instantiated");
+    Ok(vid)
+}
+
+impl Core {
+    pub fn vm_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
+        vm_allocated(caller, self.execute(Command::vm_allocate(caller, text)?)?)
     }
 
     /// `one.vm.allocate` of a parsed template: CREATE VM, and USE on every network and image it
     /// references.
     pub fn vm_allocate_template(&self, caller: &Caller, tmpl: Template) -> Result<Oid> {
-        let id = self
-            .execute(Command::VmAllocate {
-                caller: caller.clone(),
-                template: tmpl,
-            })?
-            .id()?;
-        tracing::info!(vm = id, user = %caller.name, "VM allocated");
-        Ok(id)
+        let answer = self.execute(Command::VmAllocate {
+            caller: caller.clone(),
+            template: tmpl,
+        })?;
+        vm_allocated(caller, answer)
     }
 
     /// `one.template.instantiate` (3.2's TemplateInstantiate): a VM from a registered template,
@@ -409,15 +432,12 @@ impl Core {
     /// NAME of the template is replaced by `name`, even an empty one, which gives `one-<id>`:
     /// the template's own NAME never names the VM.
     pub fn template_instantiate(&self, caller: &Caller, id: Oid, name: &str) -> Result<Oid> {
-        let vid = self
-            .execute(Command::TemplateInstantiate {
-                caller: caller.clone(),
-                template: id,
-                name: name.to_string(),
-            })?
-            .id()?;
-        tracing::info!(vm = vid, template = id, user = %caller.name, "VM instantiated");
-        Ok(vid)
+        let answer = self.execute(Command::TemplateInstantiate {
+            caller: caller.clone(),
+            template: id,
+            name: name.to_string(),
+        })?;
+        template_instantiated(caller, id, answer)
     }
 
     /// The VM's document, escaped for the answer (the cached pool entry when it is the same).

@@ -191,6 +191,20 @@ pub(super) fn changes_leases(view: &super::State, changes: &[Change]) -> bool {
     })
 }
 
+impl Command {
+    /// `one.vn.allocate` of a text (a parse error first, as in 3.2).
+    pub fn vn_allocate(caller: &Caller, text: &str) -> Result<Command> {
+        let tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
+            kind: Kind::Net,
+            message: e.message,
+        })?;
+        Ok(Command::VnAllocate {
+            caller: caller.clone(),
+            template: tmpl,
+        })
+    }
+}
+
 impl Core {
     /// The leases VMs hold now, as [`held_leases`] lists them.
     pub fn held_leases(&self) -> Vec<HeldLease> {
@@ -198,15 +212,8 @@ impl Core {
     }
 
     pub fn vn_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
-        let tmpl = template::parse(text).map_err(|e| Error::AllocateParse {
-            kind: Kind::Net,
-            message: e.message,
-        })?;
-        self.execute(Command::VnAllocate {
-            caller: caller.clone(),
-            template: tmpl,
-        })
-        .and_then(Answer::id)
+        self.execute(Command::vn_allocate(caller, text)?)
+            .and_then(Answer::id)
     }
 
     pub fn vn_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {

@@ -347,7 +347,7 @@ impl Dashboard {
         } else {
             return Err(to_sign_in(call, None));
         };
-        let caller = match core.authenticate(&identity.session()) {
+        let caller = match core.authenticate_async(&identity.session()).await {
             Ok(c) => c,
             Err(e) => {
                 if let Via::Session(id) = via {

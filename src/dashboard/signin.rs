@@ -236,24 +236,14 @@ async fn submit(
         }
     };
     // The core has the last word, as for every XML-RPC call (a disabled user, oneadmin's
-    // password). Registering a new StratusLab user commits to SQLite: off the async threads.
-    let session_string = identity.session();
-    let core2 = Arc::clone(core);
-    let accepted = tokio::task::spawn_blocking(move || core2.authenticate(&session_string)).await;
-    match accepted {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => {
+    // password). Registering a new StratusLab user is a command of the core, awaited.
+    match core.authenticate_async(&identity.session()).await {
+        Ok(_) => {}
+        Err(e) => {
             return again(
                 cookies,
                 StatusCode::FORBIDDEN,
                 &format!("The cloud refused your identity: {}", e.message()),
-            )
-        }
-        Err(_) => {
-            return again(
-                cookies,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Signing in failed; try again.",
             )
         }
     }

@@ -102,8 +102,7 @@ fn answer_string(answer: AnswerBody) -> String {
     String::from_utf8_lossy(&answer.into_bytes()).into_owned()
 }
 
-/// Decodes, dispatches and encodes one XML-RPC body. Writes run on the blocking pool because
-/// they commit to SQLite; reads are served inline from memory.
+/// Decodes, dispatches and encodes one XML-RPC body.
 async fn answer_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String>) -> AnswerBody {
     let timer = crate::metrics::Timer::start();
     // A large body takes a while to parse: off the runtime's threads, which serve every
@@ -123,33 +122,32 @@ async fn answer_xmlrpc_with(core: Arc<Core>, body: Bytes, session: Option<String
         }
     };
     let label = api::dispatch::method_label(&call.method);
-    let inline = api::dispatch::runs_inline(&core, &call, session.as_deref());
-    let run = move |core: &Arc<Core>, call: &xmlrpc::MethodCall| {
-        let reply = match &session {
-            Some(session) => api::dispatch::dispatch_as(core, call, session),
-            None => api::dispatch(core, call),
-        };
-        let failure = api::dispatch::failure_code(&reply);
-        let answer = encode_answer(reply);
-        crate::metrics::metrics().rpc(label, timer.elapsed(), failure);
-        answer
-    };
-    if inline {
-        let _read_only = crate::core::ReadOnlySection::enter();
-        return run(&core, &call);
-    }
+    // Reads are answered from memory and writes are awaited commands of the core's owner, so
+    // every call runs here, on the runtime, without blocking it.
+    // A task of its own, so that a handler that panics answers a fault as before.
     let method = call.method.clone();
-    match tokio::task::spawn_blocking(move || run(&core, &call)).await {
-        Ok(body) => body,
+    let dispatched = tokio::spawn(async move {
+        match &session {
+            Some(session) => api::dispatch::dispatch_as(&core, &call, session).await,
+            None => api::dispatch(&core, &call).await,
+        }
+    })
+    .await;
+    let reply = match dispatched {
+        Ok(reply) => reply,
         Err(e) => {
             crate::metrics::metrics().rpc(label, timer.elapsed(), Some(-500));
             tracing::error!(%method, error = %e, "request handler panicked");
-            AnswerBody::whole(xmlrpc::encode_fault(&xmlrpc::Fault::new(
+            return AnswerBody::whole(xmlrpc::encode_fault(&xmlrpc::Fault::new(
                 -500,
                 "Internal error",
-            )))
+            )));
         }
-    }
+    };
+    let failure = api::dispatch::failure_code(&reply);
+    let answer = encode_answer(reply);
+    crate::metrics::metrics().rpc(label, timer.elapsed(), failure);
+    answer
 }
 
 /// An XML-RPC answer as the listener sends it: a page or fault made whole, or an answer body.

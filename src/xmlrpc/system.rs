@@ -156,7 +156,7 @@ pub fn shutdown(params: &[Value]) -> Result<Value, Fault> {
 
 /// The entry of a `system.multicall` answer for one inner call: the result
 /// in a one-element array, or the fault as a struct.
-fn multicall_entry(outcome: Result<Value, Fault>) -> Value {
+pub fn multicall_entry(outcome: Result<Value, Fault>) -> Value {
     match outcome {
         Ok(v) => Value::Array(vec![v]),
         Err(f) => Value::Struct(vec![
@@ -224,6 +224,19 @@ pub fn multicall<F>(params: &[Value], mut dispatch: F) -> Result<Value, Fault>
 where
     F: FnMut(&MethodCall) -> Result<Value, Fault>,
 {
+    let descriptions = multicall_descriptions(params)?;
+    let mut results = Vec::with_capacity(descriptions.len());
+    for description in descriptions {
+        let call = multicall_inner(description)?;
+        results.push(multicall_entry(dispatch(&call)));
+    }
+    Ok(Value::Array(results))
+}
+
+/// The array of calls of a `system.multicall`'s parameters (checked as xmlrpc-c does); a
+/// dispatcher runs them in order through [`multicall_inner`] and [`multicall_entry`], as
+/// [`multicall`] does.
+pub fn multicall_descriptions(params: &[Value]) -> Result<&[Value], Fault> {
     let [list] = params else {
         return Err(Fault::new(
             fault_code::PARSE,
@@ -244,18 +257,20 @@ where
             ),
         ));
     };
-    let mut results = Vec::with_capacity(descriptions.len());
-    for description in descriptions {
-        let call = inner_call(description)?;
-        if call.method == "system.multicall" {
-            return Err(Fault::new(
-                fault_code::REQUEST_REFUSED,
-                "Recursive system.multicall forbidden",
-            ));
-        }
-        results.push(multicall_entry(dispatch(&call)));
+    Ok(descriptions)
+}
+
+/// One call of a multicall: a malformed one fails the whole multicall, as in xmlrpc-c, and
+/// so does a nested `system.multicall`.
+pub fn multicall_inner(description: &Value) -> Result<MethodCall, Fault> {
+    let call = inner_call(description)?;
+    if call.method == "system.multicall" {
+        return Err(Fault::new(
+            fault_code::REQUEST_REFUSED,
+            "Recursive system.multicall forbidden",
+        ));
     }
-    Ok(Value::Array(results))
+    Ok(call)
 }
 
 /// Runs the `system.*` method of `call`, except `system.multicall` (which
