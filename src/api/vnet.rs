@@ -12,9 +12,14 @@ pub fn allocate(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult
     write_id(Command::vn_allocate(caller, p.string(1)?)?)
 }
 
-fn leases(core: &Arc<Core>, caller: &Caller, p: &Params, op: LeaseOp) -> HandlerResult {
+fn leases(_core: &Arc<Core>, caller: &Caller, p: &Params, op: LeaseOp) -> HandlerResult {
     let (id, text) = (p.int(1)?, p.string(2)?);
-    answer(Payload::Int(core.vn_leases(caller, id, text, op)?))
+    write_id(Command::VnLeases {
+        caller: caller.clone(),
+        id,
+        text: text.into(),
+        op,
+    })
 }
 
 pub fn addleases(core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
