@@ -395,6 +395,11 @@ impl Core {
         Ok(value)
     }
 
+    /// How many commands wait for the owner now (at most [`owner::COMMAND_QUEUE`]).
+    pub fn queued_commands(&self) -> usize {
+        self.owner.queued()
+    }
+
     /// Digest of the database rows (tests of "bad input changes nothing").
     pub fn store_fingerprint(&self) -> Result<String> {
         self.owner.fingerprint()

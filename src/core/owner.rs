@@ -150,6 +150,11 @@ impl Handle {
         }
     }
 
+    /// How many messages wait in the queue now (at most [`COMMAND_QUEUE`]).
+    pub(crate) fn queued(&self) -> usize {
+        self.commands.len()
+    }
+
     pub(crate) fn fingerprint(&self) -> Result<String> {
         let (reply, answer) = flume::bounded(1);
         self.commands
@@ -437,5 +442,171 @@ impl Owner {
             }
         }
         tx.intents.extend(intents);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::COMMAND_QUEUE;
+    use crate::config::Settings;
+    use crate::core::auth::Caller;
+    use crate::core::hosts::MonitorResult;
+    use crate::core::lifecycle::StepOutcome;
+    use crate::core::Core;
+    use crate::model::{Image, VNet, Vm};
+    use crate::store::Store;
+    use std::sync::Arc;
+
+    fn core() -> Core {
+        Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap()
+    }
+
+    /// Every pool's document as an unrestricted caller lists it (serveradmin's random
+    /// password aside: bootstrap, not a command, draws it).
+    fn documents(core: &Core) -> Vec<String> {
+        let admin = Caller::oneadmin();
+        let mut users = core.userpool_info(&admin);
+        let state = core.read();
+        if let Some(serveradmin) = state.users.get(&1) {
+            users = users.replace(&serveradmin.password, "");
+        }
+        drop(state);
+        vec![
+            core.vmpool_info(&admin, -2, -1, -1, -2).unwrap().to_text(),
+            core.hostpool_info(&admin),
+            core.vnpool_info(&admin, -2, -1, -1).unwrap(),
+            core.imagepool_info(&admin, -2, -1, -1).unwrap(),
+            core.templatepool_info(&admin, -2, -1, -1).unwrap(),
+            core.grouppool_info(&admin),
+            core.acl_info(&admin).unwrap(),
+            users,
+        ]
+    }
+
+    /// The same commands applied to two fresh cores give the same pools, document for
+    /// document: applying one reads only the command (its stamped time included) and the
+    /// state, which a replicated log needs.
+    #[test]
+    fn replaying_the_commands_of_a_scenario_gives_the_same_state() {
+        let a = core();
+        a.record_commands();
+        let admin = Caller::oneadmin();
+        let h = a
+            .host_allocate(&admin, "node0", "im_kvm", "vmm_kvm", "dummy", "tm_dummy")
+            .unwrap();
+        let values = [
+            ("TOTALCPU", "800"),
+            ("FREECPU", "800"),
+            ("TOTALMEMORY", "1048576"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        a.host_monitored(h, MonitorResult::Ok(values)).unwrap();
+        let uid = a.user_allocate(&admin, "alice", "secret", "").unwrap();
+        let alice = a.authenticate("alice:secret").unwrap();
+        assert_eq!(alice.uid, uid);
+        a.authenticate("bob:whatever").unwrap();
+        a.vn_allocate(
+            &admin,
+            "NAME = net\nTYPE = RANGED\nBRIDGE = br0\nNETWORK_SIZE = 16\nNETWORK_ADDRESS = 10.0.0.0\nPUBLIC = YES\n",
+        )
+        .unwrap();
+        a.chmod::<VNet>(&admin, 0, [1, 1, 0, 1, 0, 0, 1, 0, 0])
+            .unwrap();
+        a.image_allocate(&admin, "NAME = img\nSOURCE = /images/img\nTYPE = OS\n")
+            .unwrap();
+        a.chmod::<Image>(&admin, 0, [1, 1, 0, 1, 0, 0, 1, 0, 0])
+            .unwrap();
+        let tmpl = a
+            .template_allocate(
+                &alice,
+                "NAME = t\nCPU = 1\nMEMORY = 64\nNIC = [ NETWORK_ID = 0 ]\n",
+            )
+            .unwrap();
+        let vms: Vec<_> = (0..4)
+            .map(|k| {
+                a.vm_allocate(
+                    &alice,
+                    &format!("NAME = vm{k}\nCPU = 1\nMEMORY = 64\nNIC = [ NETWORK_ID = 0 ]\nDISK = [ IMAGE_ID = 0 ]\n"),
+                )
+                .unwrap()
+            })
+            .collect();
+        a.template_instantiate(&alice, tmpl, "from-template")
+            .unwrap();
+        a.vm_action(&alice, "hold", vms[1]).unwrap();
+        a.vm_action(&alice, "finalize", vms[2]).unwrap();
+        assert!(a.vm_action(&alice, "resume", vms[3]).is_err());
+        a.vm_deploy(&admin, vms[0], h).unwrap();
+        for _ in 0..2 {
+            let pair = {
+                let s = a.read();
+                (s.vms[&vms[0]].state, s.vms[&vms[0]].lcm_state)
+            };
+            a.step_done(
+                vms[0],
+                pair,
+                StepOutcome::Ok {
+                    deploy_id: Some("one-0".into()),
+                },
+            )
+            .unwrap();
+        }
+        a.vm_savedisk(&alice, vms[0], 0, "saved", "").unwrap();
+        a.chown::<Vm>(&admin, vms[3], 0, 0).unwrap();
+        let commands = a.recorded_commands().unwrap();
+        assert!(commands.len() > 20, "{} commands", commands.len());
+
+        // Replayed a second later: a command that read the clock would show it (STIME, the
+        // history's times, repository names).
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let b = core();
+        b.replay(commands).unwrap();
+        let (da, db) = (documents(&a), documents(&b));
+        for (x, y) in da.iter().zip(&db) {
+            assert_eq!(x, y);
+        }
+        assert!(da[0].contains("<NAME>vm0</NAME>") && da[0].contains("<STIME>"));
+    }
+
+    /// A flood of writers three times the queue, all sending at once: every write is
+    /// answered (none refused) and the queue never holds more than its bound; the others
+    /// wait for room.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_writers_waits_for_room_and_is_all_answered() {
+        use crate::core::Command;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let core = Arc::new(core());
+        let writers = 3 * COMMAND_QUEUE;
+        let most = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (core, most, done) = (Arc::clone(&core), Arc::clone(&most), Arc::clone(&done));
+            std::thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    most.fetch_max(core.queued_commands(), Ordering::SeqCst);
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let template = crate::template::parse("CPU = 0.1\nMEMORY = 8\n").unwrap();
+        let tasks: Vec<_> = (0..writers)
+            .map(|_| {
+                let core = Arc::clone(&core);
+                let command = Command::VmAllocate {
+                    caller: Caller::oneadmin(),
+                    template: template.clone(),
+                };
+                tokio::spawn(async move { core.submit(command).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().expect("answered").id().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        watcher.join().unwrap();
+        assert_eq!(core.read().vms.len(), writers);
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= COMMAND_QUEUE, "{most} queued");
     }
 }
