@@ -69,6 +69,37 @@ fn account_host(state: &State, tx: &mut Tx, hid: Oid, vm: &Vm, sign: i64) {
     }
 }
 
+/// 3.2's `deploy_failure_action` for a live migration (catalogue §14.4: "an extra history
+/// record"): the destination's record ends in ERROR, the source's ends (USER, its running
+/// time too), and a new record copies the source's host: the VM runs there again from `t`.
+fn live_migration_failed(vm: &mut Vm, t: i64) {
+    let n = vm.history.len();
+    if n < 2 {
+        return;
+    }
+    let destination = &mut vm.history[n - 1];
+    destination.etime = t;
+    destination.reason = Reason::Error;
+    let source = &mut vm.history[n - 2];
+    source.etime = t;
+    source.retime = t;
+    source.reason = Reason::User;
+    let source = source.clone();
+    vm.history.push(History {
+        seq: n as i32,
+        stime: t,
+        etime: 0,
+        pstime: 0,
+        petime: 0,
+        rstime: t,
+        retime: 0,
+        estime: 0,
+        eetime: 0,
+        reason: Reason::None,
+        ..source
+    });
+}
+
 fn new_history(vm: &Vm, host: &Host, vm_dir: &str, t: i64) -> History {
     History {
         seq: vm.history.len() as i32,
@@ -655,10 +686,7 @@ impl Shared {
                     if let Some(hid) = vm.last_history().map(|h| h.hid) {
                         account_host(state, tx, hid, vm, -1);
                     }
-                    vm.history.pop();
-                    if let Some(prev) = vm.last_history_mut() {
-                        prev.reason = Reason::Error;
-                    }
+                    live_migration_failed(vm, t);
                     if let Some(hid) = vm.last_history().map(|h| h.hid) {
                         account_host(state, tx, hid, vm, 1);
                     }
@@ -1227,6 +1255,64 @@ mod tests {
         };
         core.step_done(vm, pair, StepOutcome::Ok { deploy_id: None })
             .unwrap();
+    }
+
+    /// 3.2's deploy_failure_action (catalogue §14.4): a failed live migration leaves the VM
+    /// RUNNING on the source host with an extra history record, and the hosts' usage as before.
+    #[test]
+    fn a_failed_live_migration_runs_on_the_source_again_with_an_extra_record() {
+        let core = Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+        let admin = Caller::oneadmin();
+        let (h0, h1) = (host(&core, "node0"), host(&core, "node1"));
+        let vm = core.vm_allocate(&admin, "CPU = 1\nMEMORY = 64\n").unwrap();
+        core.vm_deploy(&admin, vm, h0).unwrap();
+        step(&core, vm);
+        step(&core, vm);
+        let usage = |core: &Core| {
+            let r = core.read();
+            (
+                r.hosts[&h0].share.running_vms,
+                r.hosts[&h1].share.running_vms,
+            )
+        };
+        assert_eq!(usage(&core), (1, 0));
+        core.vm_migrate(&admin, vm, h1, true).unwrap();
+        assert_eq!(usage(&core), (0, 1));
+        core.step_done(
+            vm,
+            (VmState::Active, LcmState::Migrate),
+            StepOutcome::Failed("migration refused".into()),
+        )
+        .unwrap();
+        let v = core.read().vms[&vm].clone();
+        assert_eq!((v.state, v.lcm_state), (VmState::Active, LcmState::Running));
+        assert_eq!(usage(&core), (1, 0));
+        let h = &v.history;
+        assert_eq!(h.len(), 3, "{h:?}");
+        let t = h[2].stime;
+        assert_eq!(
+            (h[0].hid, h[0].reason, h[0].etime, h[0].retime),
+            (h0, Reason::User, t, t)
+        );
+        assert_eq!(
+            (h[1].hid, h[1].reason, h[1].etime, h[1].retime),
+            (h1, Reason::Error, t, 0)
+        );
+        assert_eq!(
+            (
+                h[2].seq,
+                h[2].hid,
+                &h[2].hostname,
+                h[2].rstime,
+                h[2].etime,
+                h[2].reason
+            ),
+            (2, h0, &h[0].hostname, t, 0, Reason::None)
+        );
+        // The previous record's reason is ERROR, not NONE: the VM may be migrated again.
+        core.vm_migrate(&admin, vm, h1, true).unwrap();
+        step(&core, vm);
+        assert_eq!(core.read().vms[&vm].last_history().map(|h| h.hid), Some(h1));
     }
 
     /// 3.2 (RequestManagerVirtualMachine.cc, catalogue §4.3 and §14.4): a RUNNING VM whose
