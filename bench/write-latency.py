@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sequential one.vm.allocate, one.vm.action (hold then release) and one.vm.info against a
 stratusd binary on a fresh data directory: python3 bench/write-latency.py target/release/stratusd 500
-(the figures of docs/architecture.md's owner change; run binaries in alternation: the machine is shared)."""
+(compares builds, e.g. before and after the core's owner; run them in alternation: the machine is shared)."""
 import os, subprocess, sys, tempfile, time, socket, xmlrpc.client, shutil
 binary, n = sys.argv[1], int(sys.argv[2])
 work = tempfile.mkdtemp(prefix="durability-bench-")
