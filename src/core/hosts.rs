@@ -369,8 +369,8 @@ mod tests {
     use crate::core::auth::Caller;
     use crate::core::lifecycle::{Polled, StepOutcome};
     use crate::core::Core;
-    use crate::driver::PollResult;
     use crate::model::host::HostState;
+    use crate::model::monitoring::PollResult;
     use crate::model::vm::{LcmState, VmState};
     use crate::model::Oid;
     use crate::store::Store;

@@ -470,7 +470,7 @@ impl Core {
 pub struct Polled {
     pub vm: Oid,
     pub host: Oid,
-    pub result: crate::driver::PollResult,
+    pub result: crate::model::monitoring::PollResult,
 }
 
 impl Core {

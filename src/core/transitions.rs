@@ -314,7 +314,7 @@ mod tests {
     use crate::core::hosts::MonitorResult;
     use crate::core::lifecycle::{Polled, StepOutcome};
     use crate::core::Core;
-    use crate::driver::PollResult;
+    use crate::model::monitoring::PollResult;
     use crate::store::Store;
 
     /// §4.5 of the catalogue, read independently of [`next`]: when 3.2 accepts each action.
