@@ -4,6 +4,7 @@ use super::auth::Caller;
 use super::authz::AuthItem;
 use super::command::Answer;
 use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
+use super::outbox::{Intent, Pending};
 use super::owned::{self, get_authorized};
 use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
@@ -104,20 +105,29 @@ impl Core {
         self.image_deleted(id, answer)
     }
 
-    /// After [`Command::ImageDelete`]: removes the image's file from the repository.
+    /// After [`Command::ImageDelete`]: its answer. The image's file was removed by the
+    /// command's `RemoveImageFile` intent, after the commit and before this.
     pub fn image_deleted(&self, id: Oid, answer: Answer) -> Result<Oid> {
-        let source = answer.source()?;
-        // Only files inside our repository are ours to remove.
-        let plain = !source.split('/').any(|c| c == "..");
-        if plain
-            && !source.is_empty()
-            && Path::new(&source).starts_with(self.settings.image_repo_dir())
-        {
-            if let Err(e) = std::fs::remove_file(&source) {
-                tracing::warn!(image = id, error = %e, "could not remove repository file {source}");
+        answer.source()?;
+        Ok(id)
+    }
+
+    /// Carries out a `RemoveImageFile` intent: the file goes (already gone is done), then the
+    /// entry is marked done.
+    pub(super) fn remove_image_file(&self, p: &Pending) -> Result<()> {
+        if let Intent::RemoveImageFile { image, source } = &p.intent {
+            match std::fs::remove_file(source) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    // Left in the repository; the entry is done all the same (a file that
+                    // cannot be removed would otherwise be retried at every start).
+                    tracing::warn!(image = *image, error = %e, "could not remove repository file {source}");
+                }
             }
         }
-        Ok(id)
+        self.execute(Command::IntentsDone { ids: vec![p.id] })?
+            .done()
     }
 
     pub fn image_info(&self, caller: &Caller, id: Oid) -> Result<String> {
@@ -389,7 +399,19 @@ impl Shared {
             return Err(Error::request(Refusal::DeleteUsedImage));
         }
         tx.delete(Kind::Image, id);
-        Ok(img.source.clone())
+        // Only files inside our repository are ours to remove; they go after the commit.
+        let source = img.source.clone();
+        let plain = !source.split('/').any(|c| c == "..");
+        if plain
+            && !source.is_empty()
+            && Path::new(&source).starts_with(self.settings.image_repo_dir())
+        {
+            tx.intend(Intent::RemoveImageFile {
+                image: id,
+                source: source.clone(),
+            });
+        }
+        Ok(source)
     }
 
     pub(super) fn apply_image_update(

@@ -392,9 +392,13 @@ impl Core {
                 return carried;
             }
             for p in batch {
-                if let Err(e) = self.save_disk(&p) {
+                let done = match p.intent {
+                    Intent::RemoveImageFile { .. } => self.remove_image_file(&p),
+                    _ => self.save_disk(&p),
+                };
+                if let Err(e) = done {
                     // The entry stays in the database: the next start carries it out again.
-                    tracing::error!(intent = p.id, error = %e, "saving the disk not recorded");
+                    tracing::error!(intent = p.id, error = %e, "a repository file's outcome not recorded");
                 }
                 carried += 1;
             }

@@ -97,6 +97,9 @@ pub enum Intent {
         #[serde(default)]
         moving: bool,
     },
+    /// Remove deleted image `image`'s file `source` from the repository (decided only for a
+    /// file inside it). Removing a file already gone is done, so a replay is harmless.
+    RemoveImageFile { image: Oid, source: String },
     /// Rewrite the DHCP host file from the committed leases (the write changed which leases
     /// VMs hold).
     Dhcp,
@@ -185,7 +188,7 @@ impl Intent {
         match self {
             Intent::Hook { .. } => Lane::Hooks,
             Intent::VmLog { .. } => Lane::VmLog,
-            Intent::SaveDisk { .. } => Lane::Disks,
+            Intent::SaveDisk { .. } | Intent::RemoveImageFile { .. } => Lane::Disks,
             Intent::Dhcp => Lane::Dhcp,
             Intent::Step { .. } => Lane::Steps,
         }
@@ -647,6 +650,70 @@ mod tests {
             .template
             .to_xml()
             .contains("Error saving image to the repository: Could not move"));
+        drop(core);
+        assert_eq!(open(&dir).outbox().queued(Lane::Disks), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A deleted image's file goes after the commit that deleted the image, before the call
+    /// answers; a daemon killed in between removes it at the next start.
+    #[test]
+    fn a_deleted_images_file_goes_after_the_commit_and_after_a_crash() {
+        let dir = temp_dir("image-delete");
+        let core = open(&dir);
+        let admin = crate::core::auth::Caller::oneadmin();
+        let repo = core.settings.image_repo_dir();
+        std::fs::create_dir_all(&repo).unwrap();
+        let image_with_file = |core: &Core, name: &str| {
+            let (id, copy) = core
+                .image_allocate(
+                    &admin,
+                    &format!("NAME = {name}\nTYPE = DATABLOCK\nSIZE = 1\nFSTYPE = raw\n"),
+                )
+                .unwrap();
+            if let Some(job) = copy {
+                core.image_copy(job).unwrap();
+            }
+            let source = core.read().images[&id].source.clone();
+            assert!(std::path::Path::new(&source).exists(), "{source}");
+            (id, source)
+        };
+        let (first, source) = image_with_file(&core, "first");
+        core.image_delete(&admin, first).unwrap();
+        assert!(!std::path::Path::new(&source).exists());
+        assert_eq!(core.outbox().queued(Lane::Disks), 0);
+        // Killed after the commit, before the file went: the next start removes it.
+        let (second, source) = image_with_file(&core, "second");
+        core.write(|_, tx| {
+            tx.delete(crate::model::Kind::Image, second);
+            Ok(())
+        })
+        .unwrap();
+        drop(core);
+        leave_in_outbox(
+            &dir,
+            1000,
+            &Intent::RemoveImageFile {
+                image: second,
+                source: source.clone(),
+            },
+        );
+        let core = open(&dir);
+        assert!(std::path::Path::new(&source).exists());
+        assert_eq!(core.carry_out_disk_intents(), 1);
+        assert!(!std::path::Path::new(&source).exists());
+        // Carried out again (killed before its done was committed): nothing to do, done.
+        drop(core);
+        leave_in_outbox(
+            &dir,
+            1001,
+            &Intent::RemoveImageFile {
+                image: second,
+                source,
+            },
+        );
+        let core = open(&dir);
+        assert_eq!(core.carry_out_disk_intents(), 1);
         drop(core);
         assert_eq!(open(&dir).outbox().queued(Lane::Disks), 0);
         let _ = std::fs::remove_dir_all(&dir);
