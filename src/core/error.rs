@@ -108,6 +108,28 @@ impl Error {
         Error::alloc(kind, AllocDetail::XmlTransform(object))
     }
 
+    /// 3.2's checks of a new object's name after the empty one (which each pool words or
+    /// replaces its own way): at most 128 characters, then not the name of the object `taken`
+    /// found (the caller's own of that pool, or any for the pools with global names), whose
+    /// kind `label` (`IMAGE`, `NET`, ...) the message names.
+    pub fn check_new_name(
+        kind: Kind,
+        label: &'static str,
+        name: &str,
+        taken: Option<crate::model::Oid>,
+    ) -> Result<()> {
+        if name.len() > 128 {
+            return Err(Error::alloc(kind, AllocDetail::NameTooLong));
+        }
+        match taken {
+            Some(id) => Err(Error::alloc(
+                kind,
+                AllocDetail::NameTaken { kind: label, id },
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// [`Error::xml_transform`] unless every raw field and the template would be written as
     /// well-formed XML.
     pub fn check_xml(

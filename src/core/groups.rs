@@ -85,18 +85,8 @@ impl Shared {
         if name.is_empty() {
             return Err(Error::alloc(Kind::Group, AllocDetail::NameEmpty));
         }
-        if name.len() > 128 {
-            return Err(Error::alloc(Kind::Group, AllocDetail::NameTooLong));
-        }
-        if let Some(g) = state.groups.values().find(|g| g.name == name) {
-            return Err(Error::alloc(
-                Kind::Group,
-                AllocDetail::NameTaken {
-                    kind: "GROUP",
-                    id: g.id,
-                },
-            ));
-        }
+        let taken = state.groups.values().find(|g| g.name == name);
+        Error::check_new_name(Kind::Group, "GROUP", name, taken.map(|g| g.id))?;
         Error::check_xml(Kind::Group, &[name], None)?;
         let id = tx.alloc_id(state, Kind::Group);
         tx.put(Change::Group(Group {

@@ -224,19 +224,8 @@ impl Shared {
         if name.is_empty() {
             return Err(alloc_err(AllocDetail::NameEmpty));
         }
-        if name.len() > 128 {
-            return Err(alloc_err(AllocDetail::NameTooLong));
-        }
-        if let Some(i) = state
-            .images
-            .values()
-            .find(|i| i.uid == caller.uid && i.name == name)
-        {
-            return Err(alloc_err(AllocDetail::NameTaken {
-                kind: "IMAGE",
-                id: i.id,
-            }));
-        }
+        let taken = (state.images.values()).find(|i| i.uid == caller.uid && i.name == name);
+        Error::check_new_name(Kind::Image, "IMAGE", &name, taken.map(|i| i.id))?;
         if !caller.is_privileged() && tmpl.get("SOURCE").is_some() {
             return Err(alloc_err(AllocDetail::RestrictedImageSource));
         }

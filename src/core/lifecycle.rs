@@ -954,22 +954,8 @@ impl Shared {
         // two-character name `""`; the type is cut at its first blank.
         let name = if name.is_empty() { "\"\"" } else { name };
         let itype = itype.split([' ', '\t']).next().unwrap_or("");
-        if name.len() > 128 {
-            return Err(Error::alloc(Kind::Image, AllocDetail::NameTooLong));
-        }
-        if let Some(i) = state
-            .images
-            .values()
-            .find(|i| i.uid == caller.uid && i.name == name)
-        {
-            return Err(Error::alloc(
-                Kind::Image,
-                AllocDetail::NameTaken {
-                    kind: "IMAGE",
-                    id: i.id,
-                },
-            ));
-        }
+        let taken = (state.images.values()).find(|i| i.uid == caller.uid && i.name == name);
+        Error::check_new_name(Kind::Image, "IMAGE", name, taken.map(|i| i.id))?;
         let image_type = if itype.is_empty() {
             ImageType::Os
         } else {

@@ -3,7 +3,6 @@
 use super::auth::Caller;
 use super::authz::AuthItem;
 use super::command::Answer;
-use super::messages::AllocDetail;
 use super::owned::{self, get_authorized};
 use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
@@ -87,22 +86,8 @@ impl Shared {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => format!("template-{id}"),
         };
-        if name.len() > 128 {
-            return Err(Error::alloc(Kind::Template, AllocDetail::NameTooLong));
-        }
-        if let Some(t) = state
-            .templates
-            .values()
-            .find(|t| t.uid == caller.uid && t.name == name)
-        {
-            return Err(Error::alloc(
-                Kind::Template,
-                AllocDetail::NameTaken {
-                    kind: "TEMPLATE",
-                    id: t.id,
-                },
-            ));
-        }
+        let taken = (state.templates.values()).find(|t| t.uid == caller.uid && t.name == name);
+        Error::check_new_name(Kind::Template, "TEMPLATE", &name, taken.map(|t| t.id))?;
         let id = tx.alloc_id(state, Kind::Template);
         let user = super::users::get(state, caller.uid)?;
         let mut tmpl = tmpl.clone();

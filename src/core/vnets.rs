@@ -364,19 +364,8 @@ impl Shared {
         if name.is_empty() {
             return Err(alloc_err(AllocDetail::NameEmpty));
         }
-        if name.len() > 128 {
-            return Err(alloc_err(AllocDetail::NameTooLong));
-        }
-        if let Some(n) = state
-            .vnets
-            .values()
-            .find(|n| n.uid == caller.uid && n.name == name)
-        {
-            return Err(alloc_err(AllocDetail::NameTaken {
-                kind: "NET",
-                id: n.id,
-            }));
-        }
+        let taken = (state.vnets.values()).find(|n| n.uid == caller.uid && n.name == name);
+        Error::check_new_name(Kind::Net, "NET", &name, taken.map(|n| n.id))?;
         let kind = match tmpl.get("TYPE").map(|t| t.trim().to_ascii_uppercase()) {
             None => return Err(alloc_err(AllocDetail::NoNetworkType)),
             Some(t) if t.is_empty() => return Err(alloc_err(AllocDetail::NoNetworkType)),
