@@ -100,6 +100,26 @@ fn live_migration_failed(vm: &mut Vm, t: i64) {
     });
 }
 
+/// The VM and the host of a deploy or migrate request, as 3.2 checks them: the host looked
+/// up first, then the VM, then ADMIN on the VM and MANAGE on the host.
+fn vm_and_host_to_place_on<'s>(
+    state: &'s State,
+    caller: &Caller,
+    id: Oid,
+    hid: Oid,
+) -> Result<(&'s Vm, &'s Host)> {
+    let host = super::hosts::get(state, hid)?;
+    let vm = get::<Vm>(state, id)?;
+    state.authorize(
+        caller,
+        &[
+            AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
+            AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
+        ],
+    )?;
+    Ok((vm, host))
+}
+
 fn new_history(vm: &Vm, host: &Host, vm_dir: &str, t: i64) -> History {
     History {
         seq: vm.history.len() as i32,
@@ -841,16 +861,7 @@ impl Shared {
         id: Oid,
         hid: Oid,
     ) -> Result<Oid> {
-        // 3.2 looks the host up first.
-        let host = super::hosts::get(state, hid)?;
-        let vm = get::<Vm>(state, id)?;
-        state.authorize(
-            caller,
-            &[
-                AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
-                AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
-            ],
-        )?;
+        let (vm, host) = vm_and_host_to_place_on(state, caller, id, hid)?;
         self.place(state, tx, vm, host)?;
         Ok(id)
     }
@@ -883,15 +894,7 @@ impl Shared {
         hid: Oid,
         live: bool,
     ) -> Result<Oid> {
-        let host = super::hosts::get(state, hid)?;
-        let vm = get::<Vm>(state, id)?;
-        state.authorize(
-            caller,
-            &[
-                AuthItem::on(Kind::Vm, Op::Admin, super::owned::Owned::obj_ref(vm)),
-                AuthItem::on(Kind::Host, Op::Manage, super::hosts::host_ref(hid)),
-            ],
-        )?;
+        let (vm, host) = vm_and_host_to_place_on(state, caller, id, hid)?;
         let target = transitions::request(id, vm.state, vm.lcm_state, Trigger::Migrate { live })?;
         // 3.2's second refusal: a previous history record whose reason is still NONE (a
         // migration requested just before that oned had not processed yet; a VM imported
