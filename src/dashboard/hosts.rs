@@ -7,7 +7,8 @@ use super::viewer::Viewer;
 use super::{refused, Reply};
 use crate::api::error::oned_message;
 use crate::core::authz::AuthItem;
-use crate::core::Core;
+use crate::core::command::Answer;
+use crate::core::{Command, Core};
 use crate::model::acl::Op;
 use crate::model::host::HostState;
 use crate::model::{Host, Kind, Oid};
@@ -171,17 +172,16 @@ pub fn list(core: &Arc<Core>, viewer: &Viewer, query: &Form) -> Reply {
 /// `POST /dashboard/hosts/<id>/enable` with `enable=yes|no`: `one.host.enable`.
 pub async fn enable(core: &Arc<Core>, viewer: &Viewer, id: Oid, form: &Form) -> Reply {
     let enable = form.get("enable") == Some("yes");
-    let caller = viewer.caller.clone();
-    let core2 = Arc::clone(core);
-    let outcome = tokio::task::spawn_blocking(move || core2.host_enable(&caller, id, enable))
-        .await
-        .map_err(|_| {
-            (
-                "Internal error".to_string(),
-                crate::core::error::CODE_INTERNAL,
-            )
+    // Awaited on the core's owner, like the XML-RPC call.
+    let outcome = core
+        .submit(Command::HostEnable {
+            caller: viewer.caller.clone(),
+            id,
+            enable,
         })
-        .and_then(|r| r.map_err(|e| oned_message("HostEnable", &e)));
+        .await
+        .and_then(Answer::id)
+        .map_err(|e| oned_message("HostEnable", &e));
     match outcome {
         Ok(_) => {
             tracing::info!(host = id, enable, user = %viewer.caller.name, "dashboard: host enable");

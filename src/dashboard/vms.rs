@@ -11,8 +11,9 @@ use super::viewer::Viewer;
 use super::{refused, Reply};
 use crate::api::error::oned_message;
 use crate::core::authz::AuthItem;
+use crate::core::command::Answer;
 use crate::core::owned::{self, get_authorized, Owned};
-use crate::core::{Core, State};
+use crate::core::{Command, Core, State};
 use crate::model::acl::Op;
 use crate::model::host::HostState;
 use crate::model::vm::{LcmState, VmState};
@@ -835,21 +836,40 @@ pub async fn action(core: &Arc<Core>, viewer: &Viewer, id: Oid, form: &Form) -> 
     let host = form.int("host");
     let live = form.get("live").is_some();
     let caller = viewer.caller.clone();
-    let core2 = Arc::clone(core);
-    // Writes commit to SQLite: on the blocking pool, like XML-RPC writes.
-    let outcome = tokio::task::spawn_blocking(move || match action {
-        Action::Deploy => core2
-            .vm_deploy(&caller, id, host.unwrap_or(-1))
-            .map_err(|e| oned_message("VirtualMachineDeploy", &e)),
-        Action::Migrate => core2
-            .vm_migrate(&caller, id, host.unwrap_or(-1), live)
-            .map_err(|e| oned_message("VirtualMachineMigrate", &e)),
-        other => core2
-            .vm_action(&caller, other.key(), id)
-            .map_err(|e| oned_message("VirtualMachineAction", &e)),
-    })
-    .await
-    .unwrap_or_else(|_| Err(("Internal error".into(), crate::core::error::CODE_INTERNAL)));
+    // The same typed command as the XML-RPC call, awaited on the core's owner (never a
+    // blocking call on a runtime thread).
+    let (command, class) = match action {
+        Action::Deploy => (
+            Command::VmDeploy {
+                caller,
+                vm: id,
+                host: host.unwrap_or(-1),
+            },
+            "VirtualMachineDeploy",
+        ),
+        Action::Migrate => (
+            Command::VmMigrate {
+                caller,
+                vm: id,
+                host: host.unwrap_or(-1),
+                live,
+            },
+            "VirtualMachineMigrate",
+        ),
+        other => (
+            Command::VmAction {
+                caller,
+                action: other.key().into(),
+                vm: id,
+            },
+            "VirtualMachineAction",
+        ),
+    };
+    let outcome = core
+        .submit(command)
+        .await
+        .and_then(Answer::id)
+        .map_err(|e| oned_message(class, &e));
     match outcome {
         Ok(_) => {
             tracing::info!(vm = id, user = %viewer.caller.name, action = action.key(), "dashboard: VM action");
