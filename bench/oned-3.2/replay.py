@@ -22,6 +22,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECORDED = os.path.normpath(os.path.join(HERE, "..", "..", "..", "shared", "recorded", "oned-3.2"))
 
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
 spec = importlib.util.spec_from_file_location("same_day", os.path.join(HERE, "..", "same-day.py"))
 same_day = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(same_day)
