@@ -184,6 +184,14 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     if carried > 0 {
         tracing::info!(entries = carried, "saved disks of before the restart moved");
     }
+    // Image copies a crash cut short left their temporary files; their intents run again.
+    let removed = core.remove_copy_temporaries();
+    if removed > 0 {
+        tracing::info!(
+            files = removed,
+            "temporary files of interrupted image copies removed"
+        );
+    }
     if let (true, Some(name)) = (fresh, default_host) {
         let admin = crate::core::auth::Caller::oneadmin();
         let id = core.host_allocate(&admin, &name, "im_dummy", "vmm_dummy", "dummy", "tm_dummy")?;
@@ -264,6 +272,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         crate::workers::lcm::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::monitor::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::workers::vmlog::spawn(Arc::clone(&core), drivers.storage().log.clone());
+        crate::workers::copies::spawn(Arc::clone(&core));
         crate::workers::storage::spawn(Arc::clone(&core), Arc::clone(&drivers));
         crate::sched::spawn(Arc::clone(&core));
         crate::pdisk::spawn_purge(Arc::clone(&volumes));

@@ -90,3 +90,220 @@ fn kill9_and_restart_keeps_vms_and_domains_consistent() {
     }
     assert_eq!(d.stop(), Some(0));
 }
+
+fn image_doc(c: &mut Client, id: i32) -> Result<String, (String, i32)> {
+    rpc_result(&c.call("one.image.info", &[s(ADMIN), i(id)]))
+}
+
+fn image_state(c: &mut Client, id: i32) -> String {
+    let doc = image_doc(c, id).expect("image.info");
+    field(&doc, "STATE").unwrap_or_default()
+}
+
+/// Waits until image `id` leaves LOCKED (4); its document then.
+fn wait_image_decided(c: &mut Client, id: i32) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let doc = image_doc(c, id).expect("image.info");
+        if field(&doc, "STATE").as_deref() != Some("4") {
+            return doc;
+        }
+        assert!(Instant::now() < deadline, "image {id} stays LOCKED: {doc}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Opens the named pipe `fifo` for writing once a reader has it open (a copy thread of the
+/// daemon); `None` if no reader came within `wait`.
+fn open_pipe_writer(fifo: &std::path::Path, wait: Duration) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let deadline = Instant::now() + wait;
+    loop {
+        // Without a reader, a non-blocking open for writing fails (ENXIO) instead of waiting.
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(fifo)
+        {
+            Ok(probe) => {
+                // A reader is there: a blocking descriptor opens at once.
+                let writer = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                drop(probe);
+                return Some(writer);
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {}
+            Err(e) => panic!("opening {}: {e}", fifo.display()),
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn copy_temporaries(repo: &std::path::Path) -> Vec<(String, u64)> {
+    std::fs::read_dir(repo)
+        .map(|it| {
+            it.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+                .map(|e| {
+                    let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    (e.file_name().to_string_lossy().to_string(), len)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn copy_intents_left(db: &std::path::Path) -> usize {
+    let db = rusqlite::Connection::open(db).unwrap();
+    let bodies: Vec<String> = db
+        .prepare("SELECT body FROM outbox")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    bodies.iter().filter(|b| b.contains("copy_image")).count()
+}
+
+/// `one.image.allocate` copies survive a kill -9 (issue 18): two copies paused mid-way (their
+/// sources are named pipes the test feeds), two more queued behind them (the copy threads are
+/// bounded), one of the paused images deleted meanwhile. After the restart every LOCKED image
+/// with its copy intent gets its copy run again from scratch and becomes READY with the right
+/// bytes; the deleted one's copy is dropped without touching its source; no temporary file is
+/// left, the repository holds exactly the images' files and the outbox is empty.
+#[test]
+fn an_image_copy_cut_by_kill9_runs_again_at_the_restart() {
+    let dir = temp_dir("restart-image-copy");
+    let import = dir.join("import");
+    std::fs::create_dir_all(&import).unwrap();
+    let config = dir.join("stratusd.toml");
+    std::fs::write(
+        &config,
+        format!("image_import_dirs = [\"{}\"]\n", import.display()),
+    )
+    .unwrap();
+    let (fifo_a, fifo_b) = (dir.join("a.fifo"), dir.join("b.fifo"));
+    for fifo in [&fifo_a, &fifo_b] {
+        let made = std::process::Command::new("mkfifo")
+            .arg(fifo)
+            .status()
+            .expect("mkfifo (coreutils) runs");
+        assert!(made.success());
+    }
+    let content_a: Vec<u8> = (0..3 * 1024 * 1024 + 123)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let content_c: Vec<u8> = (0..2 * 1024 * 1024 + 7).map(|i| (i % 241) as u8).collect();
+    std::fs::write(import.join("c.img"), &content_c).unwrap();
+    let repo = dir.join("images");
+    let args = ["--config", config.to_str().unwrap()];
+    let mut d = Daemon::start_in(dir.clone(), &args);
+    let mut c = d.client();
+    let allocate = |c: &mut Client, session: &str, template: String| -> i32 {
+        let answer = c.call("one.image.allocate", &[s(session), s(&template)]);
+        rpc_result(&answer)
+            .unwrap_or_else(|e| panic!("image.allocate: {e:?}"))
+            .parse()
+            .unwrap()
+    };
+    let path =
+        |name: &str, p: &std::path::Path| format!("NAME = {name}\nPATH = \"{}\"\n", p.display());
+    // oneadmin's group may copy any file, a pipe included: these two copies pause mid-way.
+    let a = allocate(&mut c, ADMIN, path("a", &fifo_a));
+    let b = allocate(&mut c, ADMIN, path("b", &fifo_b));
+    // Queued behind them: an ordinary user's file from the import directory, and a datablock.
+    let cc = allocate(&mut c, "alice:pw", path("c", &import.join("c.img")));
+    let db_image = allocate(
+        &mut c,
+        ADMIN,
+        "NAME = blank\nTYPE = DATABLOCK\nSIZE = 1\nFSTYPE = raw\n".into(),
+    );
+    let mut writer_a =
+        open_pipe_writer(&fifo_a, Duration::from_secs(20)).expect("copy of a starts");
+    let mut writer_b =
+        open_pipe_writer(&fifo_b, Duration::from_secs(20)).expect("copy of b starts");
+    use std::io::Write;
+    writer_a.write_all(&content_a[..1024 * 1024]).unwrap();
+    writer_b.write_all(&content_a[..100 * 1024]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while copy_temporaries(&repo).iter().map(|(_, n)| n).sum::<u64>() < (1024 + 100) * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "the copies did not write their temporary files: {:?}",
+            copy_temporaries(&repo)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for id in [a, b, cc, db_image] {
+        assert_eq!(
+            image_state(&mut c, id),
+            "4",
+            "image {id} is LOCKED mid-copy"
+        );
+    }
+    // Deleting a LOCKED image is answered as before, while its copy runs.
+    let deleted = c.call("one.image.delete", &[s(ADMIN), i(b)]);
+    assert_eq!(rpc_result(&deleted), Ok(b.to_string()));
+    d.kill9();
+    drop((writer_a, writer_b));
+    assert_eq!(copy_temporaries(&repo).len(), 2, "killed mid-copy");
+    assert_eq!(
+        copy_intents_left(&dir.join("stratusd.db")),
+        4,
+        "every copy not finished is still an intent"
+    );
+
+    let d = Daemon::start_in(dir.clone(), &args);
+    let mut c = d.client();
+    // The half-written copy was not taken for the image: a is LOCKED until its copy runs again.
+    assert_eq!(image_state(&mut c, a), "4");
+    // The copies queued behind it run meanwhile (the copy threads are not all held by a).
+    for (id, want) in [(cc, &content_c[..]), (db_image, &[][..])] {
+        let doc = wait_image_decided(&mut c, id);
+        assert_eq!(
+            field(&doc, "STATE").as_deref(),
+            Some("1"),
+            "image {id}: {doc}"
+        );
+        let source = field(&doc, "SOURCE").unwrap();
+        assert!(
+            std::fs::read(&source).unwrap() == want,
+            "image {id}'s bytes"
+        );
+    }
+    // a's copy starts over: it reads its source from the beginning.
+    let mut writer_a =
+        open_pipe_writer(&fifo_a, Duration::from_secs(20)).expect("copy of a runs again");
+    writer_a.write_all(&content_a).unwrap();
+    drop(writer_a);
+    let doc = wait_image_decided(&mut c, a);
+    assert_eq!(field(&doc, "STATE").as_deref(), Some("1"), "{doc}");
+    assert_eq!(field(&doc, "SIZE").as_deref(), Some("3"), "{doc}");
+    let source_a = field(&doc, "SOURCE").unwrap();
+    assert!(std::fs::read(&source_a).unwrap() == content_a, "a's bytes");
+    // The deleted image's copy was dropped without opening its source again.
+    assert!(image_doc(&mut c, b).is_err());
+    assert!(open_pipe_writer(&fifo_b, Duration::from_millis(500)).is_none());
+    // The repository holds exactly the three images' files, no temporary one.
+    let mut files: Vec<String> = std::fs::read_dir(&repo)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    let mut sources: Vec<String> = [a, cc, db_image]
+        .iter()
+        .map(|id| field(&image_doc(&mut c, *id).unwrap(), "SOURCE").unwrap())
+        .collect();
+    sources.sort();
+    assert_eq!(files, sources);
+    // Every copy intent is done.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while copy_intents_left(&d.db()) > 0 {
+        assert!(Instant::now() < deadline, "copy intents left in the outbox");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

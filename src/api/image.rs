@@ -2,59 +2,15 @@
 
 use super::{answer, write, write_id, HandlerResult, Params, Payload};
 use crate::core::auth::Caller;
-use crate::core::images::CopyJob;
 use crate::core::Command;
 use crate::core::Core;
 use crate::model::Kind;
-use crate::workpool::{Threads, IMAGE_COPIES_AT_ONCE};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-/// The threads that copy images into the repository (process-wide).
-fn image_copies() -> Option<&'static Threads> {
-    static COPIES: OnceLock<Option<Threads>> = OnceLock::new();
-    COPIES
-        .get_or_init(|| match Threads::new("image-copy", IMAGE_COPIES_AT_ONCE) {
-            Ok(threads) => Some(threads),
-            Err(e) => {
-                tracing::error!(error = %e, "no image copy thread could be started");
-                None
-            }
-        })
-        .as_ref()
-}
-
+/// The image is LOCKED with its copy recorded as an outbox intent in the same commit; the copy
+/// runs after the answer, as 3.2's image manager does (`workers::copies`).
 pub fn allocate(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {
-    write(
-        Command::image_allocate(caller, p.string(1)?)?,
-        |core, answer| {
-            let (id, job) = answer.image()?;
-            if let Some(job) = job {
-                start_copy(core, job);
-            }
-            Ok(Payload::Int(id))
-        },
-    )
-}
-
-/// The copy runs after the answer, as 3.2's image manager does, on one of a few threads: a
-/// burst of allocations queues its copies (the images stay LOCKED).
-fn start_copy(core: &Arc<Core>, job: CopyJob) {
-    let core = Arc::clone(core);
-    let copy = move || {
-        if let Err(e) = core.image_copy(job) {
-            tracing::error!(error = %e, "recording the image copy failed");
-        }
-    };
-    match image_copies() {
-        Some(threads) => {
-            let waiting = threads.submit(copy);
-            if waiting > IMAGE_COPIES_AT_ONCE {
-                tracing::info!(waiting, "image copy queued");
-            }
-        }
-        // No thread could be started: copy before answering rather than not at all.
-        None => copy(),
-    }
+    write_id(Command::image_allocate(caller, p.string(1)?)?)
 }
 
 pub fn persistent(_core: &Arc<Core>, caller: &Caller, p: &Params) -> HandlerResult {

@@ -9,7 +9,6 @@
 //! ([`Answer::Refused`]).
 
 use super::auth::Caller;
-use super::images::CopyJob;
 use super::lifecycle::{Polled, StepOutcome};
 use super::outbox::{Intent, IntentId};
 use super::vnets::LeaseOp;
@@ -158,9 +157,13 @@ pub enum Command {
         caller: Caller,
         template: Template,
     },
-    /// A repository copy finished (`outcome`: bytes copied, or the error).
+    /// The repository copy of `CopyImage` intent `intent` finished (`outcome`: bytes copied,
+    /// or the error); the intent is done in the same commit.
     ImageCopied {
-        job: CopyJob,
+        intent: IntentId,
+        image: Oid,
+        from: String,
+        to: String,
         outcome: std::result::Result<u64, String>,
     },
     ImageDelete {
@@ -425,8 +428,6 @@ pub enum Answer {
     /// Committed (an id was used), yet answered with this refusal (3.2's savedisk).
     Refused(Error),
     User(User),
-    /// A new image, and the repository copy to run for it.
-    Image(Oid, Option<CopyJob>),
     /// A deleted image's SOURCE.
     Source(String),
     Volume(Volume),
@@ -465,7 +466,6 @@ macro_rules! getters {
 getters! {
     id: Id(id) -> Oid => id;
     user: User(user) -> User => user;
-    image: Image(id, copy) -> (Oid, Option<CopyJob>) => (id, copy);
     source: Source(source) -> String => source;
     volume: Volume(v) -> Volume => v;
     volumes: Volumes(v) -> Vec<Volume> => v;
@@ -592,11 +592,16 @@ pub(super) fn apply(
             op,
         } => Id(core.apply_vn_leases(state, tx, caller, *id, text, *op)?),
         Command::ImageAllocate { caller, template } => {
-            let (id, copy) = core.apply_image_allocate(state, tx, caller, template)?;
-            Answer::Image(id, copy)
+            Id(core.apply_image_allocate(state, tx, caller, template)?)
         }
-        Command::ImageCopied { job, outcome } => {
-            core.apply_image_copied(state, tx, job, outcome)?;
+        Command::ImageCopied {
+            intent,
+            image,
+            from,
+            to,
+            outcome,
+        } => {
+            core.apply_image_copied(state, tx, *intent, *image, from, to, outcome)?;
             Done
         }
         Command::ImageDelete { caller, id } => {

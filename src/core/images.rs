@@ -4,7 +4,7 @@ use super::auth::Caller;
 use super::authz::AuthItem;
 use super::command::Answer;
 use super::messages::{AllocDetail, DriverReason, EventError, Refusal};
-use super::outbox::{Intent, Pending};
+use super::outbox::{Intent, IntentId, Pending};
 use super::owned::{self, get_authorized};
 use super::{Change, Command, Core, Error, Result, Shared, State, Tx};
 use crate::model::acl::Op;
@@ -13,15 +13,64 @@ use crate::model::{now, Image, Kind, Oid, Permissions};
 use crate::template::{self, Template};
 use std::path::{Path, PathBuf};
 
-/// A repository copy to run after the allocation answered (3.2 copies asynchronously).
-#[derive(Debug, Clone)]
-pub struct CopyJob {
-    pub image: Oid,
-    pub from: PathBuf,
-    pub to: PathBuf,
-    /// For an ordinary user: the import directories `from` must be a regular file under,
-    /// reached without a symbolic link (`storage::confined`). oneadmin's group may copy any file.
-    pub confined_to: Option<Vec<PathBuf>>,
+/// Why an image copy into the repository failed (the image goes to ERROR with 3.2's message;
+/// this is logged).
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("{0} is not a file of the image repository")]
+    NotInRepository(PathBuf),
+    #[error(transparent)]
+    Confined(#[from] crate::storage::confined::ConfinedError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> CopyError + '_ {
+    move |source| CopyError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Removes a file of ours, if it is there (logged when it cannot be).
+fn remove_if_there(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(error = %e, "could not remove {}", path.display()),
+    }
+}
+
+/// A progress line in the log every this many bytes of a copy.
+const COPY_PROGRESS_EVERY: u64 = 1 << 30;
+
+/// Copies `from` into `out`, logging progress (an image may be many GiB).
+fn copy_logging_progress(
+    image: Oid,
+    from: &mut std::fs::File,
+    out: &mut std::fs::File,
+) -> std::io::Result<u64> {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    let mut next_report = COPY_PROGRESS_EVERY;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.write_all(&buf[..n])?;
+        total += n as u64;
+        if total >= next_report {
+            tracing::info!(image, bytes = total, "copying image into the repository");
+            next_report += COPY_PROGRESS_EVERY;
+        }
+    }
 }
 
 fn alloc_err(detail: AllocDetail) -> Error {
@@ -55,46 +104,144 @@ impl Command {
 }
 
 impl Core {
-    pub fn image_allocate(&self, caller: &Caller, text: &str) -> Result<(Oid, Option<CopyJob>)> {
+    /// `one.image.allocate`: the new image's id. An image with a PATH (or a new datablock) is
+    /// LOCKED with a `CopyImage` intent in the same commit; the copy runs after the answer
+    /// ([`Core::carry_out_copy`]).
+    pub fn image_allocate(&self, caller: &Caller, text: &str) -> Result<Oid> {
         self.execute(Command::image_allocate(caller, text)?)
-            .and_then(Answer::image)
+            .and_then(Answer::id)
     }
 
-    /// Runs a repository copy (blocking I/O: call it off the async runtime) and records the
-    /// outcome: READY with SOURCE and SIZE, or ERROR with 3.2's message in TEMPLATE/ERROR.
-    pub fn image_copy(&self, job: CopyJob) -> Result<()> {
-        let outcome = (|| -> std::io::Result<u64> {
-            if let Some(dir) = job.to.parent() {
-                std::fs::create_dir_all(dir)?;
+    /// Carries out the `CopyImage` intents queued, one after the other on the calling thread
+    /// (tests and tools; the daemon runs them on its copy threads, `workers::copies`).
+    /// Returns how many were carried out.
+    pub fn carry_out_copy_intents(&self) -> usize {
+        let mut carried = 0;
+        loop {
+            let batch = self.outbox().take(super::outbox::Lane::Copies, 16);
+            if batch.is_empty() {
+                return carried;
             }
-            if job.from.as_os_str().is_empty() {
-                std::fs::File::create(&job.to)?;
-                return Ok(0);
-            }
-            tracing::info!(image = job.image, from = %job.from.display(), to = %job.to.display(), "copying image into the repository");
-            let mut from = match &job.confined_to {
-                Some(dirs) => crate::storage::confined::open_beneath(dirs, &job.from)
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))?,
-                None => std::fs::File::open(&job.from)?,
-            };
-            let tmp = job.to.with_extension("part");
-            let copied =
-                std::fs::File::create(&tmp).and_then(|mut out| std::io::copy(&mut from, &mut out));
-            let bytes = match copied {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(e);
+            for p in batch {
+                if let Err(e) = self.carry_out_copy(&p) {
+                    tracing::error!(intent = p.id, error = %e, "an image copy's outcome not recorded");
                 }
+                carried += 1;
+            }
+        }
+    }
+
+    /// Carries out a `CopyImage` intent (blocking I/O: call it off the async runtime): only
+    /// while its image is still LOCKED with that PATH, the copy runs from scratch into the
+    /// temporary file, which is renamed into place; the outcome (READY with SOURCE and SIZE,
+    /// or ERROR with 3.2's message in TEMPLATE/ERROR) is committed with the intent marked
+    /// done. An intent whose image is gone or decided is dropped (its temporary file too).
+    /// An outcome not committed leaves the intent for the next start.
+    pub fn carry_out_copy(&self, p: &Pending) -> Result<()> {
+        let Intent::CopyImage {
+            image,
+            from,
+            to,
+            confined,
+        } = &p.intent
+        else {
+            return Ok(());
+        };
+        let image = *image;
+        let to_path = Path::new(to);
+        let wanted = self
+            .read()
+            .images
+            .get(&image)
+            .is_some_and(|img| img.state == ImageState::Locked && img.path == *from);
+        if !wanted {
+            if to_path.starts_with(self.settings.image_repo_dir()) {
+                remove_if_there(&super::outbox::copy_temporary(to_path));
+            }
+            tracing::info!(
+                image,
+                "image copy dropped: its image is gone or no longer LOCKED"
+            );
+            return self
+                .execute(Command::IntentsDone { ids: vec![p.id] })?
+                .done();
+        }
+        if p.replayed {
+            tracing::info!(image, "image copy interrupted by a restart runs again");
+        }
+        let outcome = self.copy_into_repository(image, Path::new(from), to_path, *confined);
+        if let Err(e) = &outcome {
+            tracing::warn!(image, error = %e, "image copy failed");
+        }
+        self.execute(Command::ImageCopied {
+            intent: p.id,
+            image,
+            from: from.clone(),
+            to: to.clone(),
+            outcome: outcome.map_err(|e| e.to_string()),
+        })?
+        .done()
+    }
+
+    /// One run of a copy: the source is checked (again, on a replay) as the allocation checked
+    /// it, the destination must be a file directly in the repository; the bytes go to the
+    /// temporary file, synced, then renamed to `to`.
+    fn copy_into_repository(
+        &self,
+        image: Oid,
+        from: &Path,
+        to: &Path,
+        confined: bool,
+    ) -> std::result::Result<u64, CopyError> {
+        let repo = self.settings.image_repo_dir();
+        let plain_name = to
+            .file_name()
+            .is_some_and(|n| !n.to_string_lossy().starts_with('.'));
+        if to.parent() != Some(repo.as_path()) || !plain_name {
+            return Err(CopyError::NotInRepository(to.to_path_buf()));
+        }
+        std::fs::create_dir_all(&repo).map_err(io_at(&repo))?;
+        let tmp = super::outbox::copy_temporary(to);
+        let written = (|| {
+            let mut out = std::fs::File::create(&tmp).map_err(io_at(&tmp))?;
+            let bytes = if from.as_os_str().is_empty() {
+                // A datablock made from SIZE/FSTYPE: an empty file.
+                0
+            } else {
+                tracing::info!(image, from = %from.display(), to = %to.display(), "copying image into the repository");
+                let mut source = if confined {
+                    crate::storage::confined::open_beneath(&self.settings.image_import_dirs, from)?
+                } else {
+                    std::fs::File::open(from).map_err(io_at(from))?
+                };
+                copy_logging_progress(image, &mut source, &mut out).map_err(io_at(&tmp))?
             };
-            std::fs::rename(&tmp, &job.to)?;
+            out.sync_all().map_err(io_at(&tmp))?;
+            std::fs::rename(&tmp, to).map_err(io_at(to))?;
             Ok(bytes)
         })();
-        self.execute(Command::ImageCopied {
-            job,
-            outcome: outcome.map_err(|e| e.to_string()),
-        })
-        .and_then(Answer::done)
+        if written.is_err() {
+            remove_if_there(&tmp);
+        }
+        written
+    }
+
+    /// Removes the temporary files of image copies left in the repository (a crash during a
+    /// copy); run at start, before any copy runs. Returns how many were removed.
+    pub fn remove_copy_temporaries(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.settings.image_repo_dir()) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let temporary = path.extension().is_some_and(|e| e == "part");
+            if temporary && entry.file_type().is_ok_and(|t| t.is_file()) {
+                remove_if_there(&path);
+                removed += 1;
+            }
+        }
+        removed
     }
 
     pub fn image_delete(&self, caller: &Caller, id: Oid) -> Result<Oid> {
@@ -215,7 +362,7 @@ impl Shared {
         tx: &mut Tx,
         caller: &Caller,
         template: &Template,
-    ) -> Result<(Oid, Option<CopyJob>)> {
+    ) -> Result<Oid> {
         let mut tmpl = template.clone();
         let repo = self.settings.image_repo_dir();
 
@@ -280,41 +427,26 @@ impl Shared {
             tmpl.set_single("DEV_PREFIX", &self.settings.default_device_prefix);
         }
         let user = super::users::get(state, caller.uid)?;
-        let confined_to =
-            (!caller.is_privileged()).then(|| self.settings.image_import_dirs.clone());
+        let confined = !caller.is_privileged();
         Error::check_xml(
             Kind::Image,
             &[&name, &user.name, &user.gname, &source, &path, &fstype],
             Some(&tmpl),
         )?;
         let id = tx.alloc_id(state, Kind::Image);
-        let (state_now, job, source) = if !source.is_empty() {
-            (ImageState::Ready, None, source)
-        } else if path.is_empty() {
-            // Datablock made from SIZE/FSTYPE: an empty file in the repository.
-            let to = repo.join(repository_name(id));
-            (
-                ImageState::Locked,
-                Some(CopyJob {
-                    image: id,
-                    from: PathBuf::new(),
-                    to,
-                    confined_to,
-                }),
-                String::new(),
-            )
+        let state_now = if !source.is_empty() {
+            ImageState::Ready
         } else {
+            // A copy of PATH, or a datablock made from SIZE/FSTYPE (an empty file), into the
+            // repository after the commit; the image is LOCKED until its outcome.
             let to = repo.join(repository_name(id));
-            (
-                ImageState::Locked,
-                Some(CopyJob {
-                    image: id,
-                    from: PathBuf::from(&path),
-                    to,
-                    confined_to,
-                }),
-                String::new(),
-            )
+            tx.intend(Intent::CopyImage {
+                image: id,
+                from: path.clone(),
+                to: to.to_string_lossy().to_string(),
+                confined,
+            });
+            ImageState::Locked
         };
         tx.put(Change::Image(Image {
             id,
@@ -335,23 +467,43 @@ impl Shared {
             running_vms: 0,
             template: tmpl.clone(),
         }));
-        Ok((id, job))
+        Ok(id)
     }
 
+    /// A `CopyImage` intent's outcome, committed with the intent marked done: the LOCKED
+    /// image READY (SOURCE, SIZE when it had none) or ERROR. An image deleted while its copy
+    /// ran keeps no file: the copied file is removed after this commit (`RemoveImageFile`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_image_copied(
         &self,
         state: &State,
         tx: &mut Tx,
-        job: &CopyJob,
+        intent: IntentId,
+        image: Oid,
+        from: &str,
+        to: &str,
         outcome: &std::result::Result<u64, String>,
     ) -> Result<()> {
-        let Some(img) = state.images.get(&job.image) else {
-            return Ok(());
+        tx.intent_done(intent);
+        let img = match state.images.get(&image) {
+            Some(img) if img.state == ImageState::Locked => img,
+            other => {
+                let kept = other.is_some_and(|img| img.source == to);
+                let ours = !to.split('/').any(|c| c == "..")
+                    && Path::new(to).starts_with(self.settings.image_repo_dir());
+                if outcome.is_ok() && !kept && ours {
+                    tx.intend(Intent::RemoveImageFile {
+                        image,
+                        source: to.to_string(),
+                    });
+                }
+                return Ok(());
+            }
         };
         let mut img = img.clone();
         match &outcome {
             Ok(bytes) => {
-                img.source = job.to.to_string_lossy().to_string();
+                img.source = to.to_string();
                 if img.size == 0 {
                     img.size = (*bytes / (1024 * 1024)) as i64;
                 }
@@ -360,8 +512,8 @@ impl Shared {
             }
             Err(e) => {
                 let message = EventError::CopyImage(DriverReason::Copy {
-                    from: job.from.display().to_string(),
-                    to: job.to.display().to_string(),
+                    from: from.to_string(),
+                    to: to.to_string(),
                 });
                 tracing::warn!(image = img.id, error = %e, "{message}");
                 super::lifecycle::set_template_error(&mut img.template, &message);

@@ -15,6 +15,10 @@
 //!   place, so writing it again is harmless; one `Dhcp` intent per write that changes leases,
 //!   and the worker writes once for all the intents it finds queued (the newest state covers
 //!   them all);
+//! * an image copy into the repository (`one.image.allocate` with a PATH) is run from scratch
+//!   into a temporary file that is renamed into place, only while its image is still LOCKED,
+//!   with the source checked again at every run; its outcome is committed with the intent
+//!   marked done, so a half-written file is never taken for the image;
 //! * a driver step (deploy, shutdown, save, migrate, transfer, cleanup, reboot) is fenced by
 //!   the VM's STATE/LCM_STATE pair and history sequence it was recorded for: carried out only
 //!   while the VM still has them, its outcome committed with the intent marked done, so a
@@ -100,6 +104,19 @@ pub enum Intent {
     /// Remove deleted image `image`'s file `source` from the repository (decided only for a
     /// file inside it). Removing a file already gone is done, so a replay is harmless.
     RemoveImageFile { image: Oid, source: String },
+    /// Copy image `image`'s PATH `from` into the repository file `to` (an empty `from`: a new
+    /// empty datablock file), making the image READY with its SOURCE and SIZE, or ERROR.
+    /// `confined`: the allocating user was not in oneadmin's group, so `from` must be a
+    /// regular file under the site's import directories, reached without a symbolic link —
+    /// checked again at every run against the settings of that run. Each run starts over into
+    /// [`copy_temporary`]`(to)` and renames it to `to`, so a half-written copy is never taken
+    /// for the image.
+    CopyImage {
+        image: Oid,
+        from: String,
+        to: String,
+        confined: bool,
+    },
     /// Rewrite the DHCP host file from the committed leases (the write changed which leases
     /// VMs hold).
     Dhcp,
@@ -111,6 +128,14 @@ pub enum Intent {
         lcm: LcmState,
         seq: i32,
     },
+}
+
+/// The temporary file a copy to `to` writes before renaming it to `to` (`<to>.part`, in the
+/// same directory, so the rename is atomic).
+pub fn copy_temporary(to: &std::path::Path) -> std::path::PathBuf {
+    let mut name = to.as_os_str().to_os_string();
+    name.push(".part");
+    std::path::PathBuf::from(name)
 }
 
 /// Whether a VM in this state waits for a driver step: the transitional LCM states, and a
@@ -159,9 +184,11 @@ pub enum Lane {
     Disks,
     Dhcp,
     Steps,
+    /// Image copies into the repository (`workers::copies`).
+    Copies,
 }
 
-const LANES: usize = 5;
+const LANES: usize = 6;
 
 impl Lane {
     const ALL: [Lane; LANES] = [
@@ -170,6 +197,7 @@ impl Lane {
         Lane::Disks,
         Lane::Dhcp,
         Lane::Steps,
+        Lane::Copies,
     ];
 
     fn index(self) -> usize {
@@ -179,6 +207,7 @@ impl Lane {
             Lane::Disks => 2,
             Lane::Dhcp => 3,
             Lane::Steps => 4,
+            Lane::Copies => 5,
         }
     }
 }
@@ -191,6 +220,7 @@ impl Intent {
             Intent::SaveDisk { .. } | Intent::RemoveImageFile { .. } => Lane::Disks,
             Intent::Dhcp => Lane::Dhcp,
             Intent::Step { .. } => Lane::Steps,
+            Intent::CopyImage { .. } => Lane::Copies,
         }
     }
 }
@@ -582,7 +612,7 @@ mod tests {
         };
         let conn = rusqlite::Connection::open(settings.database_path()).unwrap();
         conn.execute(
-            "INSERT INTO outbox (id, body) VALUES (?1, ?2)",
+            "INSERT OR REPLACE INTO outbox (id, body) VALUES (?1, ?2)",
             rusqlite::params![id, serde_json::to_string(intent).unwrap()],
         )
         .unwrap();
@@ -665,15 +695,13 @@ mod tests {
         let repo = core.settings.image_repo_dir();
         std::fs::create_dir_all(&repo).unwrap();
         let image_with_file = |core: &Core, name: &str| {
-            let (id, copy) = core
+            let id = core
                 .image_allocate(
                     &admin,
                     &format!("NAME = {name}\nTYPE = DATABLOCK\nSIZE = 1\nFSTYPE = raw\n"),
                 )
                 .unwrap();
-            if let Some(job) = copy {
-                core.image_copy(job).unwrap();
-            }
+            assert_eq!(core.carry_out_copy_intents(), 1);
             let source = core.read().images[&id].source.clone();
             assert!(std::path::Path::new(&source).exists(), "{source}");
             (id, source)
@@ -716,6 +744,175 @@ mod tests {
         assert_eq!(core.carry_out_disk_intents(), 1);
         drop(core);
         assert_eq!(open(&dir).outbox().queued(Lane::Disks), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A core over the database in `dir` whose users may import images from `dir/import`.
+    fn open_importing(dir: &Path) -> Core {
+        let settings = Settings {
+            data_dir: dir.to_path_buf(),
+            image_import_dirs: vec![dir.join("import")],
+            ..Settings::default()
+        };
+        let store = Store::open(&settings.database_path()).unwrap();
+        Core::open(store, settings, "password").unwrap()
+    }
+
+    fn copies(core: &Core) -> Vec<Pending> {
+        all(core, Lane::Copies)
+    }
+
+    fn repository_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join("images"))
+            .map(|it| {
+                it.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// `one.image.allocate`'s copy is an intent committed with the LOCKED image; a daemon
+    /// killed mid-copy runs it again from scratch at the next start (its half-written
+    /// temporary file removed), twice is harmless, a copy whose image went is dropped, and
+    /// the replay checks the source and the destination again.
+    #[test]
+    fn an_image_copy_is_an_intent_run_again_after_a_crash_and_dropped_once_moot() {
+        let dir = temp_dir("image-copy");
+        let import = dir.join("import");
+        std::fs::create_dir_all(&import).unwrap();
+        let bytes: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+        std::fs::write(import.join("a.img"), &bytes).unwrap();
+        let core = open_importing(&dir);
+        let admin = Caller::oneadmin();
+        core.user_allocate(&admin, "alice", "pw", "").unwrap();
+        let alice = core.authenticate("alice:pw").unwrap();
+        let allocate = |core: &Core, name: &str, path: &Path| {
+            core.image_allocate(
+                &alice,
+                &format!("NAME = {name}\nPATH = \"{}\"\n", path.display()),
+            )
+            .unwrap()
+        };
+        let a = allocate(&core, "a", &import.join("a.img"));
+        assert_eq!(core.read().images[&a].state, ImageState::Locked);
+        let recorded = copies(&core);
+        let [copy] = recorded.as_slice() else {
+            panic!("one copy intent expected: {recorded:?}");
+        };
+        let Intent::CopyImage {
+            image,
+            from,
+            to,
+            confined,
+        } = &copy.intent
+        else {
+            panic!("{copy:?}");
+        };
+        assert_eq!(
+            (*image, from.as_str(), *confined),
+            (a, import.join("a.img").to_str().unwrap(), true)
+        );
+        let to = PathBuf::from(to);
+        assert_eq!(to.parent(), Some(dir.join("images").as_path()));
+        // Killed mid-copy: a half-written temporary file, the image LOCKED, the intent left.
+        drop(core);
+        std::fs::create_dir_all(dir.join("images")).unwrap();
+        std::fs::write(copy_temporary(&to), &bytes[..1000]).unwrap();
+        let core = open_importing(&dir);
+        assert_eq!(core.read().images[&a].state, ImageState::Locked);
+        assert_eq!(core.remove_copy_temporaries(), 1);
+        assert!(repository_files(&dir).is_empty());
+        assert_eq!(core.carry_out_copy_intents(), 1);
+        let img = core.read().images[&a].clone();
+        assert_eq!(img.state, ImageState::Ready);
+        assert_eq!(img.source, to.to_string_lossy());
+        assert_eq!(img.size, 3);
+        assert_eq!(std::fs::read(&to).unwrap(), bytes);
+        assert_eq!(repository_files(&dir).len(), 1);
+        // Killed after the copy's commit but with its intent replayed anyway (twice): the image
+        // is no longer LOCKED, so the copy is dropped and nothing changes.
+        drop(core);
+        leave_in_outbox(&dir, 1000, &copy.intent);
+        std::fs::write(copy_temporary(&to), b"half").unwrap();
+        let core = open_importing(&dir);
+        assert_eq!(core.carry_out_copy_intents(), 1);
+        let mut same = String::new();
+        img.write_xml(&mut same);
+        let mut now = String::new();
+        core.read().images[&a].write_xml(&mut now);
+        assert_eq!(now, same);
+        assert_eq!(std::fs::read(&to).unwrap(), bytes);
+        assert!(!copy_temporary(&to).exists());
+        // Deleted (LOCKED) before its copy ran: the copy is dropped, no file is made.
+        let b = allocate(&core, "b", &import.join("a.img"));
+        let [copy_b] = copies(&core).try_into().unwrap();
+        core.image_delete(&alice, b).unwrap();
+        core.carry_out_copy(&copy_b).unwrap();
+        assert_eq!(repository_files(&dir).len(), 1);
+        // Deleted while its copy ran: the copied file goes after the outcome's commit.
+        let c = allocate(&core, "c", &import.join("a.img"));
+        let [copy_c] = copies(&core).try_into().unwrap();
+        let Intent::CopyImage { from, to: to_c, .. } = copy_c.intent.clone() else {
+            panic!()
+        };
+        std::fs::write(&to_c, &bytes).unwrap();
+        core.image_delete(&alice, c).unwrap();
+        core.execute(crate::core::Command::ImageCopied {
+            intent: copy_c.id,
+            image: c,
+            from,
+            to: to_c.clone(),
+            outcome: Ok(bytes.len() as u64),
+        })
+        .unwrap();
+        assert!(!Path::new(&to_c).exists());
+        assert_eq!(repository_files(&dir).len(), 1);
+        // The replay checks the source again: a.img replaced by a link to a file outside the
+        // import directory meanwhile is refused (ERROR), and nothing of it is copied.
+        let d = allocate(&core, "d", &import.join("a.img"));
+        drop(core);
+        std::fs::write(dir.join("secret"), b"SECRET").unwrap();
+        std::fs::remove_file(import.join("a.img")).unwrap();
+        std::os::unix::fs::symlink(dir.join("secret"), import.join("a.img")).unwrap();
+        let core = open_importing(&dir);
+        assert_eq!(core.carry_out_copy_intents(), 1);
+        let img = core.read().images[&d].clone();
+        assert_eq!(img.state, ImageState::Error);
+        assert!(img
+            .template
+            .to_xml()
+            .contains("Error copying image in the repository"));
+        // And the destination: an entry rewritten to name a file outside the repository
+        // writes nothing there.
+        std::fs::remove_file(import.join("a.img")).unwrap();
+        std::fs::write(import.join("a.img"), &bytes).unwrap();
+        let e = allocate(&core, "e", &import.join("a.img"));
+        let [copy_e] = copies(&core).try_into().unwrap();
+        drop(core);
+        let Intent::CopyImage { from, confined, .. } = copy_e.intent else {
+            panic!()
+        };
+        let outside = dir.join("outside.img");
+        leave_in_outbox(
+            &dir,
+            copy_e.id,
+            &Intent::CopyImage {
+                image: e,
+                from,
+                to: outside.to_string_lossy().to_string(),
+                confined,
+            },
+        );
+        let core = open_importing(&dir);
+        assert_eq!(core.carry_out_copy_intents(), 1);
+        assert_eq!(core.read().images[&e].state, ImageState::Error);
+        assert!(!outside.exists());
+        assert_eq!(repository_files(&dir).len(), 1);
+        drop(core);
+        assert_eq!(open_importing(&dir).outbox().queued(Lane::Copies), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

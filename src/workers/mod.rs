@@ -2,6 +2,7 @@
 //! scheduler. Each reads the core's state and reports results through core operations.
 
 pub mod changes;
+pub mod copies;
 pub mod dhcp;
 pub mod lcm;
 pub mod monitor;
