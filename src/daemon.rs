@@ -106,6 +106,41 @@ pub fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// How long a start waits for the database's lock before refusing: a daemon restarted right
+/// after a crash (kill -9) can find it still held for a moment by a child the dead daemon was
+/// starting (a hook between its fork and its exec shares the locked descriptor until the exec
+/// closes it). Seen in the kill -9 campaign and the hook burst test under load.
+const DATABASE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn take_database_lock(database: &Path) -> Result<crate::store::DatabaseLock, StartError> {
+    let deadline = std::time::Instant::now() + DATABASE_LOCK_WAIT;
+    let mut waited = false;
+    loop {
+        let taken = crate::store::DatabaseLock::try_take(database).map_err(|source| {
+            StartError::DataDir {
+                path: database.to_path_buf(),
+                source,
+            }
+        })?;
+        match taken {
+            Some(lock) => {
+                if waited {
+                    tracing::info!("the database lock is free: starting");
+                }
+                return Ok(lock);
+            }
+            None if std::time::Instant::now() < deadline => {
+                if !waited {
+                    tracing::info!(wait = ?DATABASE_LOCK_WAIT, "the database is locked: waiting in case its holder is a child of a daemon that just died");
+                    waited = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            None => return Err(StartError::InUse(database.to_path_buf())),
+        }
+    }
+}
+
 pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
     // Before any thread starts, so that every thread's heap obeys it.
     crate::memory::limit_arenas();
@@ -116,12 +151,7 @@ pub fn serve(args: &ServeArgs) -> Result<(), StartError> {
         source,
     })?;
     // One daemon (or import) per database at a time.
-    let _lock = crate::store::DatabaseLock::try_take(&settings.database_path())
-        .map_err(|source| StartError::DataDir {
-            path: settings.database_path(),
-            source,
-        })?
-        .ok_or_else(|| StartError::InUse(settings.database_path()))?;
+    let _lock = take_database_lock(&settings.database_path())?;
     let store = Store::open(&settings.database_path())?;
     // Only a fresh database takes the password; later starts keep the stored one, as oned.
     let fresh = store.is_empty()?;
