@@ -13,6 +13,10 @@
 //!   without its domain);
 //! * no leftover VM directory, overlay, partial download or temporary file;
 //! * every saved image that answered exists, a READY one with its file;
+//! * every image allocated from a file (an ordinary user's regular file in the import
+//!   directory, or oneadmin's named pipe fed slowly, so that kills cut copies mid-way) ends
+//!   READY with exactly its source's bytes, unless its deletion was answered (then it and its
+//!   file are gone); the repository holds no file that is not an image's;
 //! * hosts are as their last answered change left them;
 //! * every committed hook event ran at least once (each VM's CREATE, each finished VM's DONE);
 //! * the outbox is empty: every effect committed (driver steps, DHCP file, hooks, log lines,
@@ -36,8 +40,10 @@ use std::time::{Duration, Instant};
 
 const VM_CLIENTS: usize = 4;
 const OPS_PER_VM_CLIENT: usize = 240;
-const HOST_OPS: usize = 40;
-const TOTAL_OPS: usize = VM_CLIENTS * OPS_PER_VM_CLIENT + HOST_OPS;
+const HOST_OPS: usize = 25;
+/// Image allocations from files (copies into the repository) and deletions.
+const IMAGE_OPS: usize = 15;
+const TOTAL_OPS: usize = VM_CLIENTS * OPS_PER_VM_CLIENT + HOST_OPS + IMAGE_OPS;
 const KILLS: usize = 10;
 /// The hosts VMs run on: always enabled, so that every VM can be placed.
 const VM_HOSTS: usize = 3;
@@ -267,6 +273,23 @@ struct Shared {
     tally: Mutex<Tally>,
     /// Last answered change per temporary host: `Some(enabled)` or `None` = deleted.
     host_changes: Mutex<BTreeMap<i32, Option<(bool, String)>>>,
+    /// Where the image client's sources go (the import directory, and its named pipes).
+    image_dir: PathBuf,
+    /// Images allocated from a file, by name: the bytes they must end with, their id once
+    /// an allocation answered, and whether their deletion was answered (`Some(true)`) or
+    /// went unanswered (`None`).
+    images: Mutex<BTreeMap<String, ImageRecord>>,
+    /// The pipe feeders stop when this is set.
+    stop_feeding: AtomicBool,
+    /// Daemons killed so far (a pipe's reader died with each).
+    kills: AtomicUsize,
+}
+
+#[derive(Debug, Clone)]
+struct ImageRecord {
+    content: Arc<Vec<u8>>,
+    id: Option<i32>,
+    deleted: Option<bool>,
 }
 
 impl Shared {
@@ -544,6 +567,124 @@ fn host_client(shared: Arc<Shared>, seed: u64) {
     }
 }
 
+/// Feeds `content` into the named pipe `fifo` each time a reader (a copy thread of the
+/// daemon) opens it, in 64 KiB pieces 10 ms apart (about 1 s for 6 MiB), so that kills land
+/// mid-copy; a reader that died (a kill) makes the feeder wait for the next one, which starts
+/// over. Once fed whole, the feeder waits for the next kill before feeding again (the reader
+/// still has the pipe open until it reads the end, and a copy finished but not yet committed
+/// runs again after a kill). Until `stop_feeding`.
+fn feed_pipe(fifo: PathBuf, content: Arc<Vec<u8>>, shared: Arc<Shared>) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let stopped = || shared.stop_feeding.load(Ordering::SeqCst);
+    while !stopped() {
+        // Without a reader a non-blocking open for writing fails (ENXIO) instead of waiting.
+        let probe = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo);
+        if probe.is_err() {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let Ok(mut writer) = std::fs::OpenOptions::new().write(true).open(&fifo) else {
+            continue;
+        };
+        drop(probe);
+        let kills = shared.kills.load(Ordering::SeqCst);
+        let mut whole = true;
+        for piece in content.chunks(64 * 1024) {
+            if writer.write_all(piece).is_err() {
+                whole = false;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(writer);
+        while whole && !stopped() && shared.kills.load(Ordering::SeqCst) == kills {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Runs the image operations; returns the pipe feeders, which run on until told to stop.
+fn image_client(shared: Arc<Shared>, seed: u64) -> Vec<std::thread::JoinHandle<()>> {
+    let mut rng = StdRng::seed_from_u64(seed.wrapping_add(77));
+    let mut rpc = Rpc::new(shared.addr);
+    let mut feeders = Vec::new();
+    for k in 0..IMAGE_OPS {
+        std::thread::sleep(Duration::from_millis(rng.gen_range(300..1200)));
+        let known: Vec<(String, i32)> = shared
+            .images
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r.deleted == Some(false))
+            .filter_map(|(name, r)| Some((name.clone(), r.id?)))
+            .collect();
+        let choice = if known.is_empty() {
+            rng.gen_range(0..2)
+        } else {
+            rng.gen_range(0..4)
+        };
+        if choice == 3 {
+            // Delete one, whatever its state (LOCKED while its copy runs or waits).
+            let (name, id) = known[rng.gen_range(0..known.len())].clone();
+            let a = rpc.call("one.image.delete", &[s(ADMIN), i(id)]);
+            let mut images = shared.images.lock().unwrap();
+            let rec = images.get_mut(&name).unwrap();
+            match &a {
+                Answer::Ok(_) => rec.deleted = Some(true),
+                Answer::Refused(m, c) => panic!("image delete refused: {m} ({c})"),
+                Answer::Lost => rec.deleted = None,
+            }
+            drop(images);
+            shared.count("image.delete", &a, true);
+            continue;
+        }
+        let name = format!("img-{k}");
+        let (session, path, content) = if choice == 0 {
+            // An ordinary user's regular file from the import directory.
+            let content = Arc::new(image_bytes(rng.gen_range(1..4) << 20, k as u8));
+            let path = shared.image_dir.join(format!("{name}.img"));
+            std::fs::write(&path, content.as_slice()).unwrap();
+            ("alice:s3cret", path, content)
+        } else {
+            // oneadmin's named pipe, fed slowly.
+            let content = Arc::new(image_bytes(6 << 20, k as u8));
+            let path = shared.image_dir.join(format!("{name}.fifo"));
+            let made = std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .expect("mkfifo (coreutils) runs");
+            assert!(made.success());
+            let (fifo, c, stop) = (path.clone(), Arc::clone(&content), Arc::clone(&shared));
+            feeders.push(std::thread::spawn(move || feed_pipe(fifo, c, stop)));
+            (ADMIN, path, content)
+        };
+        shared.images.lock().unwrap().insert(
+            name.clone(),
+            ImageRecord {
+                content,
+                id: None,
+                deleted: Some(false),
+            },
+        );
+        let template = format!("NAME = \"{name}\"\nPATH = \"{}\"\n", path.display());
+        let a = rpc.call("one.image.allocate", &[s(session), s(&template)]);
+        match &a {
+            Answer::Ok(id) => {
+                shared.images.lock().unwrap().get_mut(&name).unwrap().id = Some(id.parse().unwrap())
+            }
+            Answer::Refused(m, c) => panic!("image allocate refused: {m} ({c})"),
+            Answer::Lost => {}
+        }
+        shared.count("image.allocate", &a, true);
+    }
+    // The feeders run until the images are checked (a copy may run again after a kill).
+    feeders
+}
+
 fn add_host(rpc: &mut Rpc, name: &str) -> i32 {
     let id = match rpc.call(
         "one.host.allocate",
@@ -606,7 +747,9 @@ fn kill9_campaign() {
         .arg(&script)
         .status()
         .unwrap();
-    let mut cfg = String::new();
+    let image_dir = dir.join("import");
+    std::fs::create_dir_all(&image_dir).unwrap();
+    let mut cfg = format!("image_import_dirs = [\"{}\"]\n\n", image_dir.display());
     for on in ["CREATE", "RUNNING", "SHUTDOWN", "STOP", "DONE", "FAILED"] {
         cfg.push_str(&format!(
             "[[vm_hook]]\nname = \"{on}\"\non = \"{on}\"\ncommand = \"{}\"\narguments = \"{on} $VMID\"\n\n",
@@ -660,6 +803,10 @@ fn kill9_campaign() {
         vms: Mutex::new(BTreeMap::new()),
         tally: Mutex::new(Tally::default()),
         host_changes: Mutex::new(BTreeMap::new()),
+        image_dir,
+        images: Mutex::new(BTreeMap::new()),
+        stop_feeding: AtomicBool::new(false),
+        kills: AtomicUsize::new(0),
     });
 
     // The kill moments: KILLS distinct operation counts, spread over the run.
@@ -687,6 +834,7 @@ fn kill9_campaign() {
                 }
                 let mut d = daemon.lock().unwrap();
                 d.kill9();
+                shared.kills.fetch_add(1, Ordering::SeqCst);
                 let spawned = Instant::now();
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 *d = Daemon::start_on(dir.clone(), addr, &args);
@@ -710,9 +858,14 @@ fn kill9_campaign() {
         let shared = Arc::clone(&shared);
         clients.push(std::thread::spawn(move || host_client(shared, seed)));
     }
+    let image_client = {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || image_client(shared, seed))
+    };
     for c in clients {
         c.join().expect("a client failed");
     }
+    let feeders = image_client.join().expect("the image client failed");
     shared.done.store(true, Ordering::SeqCst);
     killer.join().expect("the killer failed");
     let ops_elapsed = started.elapsed();
@@ -746,6 +899,45 @@ fn kill9_campaign() {
         }
     }
     vms = again;
+
+    // Settle: no image allocated from a file still LOCKED (its copy waits or runs).
+    let ours = shared.images.lock().unwrap().clone();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let (by_name, all_sources) = loop {
+        let doc = unescape(&rpc.read("one.imagepool.info", &[s(ADMIN), i(-2), i(-1), i(-1)]));
+        let mut by_name: BTreeMap<String, (i32, i32, String)> = BTreeMap::new();
+        let mut all_sources: BTreeSet<String> = BTreeSet::new();
+        for img in elements(&doc, "IMAGE") {
+            let id = field(img, "ID").and_then(|v| v.parse().ok()).unwrap();
+            let state = field(img, "STATE").and_then(|v| v.parse().ok()).unwrap();
+            let source = field(img, "SOURCE").unwrap_or_default();
+            all_sources.insert(source.clone());
+            by_name.insert(field(img, "NAME").unwrap_or_default(), (id, state, source));
+        }
+        let copying: Vec<_> = by_name
+            .iter()
+            .filter(|(name, (_, state, _))| ours.contains_key(*name) && *state == 4)
+            .collect();
+        // Copies of images deleted meanwhile run to their end too (and remove their file).
+        let copies_left: i64 = rusqlite::Connection::open(dir.join("stratusd.db"))
+            .and_then(|db| {
+                db.query_row(
+                    "SELECT count(*) FROM outbox WHERE body LIKE '%copy_image%' \
+                     OR body LIKE '%remove_image_file%'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(1);
+        if copying.is_empty() && copies_left == 0 {
+            break (by_name, all_sources);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "images never left LOCKED: {copying:?}, {copies_left} copy intents left"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
 
     let records = shared.vms.lock().unwrap().clone();
     let mut failures: Vec<String> = Vec::new();
@@ -945,6 +1137,47 @@ fn kill9_campaign() {
         }
     }
 
+    // Images allocated from files: READY with their source's bytes, unless deleted; the
+    // repository holds only images' files.
+    let mut copied = 0;
+    for (name, rec) in &ours {
+        match (by_name.get(name), rec.deleted, rec.id) {
+            (Some((id, _, _)), Some(true), _) => {
+                failures.push(format!("image {name} ({id}) was deleted but exists"))
+            }
+            (None, Some(false), Some(id)) => failures.push(format!(
+                "image {name} ({id}, answered allocation) is missing"
+            )),
+            (Some((id, state, source)), _, answered) => {
+                if answered.is_some_and(|a| a != *id) {
+                    failures.push(format!("image {name} is {id}, answered as {answered:?}"));
+                } else if *state != 1 {
+                    failures.push(format!("image {name} ({id}) ends in state {state}"));
+                } else if std::fs::read(source).ok().as_deref() != Some(rec.content.as_slice()) {
+                    failures.push(format!(
+                        "image {name} ({id}): {source} does not hold its source's bytes"
+                    ));
+                } else {
+                    copied += 1;
+                }
+            }
+            (None, _, _) => {}
+        }
+    }
+    for e in std::fs::read_dir(dir.join("images"))
+        .map(|it| it.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let path = e.path().to_string_lossy().to_string();
+        if !all_sources.contains(&path) {
+            failures.push(format!("repository file {path} is no image's"));
+        }
+    }
+    shared.stop_feeding.store(true, Ordering::SeqCst);
+    for f in feeders {
+        f.join().expect("a pipe feeder failed");
+    }
+
     // Hosts: as their last answered change left them.
     for (hid, change) in shared.host_changes.lock().unwrap().iter() {
         let answer = c.call("one.host.info", &[s(ADMIN), i(*hid)]);
@@ -977,14 +1210,14 @@ fn kill9_campaign() {
     };
     eprintln!(
         "kill -9 campaign: {} operations ({} answered writes, {} refused by state, {} unanswered, {} reads) \
-         by {} clients in {:.1} s; {} kills, answering again after {:?} median ({:?}–{:?}); {} VMs, {} hosts; \
-         per operation: {:?}",
+         by {} clients in {:.1} s; {} kills, answering again after {:?} median ({:?}–{:?}); {} VMs, {} hosts, \
+         {} images copied from files ({} copies run again after a kill); per operation: {:?}",
         tally.ops,
         tally.answered_writes,
         tally.refused_writes,
         tally.unanswered,
         tally.reads,
-        VM_CLIENTS + 1,
+        VM_CLIENTS + 2,
         ops_elapsed.as_secs_f64(),
         times.len(),
         med,
@@ -992,6 +1225,11 @@ fn kill9_campaign() {
         max,
         vms.len(),
         host_ids.len(),
+        copied,
+        std::fs::read_to_string(dir.join("daemon.log"))
+            .unwrap_or_default()
+            .matches("image copy interrupted by a restart runs again")
+            .count(),
         tally.by_op
     );
     assert_eq!(tally.ops, TOTAL_OPS);
