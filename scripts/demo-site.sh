@@ -265,7 +265,14 @@ EOF
   chmod 0755 "$site/ssh/ssh"
 
   # The nodes: a namespace each, a veth to the bridge, a bridge br0 inside for the guests.
-  local vmdir="$site/vms" i ns ip nodedir volume_node=$((nodes + 1))
+  # br0 keeps its uplink's MAC for good (an address set by hand): a Linux bridge otherwise takes
+  # the lowest MAC of its ports, and libvirt gives a guest's tap the guest's MAC with fe: in
+  # front. Had br0 taken the tap's MAC, then during a live migration the destination's incoming
+  # tap, which has the same MAC, would swallow every answer to the source node (its ARP replies
+  # included): "No route to host" on the disk copy. Random veth MACs are above fe:00:... one time
+  # in 64, so the uplinks get MACs above every tap's (fe:ff:<id>:<node>): the worst case, every
+  # run, kept harmless by the fixed br0 address.
+  local vmdir="$site/vms" i ns ip nodedir volume_node=$((nodes + 1)) uplink_mac
   mkdir -p "$vmdir"
   for i in $(seq "$volume_node"); do
     ns="stratusd-site-$id-node$i"
@@ -278,7 +285,10 @@ EOF
     state_put link "sl${id}n$i"
     ip link set "sl${id}n$i" master "$bridge" up
     ip -n "$ns" link set lo up
+    uplink_mac="fe:ff:${id:0:2}:${id:2:2}:${id:4:2}:$(printf '%02x' "$i")"
+    ip -n "$ns" link set eth0 address "$uplink_mac"
     ip -n "$ns" link add br0 type bridge
+    ip -n "$ns" link set br0 address "$uplink_mac"
     ip -n "$ns" link set eth0 master br0 up
     ip -n "$ns" addr add "$ip/24" dev br0
     ip -n "$ns" link set br0 up
@@ -307,6 +317,16 @@ EOF
   for i in $(seq "$volume_node"); do
     ip="$net.$((10 + i))"
     wait_for 60 "node$i (sshd, libvirtd)" "$site/ssh/ssh" "$ip" test -S /run/libvirt/libvirt-sock
+  done
+  # Live migrations go from node to node: each node opens a TCP connection to every other
+  # node's sshd before the site is declared up.
+  local j
+  for i in $(seq "$volume_node"); do
+    for j in $(seq "$volume_node"); do
+      [ "$i" != "$j" ] || continue
+      wait_for 30 "node$j reached from node$i" ip netns exec "stratusd-site-$id-node$i" \
+        timeout 5 bash -c ": <>/dev/tcp/$net.$((10 + j))/22"
+    done
   done
 
   # The Marketplace, serving the site image under Testor's image id.
