@@ -655,6 +655,18 @@ fn error_via_xmlrpc(site: &Site, shared: &mut Shared) {
     ));
 }
 
+/// How many HISTORY records a VM document has.
+fn history_records(doc: &str) -> usize {
+    doc.matches("<HISTORY>").count()
+}
+
+/// What a file (a VM's log) gained past its first `from` bytes.
+fn log_since(path: &Path, from: u64) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let from = usize::try_from(from).unwrap_or(usize::MAX).min(text.len());
+    String::from_utf8_lossy(&text[from..]).into_owned()
+}
+
 /// The first step's guest, the node it runs on and the other node.
 struct MigrationPlan {
     id: i32,
@@ -678,9 +690,14 @@ impl MigrationPlan {
     }
 
     /// `one.vm.migrate` (live or not) and the wait until the VM is RUNNING on the other
-    /// node: its document and how long that took.
+    /// node: its document and how long that took. A migration that failed ends the step at
+    /// once, with the VM's error and its log.
     fn migrate(&self, site: &Site, live: bool) -> (String, Duration) {
         let id = self.id;
+        let before = site.vm(id);
+        let (records, error_before) = (history_records(&before), field(&before, "MESSAGE"));
+        let vm_log = Path::new(&site.get("front_end")).join(format!("{id}.log"));
+        let logged = std::fs::metadata(&vm_log).map_or(0, |m| m.len());
         let begun = Instant::now();
         site.call(
             "one.vm.migrate",
@@ -692,8 +709,23 @@ impl MigrationPlan {
                 Some(VM_FAILED),
                 "VM {id} FAILED: {doc}"
             );
-            states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into())
-                && last_field(doc, "HOSTNAME").as_deref() == Some(self.to.as_str())
+            let running = states(doc) == (VM_ACTIVE.into(), LCM_RUNNING.into());
+            let host = last_field(doc, "HOSTNAME").unwrap_or_default();
+            let since = log_since(&vm_log, logged);
+            // 3.2 after a failed migration: RUNNING on the source again, in a new history
+            // record after the destination's closed one, and the error in TEMPLATE/ERROR.
+            let back = running && host == self.from && history_records(doc) > records + 1;
+            let error = field(doc, "MESSAGE");
+            assert!(
+                !back && error == error_before && !since.contains("][E]:"),
+                "VM {id}: the {} migration {} -> {} failed after {:.1} s: {}\n--- its log since the request\n{since}",
+                if live { "live" } else { "cold" },
+                self.from,
+                self.to,
+                begun.elapsed().as_secs_f64(),
+                error.unwrap_or_else(|| "no TEMPLATE/ERROR".into()),
+            );
+            running && host == self.to
         });
         (doc, begun.elapsed())
     }
