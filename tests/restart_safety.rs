@@ -167,6 +167,16 @@ fn copy_intents_left(db: &std::path::Path) -> usize {
     bodies.iter().filter(|b| b.contains("copy_image")).count()
 }
 
+/// The body of `GET /metrics`.
+fn get_metrics(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
 /// `one.image.allocate` copies survive a kill -9 (issue 18): two copies paused mid-way (their
 /// sources are named pipes the test feeds), two more queued behind them (the copy threads are
 /// bounded), one of the paused images deleted meanwhile. After the restart every LOCKED image
@@ -199,7 +209,12 @@ fn an_image_copy_cut_by_kill9_runs_again_at_the_restart() {
     std::fs::write(import.join("c.img"), &content_c).unwrap();
     let repo = dir.join("images");
     let args = ["--config", config.to_str().unwrap()];
-    let mut d = Daemon::start_in(dir.clone(), &args);
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let metrics_arg = metrics.to_string();
+    let mut d = Daemon::start_in(
+        dir.clone(),
+        &[args[0], args[1], "--metrics-listen", &metrics_arg],
+    );
     let mut c = d.client();
     let allocate = |c: &mut Client, session: &str, template: String| -> i32 {
         let answer = c.call("one.image.allocate", &[s(session), s(&template)]);
@@ -241,6 +256,17 @@ fn an_image_copy_cut_by_kill9_runs_again_at_the_restart() {
             image_state(&mut c, id),
             "4",
             "image {id} is LOCKED mid-copy"
+        );
+    }
+    // Long work: the two copies under way are published with their progress.
+    let scrape = get_metrics(metrics);
+    for (id, done) in [(a, 1024 * 1024), (b, 100 * 1024)] {
+        let line = format!(
+            "long_work_done_bytes{{kind=\"image_repository_copy\",item=\"image {id}\"}} {done}"
+        );
+        assert!(
+            scrape.contains(&line),
+            "no {line:?} in the metrics:\n{scrape}"
         );
     }
     // Deleting a LOCKED image is answered as before, while its copy runs.

@@ -44,32 +44,30 @@ fn remove_if_there(path: &Path) {
     }
 }
 
-/// A progress line in the log every this many bytes of a copy.
-const COPY_PROGRESS_EVERY: u64 = 1 << 30;
-
-/// Copies `from` into `out`, logging progress (an image may be many GiB).
-fn copy_logging_progress(
+/// Copies `from` into `out` in large pieces (an image may be many GiB), its progress published
+/// as long work (`long_work_*{kind="image_repository_copy"}`) and logged every few seconds.
+fn copy_with_progress(
     image: Oid,
-    from: &mut std::fs::File,
-    out: &mut std::fs::File,
-) -> std::io::Result<u64> {
+    (from, from_path): (std::fs::File, &Path),
+    (out, out_path): (&mut std::fs::File, &Path),
+) -> std::result::Result<u64, CopyError> {
     use std::io::{Read, Write};
+    let total = from.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut from = crate::metrics::ProgressReader::new(
+        from,
+        "image_repository_copy",
+        &format!("image {image}"),
+        total,
+    );
     let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    let mut next_report = COPY_PROGRESS_EVERY;
     loop {
         let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
+            Ok(0) => return Ok(from.done()),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(io_at(from_path)(e)),
         };
-        out.write_all(&buf[..n])?;
-        total += n as u64;
-        if total >= next_report {
-            tracing::info!(image, bytes = total, "copying image into the repository");
-            next_report += COPY_PROGRESS_EVERY;
-        }
+        out.write_all(&buf[..n]).map_err(io_at(out_path))?;
     }
 }
 
@@ -209,12 +207,12 @@ impl Core {
                 0
             } else {
                 tracing::info!(image, from = %from.display(), to = %to.display(), "copying image into the repository");
-                let mut source = if confined {
+                let source = if confined {
                     crate::storage::confined::open_beneath(&self.settings.image_import_dirs, from)?
                 } else {
                     std::fs::File::open(from).map_err(io_at(from))?
                 };
-                copy_logging_progress(image, &mut source, &mut out).map_err(io_at(&tmp))?
+                copy_with_progress(image, (source, from), (&mut out, &tmp))?
             };
             out.sync_all().map_err(io_at(&tmp))?;
             std::fs::rename(&tmp, to).map_err(io_at(to))?;
