@@ -216,6 +216,11 @@ impl Core {
             };
             out.sync_all().map_err(io_at(&tmp))?;
             std::fs::rename(&tmp, to).map_err(io_at(to))?;
+            // The rename reaches the disk before the commit that makes the image READY (a
+            // power cut must not leave a READY image without its file).
+            std::fs::File::open(&repo)
+                .and_then(|d| d.sync_all())
+                .map_err(io_at(&repo))?;
             Ok(bytes)
         })();
         if written.is_err() {
