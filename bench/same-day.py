@@ -320,9 +320,12 @@ def main():
                   f"{statistics.median(r['wrk_cpu'] for r in runs):.0f} | {sum(r['failures'] for r in runs)} | "
                   f"{'; '.join(r['load'].split()[0] for r in runs)} | "
                   f"{'; '.join(r['load_after'].split()[0] for r in runs)} |")
-        if servers:
-            ref = servers[0]
-            for s in servers[1:]:
+        # Every other server against each oned (or against the first server when no oned ran).
+        refs = [s for s in servers if s.tmp is None and s.proc is not None] or servers[:1]
+        for ref in refs:
+            for s in servers:
+                if s is ref or s in refs:
+                    continue
                 a = [r["rps"] for r in s.runs[name]]
                 b = [r["rps"] for r in ref.runs[name]]
                 pairs = "; ".join(f"{x / y:.1f}" for x, y in zip(a, b))
