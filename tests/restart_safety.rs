@@ -309,6 +309,42 @@ fn an_image_copy_cut_by_kill9_runs_again_at_the_restart() {
     assert_eq!(field(&doc, "SIZE").as_deref(), Some("3"), "{doc}");
     let source_a = field(&doc, "SOURCE").unwrap();
     assert!(std::fs::read(&source_a).unwrap() == content_a, "a's bytes");
+    // A copy whose image is deleted while it runs stops within 16 MiB more: the source is
+    // closed (the feeder's write breaks) and nothing of it stays in the repository.
+    let fifo_e = dir.join("e.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo_e)
+        .status()
+        .expect("mkfifo (coreutils) runs");
+    assert!(made.success());
+    let e = allocate(&mut c, ADMIN, path("e", &fifo_e));
+    let mut writer_e =
+        open_pipe_writer(&fifo_e, Duration::from_secs(20)).expect("copy of e starts");
+    writer_e.write_all(&content_a[..1024 * 1024]).unwrap();
+    let deleted = c.call("one.image.delete", &[s(ADMIN), i(e)]);
+    assert_eq!(rpc_result(&deleted), Ok(e.to_string()));
+    let piece = vec![7u8; 1024 * 1024];
+    let mut fed = 1;
+    let broke = loop {
+        match writer_e.write_all(&piece) {
+            Ok(()) => fed += 1,
+            Err(err) => break err,
+        }
+        assert!(
+            fed < 64,
+            "the copy of deleted image {e} still reads after {fed} MiB"
+        );
+    };
+    assert_eq!(broke.kind(), std::io::ErrorKind::BrokenPipe);
+    drop(writer_e);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !copy_temporaries(&repo).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned copy's temporary file stays"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     // The deleted image's copy was dropped without opening its source again.
     assert!(image_doc(&mut c, b).is_err());
     assert!(open_pipe_writer(&fifo_b, Duration::from_millis(500)).is_none());

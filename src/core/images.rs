@@ -26,7 +26,13 @@ pub enum CopyError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the image was deleted while its copy ran")]
+    Abandoned,
 }
+
+/// A copy under way looks this often (in bytes) whether its image is still wanted: a LOCKED
+/// image deleted meanwhile frees its copy thread within this much more I/O.
+const COPY_WANTED_EVERY: u64 = 16 << 20;
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> CopyError + '_ {
     move |source| CopyError::Io {
@@ -50,6 +56,7 @@ fn copy_with_progress(
     image: Oid,
     (from, from_path): (std::fs::File, &Path),
     (out, out_path): (&mut std::fs::File, &Path),
+    still_wanted: impl Fn() -> bool,
 ) -> std::result::Result<u64, CopyError> {
     use std::io::{Read, Write};
     let total = from.metadata().map(|m| m.len()).unwrap_or(0);
@@ -60,7 +67,14 @@ fn copy_with_progress(
         total,
     );
     let mut buf = vec![0u8; 1 << 20];
+    let mut next_look = COPY_WANTED_EVERY;
     loop {
+        if from.done() >= next_look {
+            if !still_wanted() {
+                return Err(CopyError::Abandoned);
+            }
+            next_look = from.done() + COPY_WANTED_EVERY;
+        }
         let n = match from.read(&mut buf) {
             Ok(0) => return Ok(from.done()),
             Ok(n) => n,
@@ -147,12 +161,7 @@ impl Core {
         };
         let image = *image;
         let to_path = Path::new(to);
-        let wanted = self
-            .read()
-            .images
-            .get(&image)
-            .is_some_and(|img| img.state == ImageState::Locked && img.path == *from);
-        if !wanted {
+        if !self.copy_wanted(image, Path::new(from)) {
             if to_path.starts_with(self.settings.image_repo_dir()) {
                 remove_if_there(&super::outbox::copy_temporary(to_path));
             }
@@ -179,6 +188,14 @@ impl Core {
             outcome: outcome.map_err(|e| e.to_string()),
         })?
         .done()
+    }
+
+    /// Whether image `image` still waits for its copy from `from` (LOCKED with that PATH).
+    fn copy_wanted(&self, image: Oid, from: &Path) -> bool {
+        self.read()
+            .images
+            .get(&image)
+            .is_some_and(|img| img.state == ImageState::Locked && Path::new(&img.path) == from)
     }
 
     /// One run of a copy: the source is checked (again, on a replay) as the allocation checked
@@ -212,7 +229,9 @@ impl Core {
                 } else {
                     std::fs::File::open(from).map_err(io_at(from))?
                 };
-                copy_with_progress(image, (source, from), (&mut out, &tmp))?
+                copy_with_progress(image, (source, from), (&mut out, &tmp), || {
+                    self.copy_wanted(image, from)
+                })?
             };
             out.sync_all().map_err(io_at(&tmp))?;
             std::fs::rename(&tmp, to).map_err(io_at(to))?;
