@@ -161,8 +161,55 @@ fn lease_lines(vm: &Vm, verb: &str) -> Vec<String> {
         .collect()
 }
 
-/// The lines a VM's log gets when it enters `(state, lcm)`.
-pub fn lines_for(vm: &Vm, state: VmState, lcm: LcmState) -> Vec<LogLine> {
+/// 3.2's message for a driver operation that failed in `lcm`, and the module that logged it
+/// (the transfer manager for PROLOG/EPILOG, the hypervisor manager for the others).
+fn failed_operation(lcm: LcmState) -> Option<(Module, &'static str)> {
+    use LcmState::*;
+    Some(match lcm {
+        Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
+            (Module::Transfer, "Error excuting image transfer script")
+        }
+        Boot => (Module::Hypervisor, "Error deploying virtual machine"),
+        Shutdown => (Module::Hypervisor, "Error shuting down VM"),
+        Cancel => (Module::Hypervisor, "Error canceling VM"),
+        SaveStop | SaveSuspend | SaveMigrate => (Module::Hypervisor, "Error saving VM state"),
+        Migrate => (Module::Hypervisor, "Error live migrating VM"),
+        _ => return None,
+    })
+}
+
+/// The error line 3.2 logged for the failed operation of `lcm`: the message with the driver's
+/// reason as `TEMPLATE/ERROR` holds it, or the bare message when the driver gave none.
+fn failure_line(vm: &Vm, lcm: LcmState) -> Option<LogLine> {
+    let (module, base) = failed_operation(lcm)?;
+    let text = vm
+        .template
+        .get_vector("ERROR")
+        .and_then(|e| vector_get(e, "MESSAGE"))
+        .filter(|m| m.starts_with(base))
+        .unwrap_or(base);
+    Some(LogLine {
+        module,
+        level: Level::Error,
+        text: text.to_string(),
+    })
+}
+
+/// Whether a VM that went from MIGRATE back to RUNNING did so because the live migration
+/// failed: the destination's history record then ended in ERROR and a new record on the
+/// source follows it.
+fn live_migration_failed(vm: &Vm) -> bool {
+    let n = vm.history.len();
+    n >= 2 && vm.history[n - 2].reason == crate::model::vm::Reason::Error
+}
+
+/// The lines a VM's log gets when it enters `(state, lcm)` from `before` (`None`: a new VM).
+pub fn lines_for(
+    vm: &Vm,
+    before: Option<(VmState, LcmState)>,
+    state: VmState,
+    lcm: LcmState,
+) -> Vec<LogLine> {
     let line = |module, level, text| LogLine {
         module,
         level,
@@ -172,6 +219,27 @@ pub fn lines_for(vm: &Vm, state: VmState, lcm: LcmState) -> Vec<LogLine> {
     let lcm_line = |m: String| line(Module::LifeCycle, Level::Info, m);
     let vmm = |m: String| line(Module::Hypervisor, Level::Info, m);
     let mut out = Vec::new();
+    // An operation the hypervisor refused leaves the VM RUNNING: 3.2 logs the driver's error
+    // and the life-cycle manager's assumption instead of "New VM state is RUNNING".
+    if let (Some((VmState::Active, from)), VmState::Active, LcmState::Running) =
+        (before, state, lcm)
+    {
+        let assumption = match from {
+            LcmState::Migrate if live_migration_failed(vm) => Some("Fail to life migrate VM."),
+            LcmState::SaveMigrate => Some("Fail to save VM state while migrating."),
+            LcmState::SaveStop | LcmState::SaveSuspend => Some("Fail to save VM state."),
+            LcmState::Shutdown => Some("Fail to shutdown VM."),
+            LcmState::Cancel => Some("Fail to cancel VM."),
+            _ => None,
+        };
+        if let Some(assumption) = assumption {
+            out.extend(failure_line(vm, from));
+            out.push(lcm_line(format!(
+                "{assumption} Assuming that the VM is still RUNNING (will poll VM)."
+            )));
+            return out;
+        }
+    }
     match (state, lcm) {
         (VmState::Pending, _) => out.push(dim("New VM state is PENDING".into())),
         (VmState::Hold, _) => out.push(dim("New VM state is HOLD".into())),
@@ -191,12 +259,19 @@ pub fn lines_for(vm: &Vm, state: VmState, lcm: LcmState) -> Vec<LogLine> {
             out.push(dim("New VM state is DONE".into()));
         }
         (VmState::Failed, _) => {
-            if let Some(msg) = vm
-                .template
-                .get_vector("ERROR")
-                .and_then(|e| vector_get(e, "MESSAGE"))
-            {
-                out.push(line(Module::LifeCycle, Level::Error, msg.to_string()));
+            // The failed transfer or hypervisor operation, logged by its manager (TM or VMM);
+            // a VM failed otherwise logs its TEMPLATE/ERROR as the life-cycle manager's.
+            match before.and_then(|(_, from)| failure_line(vm, from)) {
+                Some(l) => out.push(l),
+                None => {
+                    if let Some(msg) = vm
+                        .template
+                        .get_vector("ERROR")
+                        .and_then(|e| vector_get(e, "MESSAGE"))
+                    {
+                        out.push(line(Module::LifeCycle, Level::Error, msg.to_string()));
+                    }
+                }
             }
             out.push(dim("New VM state is FAILED".into()));
         }

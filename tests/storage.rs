@@ -380,7 +380,7 @@ fn bad_images_fail_the_vm_as_stratuslab_reported_it() {
             msg.starts_with(want.as_str()),
             "VM {vid}: {msg}\nwanted {want}"
         );
-        let line = format!("[LCM][E]: {msg}");
+        let line = format!("[TM][E]: {msg}");
         let log = vm_log_with(&d, *vid, &[&line]);
         assert!(log.contains(&line), "{log}");
     }

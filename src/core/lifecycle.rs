@@ -69,10 +69,11 @@ fn account_host(state: &State, tx: &mut Tx, hid: Oid, vm: &Vm, sign: i64) {
     }
 }
 
-/// 3.2's `deploy_failure_action` for a live migration (catalogue §14.4: "an extra history
-/// record"): the destination's record ends in ERROR, the source's ends (USER, its running
-/// time too), and a new record copies the source's host: the VM runs there again from `t`.
-fn live_migration_failed(vm: &mut Vm, t: i64) {
+/// 3.2's `deploy_failure_action` for a live migration and `save_failure_action` for a cold
+/// one (catalogue §14.4: "an extra history record"): the destination's record ends in ERROR,
+/// the source's ends (USER, its running time too), and a new record copies the source's host:
+/// the VM runs there again from `t`.
+fn migration_failed(vm: &mut Vm, t: i64) {
     let n = vm.history.len();
     if n < 2 {
         return;
@@ -706,11 +707,14 @@ impl Shared {
         match target {
             // The VM keeps running when the hypervisor refuses to stop or move it.
             Target::To(VmState::Active, Running) => {
-                if vm.lcm_state == Migrate {
+                // 3.2's deploy_failure_action (MIGRATE) and save_failure_action (SAVE_MIGRATE)
+                // do the same: the destination's record ends in ERROR, the source's with USER,
+                // and a new record on the source starts now.
+                if matches!(vm.lcm_state, Migrate | SaveMigrate) {
                     if let Some(hid) = vm.last_history().map(|h| h.hid) {
                         account_host(state, tx, hid, vm, -1);
                     }
-                    live_migration_failed(vm, t);
+                    migration_failed(vm, t);
                     if let Some(hid) = vm.last_history().map(|h| h.hid) {
                         account_host(state, tx, hid, vm, 1);
                     }
@@ -1250,11 +1254,27 @@ mod tests {
             .unwrap();
     }
 
-    /// 3.2's deploy_failure_action (catalogue §14.4): a failed live migration leaves the VM
-    /// RUNNING on the source host with an extra history record, and the hosts' usage as before.
+    /// 3.2's deploy_failure_action (catalogue §14.4) and save_failure_action (§12: a failed
+    /// save of a cold migration goes back to RUNNING): a failed live or cold migration leaves
+    /// the VM RUNNING on the source host with an extra history record, and the hosts' usage as
+    /// before.
     #[test]
-    fn a_failed_live_migration_runs_on_the_source_again_with_an_extra_record() {
-        let core = Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+    fn a_failed_migration_runs_on_the_source_again_with_an_extra_record() {
+        for (live, migrating) in [(true, LcmState::Migrate), (false, LcmState::SaveMigrate)] {
+            failed_migration_runs_on_the_source_again(live, migrating);
+        }
+    }
+
+    fn failed_migration_runs_on_the_source_again(live: bool, migrating: LcmState) {
+        use crate::core::outbox::{Effects, Intent, Lane};
+        let mut core =
+            Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
+        core.set_effects(Effects {
+            hook_points: vec![],
+            vm_log: true,
+            dhcp: false,
+            steps: false,
+        });
         let admin = Caller::oneadmin();
         let (h0, h1) = (host(&core, "node0"), host(&core, "node1"));
         let vm = core.vm_allocate(&admin, "CPU = 1\nMEMORY = 64\n").unwrap();
@@ -1269,16 +1289,52 @@ mod tests {
             )
         };
         assert_eq!(usage(&core), (1, 0));
-        core.vm_migrate(&admin, vm, h1, true).unwrap();
+        core.vm_migrate(&admin, vm, h1, live).unwrap();
         assert_eq!(usage(&core), (0, 1));
         core.step_done(
             vm,
-            (VmState::Active, LcmState::Migrate),
+            (VmState::Active, migrating),
             StepOutcome::Failed("migration refused".into()),
         )
         .unwrap();
+        // The VM log as 3.2's managers wrote it: the hypervisor manager's error, then the
+        // life-cycle manager's assumption (no "New VM state is RUNNING").
+        let logged: Vec<String> = core
+            .outbox()
+            .take(Lane::VmLog, usize::MAX)
+            .into_iter()
+            .filter_map(|p| match p.intent {
+                Intent::VmLog { lines, .. } => Some(lines),
+                _ => None,
+            })
+            .next_back()
+            .unwrap_or_default()
+            .iter()
+            .map(|l| crate::vmlog::format_line(0, l.module, l.level, &l.text)[25..].to_string())
+            .collect();
+        let (error, assumption) = if live {
+            ("Error live migrating VM", "Fail to life migrate VM.")
+        } else {
+            (
+                "Error saving VM state",
+                "Fail to save VM state while migrating.",
+            )
+        };
+        assert_eq!(
+            logged,
+            [
+                format!("[VMM][E]: {error}: migration refused"),
+                format!(
+                    "[LCM][I]: {assumption} Assuming that the VM is still RUNNING (will poll VM)."
+                ),
+            ]
+        );
         let v = core.read().vms[&vm].clone();
-        assert_eq!((v.state, v.lcm_state), (VmState::Active, LcmState::Running));
+        assert_eq!(
+            (v.state, v.lcm_state),
+            (VmState::Active, LcmState::Running),
+            "{migrating:?}"
+        );
         assert_eq!(usage(&core), (1, 0));
         let h = &v.history;
         assert_eq!(h.len(), 3, "{h:?}");
@@ -1303,7 +1359,7 @@ mod tests {
             (2, h0, &h[0].hostname, t, 0, Reason::None)
         );
         // The previous record's reason is ERROR, not NONE: the VM may be migrated again.
-        core.vm_migrate(&admin, vm, h1, true).unwrap();
+        core.vm_migrate(&admin, vm, h1, live).unwrap();
         step(&core, vm);
         assert_eq!(core.read().vms[&vm].last_history().map(|h| h.hid), Some(h1));
     }

@@ -426,7 +426,7 @@ impl Owner {
                 continue;
             }
             if self.effects.vm_log {
-                let lines = crate::vmlog::lines_for(vm, vm.state, vm.lcm_state);
+                let lines = crate::vmlog::lines_for(vm, before, vm.state, vm.lcm_state);
                 if !lines.is_empty() {
                     intents.push(outbox::Intent::VmLog {
                         vm: vm.id,

@@ -251,17 +251,20 @@ pub fn next(state: VmState, lcm: LcmState, trigger: Trigger) -> Option<Target> {
             L::LcmInit | L::Unknown => return None,
         },
         Trigger::StepFailed if active => match lcm {
-            // The hypervisor refused to stop or move it: it keeps running.
-            L::Shutdown | L::Cancel | L::SaveStop | L::SaveSuspend | L::Migrate => {
-                To(S::Active, L::Running)
-            }
+            // The hypervisor refused to stop, save or move it: it keeps running (3.2's
+            // save_failure_action also for SAVE_MIGRATE, catalogue §12).
+            L::Shutdown
+            | L::Cancel
+            | L::SaveStop
+            | L::SaveSuspend
+            | L::SaveMigrate
+            | L::Migrate => To(S::Active, L::Running),
             // A failed reboot is only reported.
             L::Running => Stay,
             L::Prolog
             | L::PrologResume
             | L::PrologMigrate
             | L::Boot
-            | L::SaveMigrate
             | L::Epilog
             | L::EpilogStop
             | L::Cleanup
