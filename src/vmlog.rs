@@ -161,14 +161,15 @@ fn lease_lines(vm: &Vm, verb: &str) -> Vec<String> {
         .collect()
 }
 
-/// 3.2's message for a driver operation that failed in `lcm`, and the module that logged it
-/// (the transfer manager for PROLOG/EPILOG, the hypervisor manager for the others).
-fn failed_operation(lcm: LcmState) -> Option<(Module, &'static str)> {
+/// 3.2's message for a driver operation of `vm` that failed in `lcm`, and the module that
+/// logged it (the transfer manager for PROLOG/EPILOG, the hypervisor manager for the others).
+fn failed_operation(vm: &Vm, lcm: LcmState) -> Option<(Module, &'static str)> {
     use LcmState::*;
     Some(match lcm {
         Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
             (Module::Transfer, "Error excuting image transfer script")
         }
+        Boot if vm.boot_restores => (Module::Hypervisor, "Error restoring VM"),
         Boot => (Module::Hypervisor, "Error deploying virtual machine"),
         Shutdown => (Module::Hypervisor, "Error shuting down VM"),
         Cancel => (Module::Hypervisor, "Error canceling VM"),
@@ -181,7 +182,7 @@ fn failed_operation(lcm: LcmState) -> Option<(Module, &'static str)> {
 /// The error line 3.2 logged for the failed operation of `lcm`: the message with the driver's
 /// reason as `TEMPLATE/ERROR` holds it, or the bare message when the driver gave none.
 fn failure_line(vm: &Vm, lcm: LcmState) -> Option<LogLine> {
-    let (module, base) = failed_operation(lcm)?;
+    let (module, base) = failed_operation(vm, lcm)?;
     let text = vm
         .template
         .get_vector("ERROR")

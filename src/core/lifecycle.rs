@@ -1265,16 +1265,77 @@ mod tests {
         }
     }
 
-    fn failed_migration_runs_on_the_source_again(live: bool, migrating: LcmState) {
-        use crate::core::outbox::{Effects, Intent, Lane};
+    /// A core that records VM log lines (and no other effect).
+    fn core_with_vm_log() -> Core {
         let mut core =
             Core::open(Store::open_in_memory().unwrap(), Settings::default(), "pw").unwrap();
-        core.set_effects(Effects {
+        core.set_effects(crate::core::outbox::Effects {
             hook_points: vec![],
             vm_log: true,
             dhcp: false,
             steps: false,
         });
+        core
+    }
+
+    /// The lines of the last VM log intent recorded, as the file shows them after the time.
+    fn last_vm_log_lines(core: &Core) -> Vec<String> {
+        use crate::core::outbox::{Intent, Lane};
+        core.outbox()
+            .take(Lane::VmLog, usize::MAX)
+            .into_iter()
+            .filter_map(|p| match p.intent {
+                Intent::VmLog { lines, .. } => Some(lines),
+                _ => None,
+            })
+            .next_back()
+            .unwrap_or_default()
+            .iter()
+            .map(|l| crate::vmlog::format_line(0, l.module, l.level, &l.text)[25..].to_string())
+            .collect()
+    }
+
+    /// 3.2 logs a failed deploy or restore as the hypervisor manager's error, then the FAILED
+    /// state (VirtualMachineManagerDriver's log_error, then failure_action).
+    #[test]
+    fn a_failed_boot_is_logged_as_the_hypervisor_managers_error() {
+        let core = core_with_vm_log();
+        let admin = Caller::oneadmin();
+        let h0 = host(&core, "node0");
+        for restoring in [false, true] {
+            let vm = core.vm_allocate(&admin, "CPU = 1\nMEMORY = 64\n").unwrap();
+            core.vm_deploy(&admin, vm, h0).unwrap();
+            step(&core, vm);
+            if restoring {
+                step(&core, vm);
+                core.vm_action(&admin, "suspend", vm).unwrap();
+                step(&core, vm);
+                core.vm_action(&admin, "resume", vm).unwrap();
+            }
+            core.step_done(
+                vm,
+                (VmState::Active, LcmState::Boot),
+                StepOutcome::Failed("no hypervisor".into()),
+            )
+            .unwrap();
+            assert_eq!(core.read().vms[&vm].state, VmState::Failed);
+            let error = if restoring {
+                "Error restoring VM"
+            } else {
+                "Error deploying virtual machine"
+            };
+            assert_eq!(
+                last_vm_log_lines(&core),
+                [
+                    format!("[VMM][E]: {error}: no hypervisor"),
+                    "[DiM][I]: New VM state is FAILED".to_string(),
+                ]
+            );
+        }
+    }
+
+    fn failed_migration_runs_on_the_source_again(live: bool, migrating: LcmState) {
+        let core = core_with_vm_log();
         let admin = Caller::oneadmin();
         let (h0, h1) = (host(&core, "node0"), host(&core, "node1"));
         let vm = core.vm_allocate(&admin, "CPU = 1\nMEMORY = 64\n").unwrap();
@@ -1299,19 +1360,7 @@ mod tests {
         .unwrap();
         // The VM log as 3.2's managers wrote it: the hypervisor manager's error, then the
         // life-cycle manager's assumption (no "New VM state is RUNNING").
-        let logged: Vec<String> = core
-            .outbox()
-            .take(Lane::VmLog, usize::MAX)
-            .into_iter()
-            .filter_map(|p| match p.intent {
-                Intent::VmLog { lines, .. } => Some(lines),
-                _ => None,
-            })
-            .next_back()
-            .unwrap_or_default()
-            .iter()
-            .map(|l| crate::vmlog::format_line(0, l.module, l.level, &l.text)[25..].to_string())
-            .collect();
+        let logged = last_vm_log_lines(&core);
         let (error, assumption) = if live {
             ("Error live migrating VM", "Fail to life migrate VM.")
         } else {
