@@ -229,13 +229,17 @@ def wrk(server, script, body_file, connections, seconds):
     before_cpu = cpu_seconds(server.pid)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
-    out = subprocess.run(cmd, env=dict(os.environ, WRK_BODY=body_file), capture_output=True,
-                         text=True, check=True).stdout
+    done = subprocess.run(cmd, env=dict(os.environ, WRK_BODY=body_file), capture_output=True,
+                          text=True, check=True)
+    out = done.stdout
     elapsed = time.time() - t0
     cpu = (cpu_seconds(server.pid) - before_cpu) / elapsed * 100
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     wrk_cpu = (after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime) / elapsed * 100
-    line = next(l for l in out.splitlines() if l.startswith("RESULT"))
+    line = next((l for l in out.splitlines() if l.startswith("RESULT")), None)
+    if line is None:
+        # Seen once at the first run against a freshly filled oned: say what wrk printed.
+        sys.exit(f"wrk printed no RESULT line for {server.url}:\n{out[-2000:]}\n{done.stderr[-2000:]}")
     fields = dict(kv.split("=") for kv in line.split()[1:])
     failures = sum(int(fields[k]) for k in ("xmlrpc_fail", "non200", "err_connect", "err_read",
                                             "err_write", "err_timeout", "err_status"))
