@@ -9,7 +9,7 @@
 #   * the test Marketplace image of tests/qemu_storage.rs: root.img, a raw disk holding an ext2
 #     file system (e2fsprogs' mke2fs -d, no mount needed) with the marker file
 #     /etc/stratusd-image-marker, whose text is also in root.marker;
-#   * the two-node site's (tests/real_site.rs, scripts/demo-site.sh): libvirtd for the nodes, and
+#   * the two-node site's (tests/real_site.rs, scripts/demo-site.sh): libvirtd and sshd for the nodes, and
 #     site.img, a disk that boots by itself (syslinux on a FAT partition holding the same kernel
 #     and initrd) as a StratusLab Marketplace image does; the guest takes its address by DHCP
 #     and runs dropbear (from this machine's dropbear-bin, with the libraries it links, and
@@ -81,6 +81,12 @@ fi
 if ! installed libvirt-daemon; then
   echo "setup-qemu: installing libvirt-daemon"
   install_without_removals libvirt-daemon
+fi
+# ... and their own sshd (scripts/demo-site.sh starts /usr/sbin/sshd in each node's namespace
+# with a configuration of its own; the machine's ssh service is not used).
+if ! installed openssh-server; then
+  echo "setup-qemu: installing openssh-server"
+  install_without_removals openssh-server
 fi
 # What the site's guest is built from: dropbear for SSH, syslinux (with mtools and dosfstools,
 # no mount needed) to make its disk bootable, sfdisk for its partition table.
