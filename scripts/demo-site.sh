@@ -200,7 +200,7 @@ down() {
 up() {
   [ ! -f "$site/site.env" ] || die "a demo site is already up in $site (scripts/demo-site.sh down first)"
   [ "$(id -u)" -eq 0 ] || die "needs root (network namespaces, bridges, mounts)"
-  require ip unshare nsenter /usr/sbin/sshd /usr/sbin/libvirtd virt-ssh-helper \
+  require ip unshare nsenter /usr/sbin/sshd /usr/sbin/libvirtd virt-ssh-helper ping \
     /usr/bin/qemu-system-x86_64 dnsmasq openssl python3 ssh ssh-keygen tar qemu-img gzip
   local guest="$repo/target/test-guest"
   [ -s "$guest/site.img" ] || die "no $guest/site.img: run scripts/setup-qemu.sh"

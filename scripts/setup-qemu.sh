@@ -88,6 +88,11 @@ if ! installed openssh-server; then
   echo "setup-qemu: installing openssh-server"
   install_without_removals openssh-server
 fi
+# StratusLab's Testor pings each new guest (ping -q -c 1 -w 5) before it logs in.
+if ! installed iputils-ping; then
+  echo "setup-qemu: installing iputils-ping"
+  install_without_removals iputils-ping
+fi
 # What the site's guest is built from: dropbear for SSH, syslinux (with mtools and dosfstools,
 # no mount needed) to make its disk bootable, sfdisk for its partition table.
 for pkg in dropbear-bin syslinux syslinux-common mtools dosfstools fdisk; do
