@@ -383,6 +383,21 @@ fn last_tick(console: &str) -> Option<u64> {
         .next_back()
 }
 
+/// The console of a guest that has just moved to `node`, once it shows a tick there: the guest
+/// prints one a second, but its first line on the new node can come up to a second after
+/// it answers SSH (a restored guest answered SSH before its next tick once, and the console
+/// read found none).
+fn console_with_tick(site: &Site, node: &str, id: i32) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let console = site.console(node, id);
+        if last_tick(&console).is_some() || Instant::now() >= deadline {
+            return console;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
 fn first_tick(console: &str) -> Option<u64> {
     console
         .lines()
@@ -761,8 +776,7 @@ fn live_migration(site: &Site, shared: &mut Shared) {
     let uptime_before = site.guest_ssh(ip, "cut -d' ' -f1 /proc/uptime").unwrap();
     let (doc, took) = plan.migrate(site, true);
     assert_eq!(field(&doc, "STATE").as_deref(), Some(VM_ACTIVE));
-    std::thread::sleep(Duration::from_secs(3));
-    let console = site.console(to, id);
+    let console = console_with_tick(site, to, id);
     let first = first_tick(&console).expect("the guest counts on the new node");
     assert!(
         first > before,
@@ -811,7 +825,8 @@ fn cold_migration(site: &Site, shared: &mut Shared) {
     let before = last_tick(&site.console(from, id)).expect("the guest counts");
     let (_, took) = plan.migrate(site, false);
     site.wait_ssh(&plan.ip, Instant::now());
-    let after = last_tick(&site.console(to, id)).expect("the guest counts on the new node");
+    let after =
+        last_tick(&console_with_tick(site, to, id)).expect("the guest counts on the new node");
     assert!(
         after > before,
         "restored, not rebooted: ticks {before} then {after}"
