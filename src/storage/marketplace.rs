@@ -243,10 +243,11 @@ fn set_field(
     }
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+/// Escapes text and attribute values alike, quotes included: the identifier also goes into
+/// `rdf:about="#…"`, and a `"` in it (a Marketplace's, or a fuzzer's) wrote a manifest that did
+/// not read again. quick-xml (already the reader) does it.
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
 }
 
 /// Writes an entry as a Marketplace manifest document (the layout Marketplaces serve).
@@ -475,6 +476,19 @@ mod tests {
             .unwrap()
             .entries
             .remove(0);
+        assert_eq!(e, again);
+    }
+
+    /// The fuzz target's crash of 2026-12-07 (fuzz/artifacts, not kept): an identifier holding
+    /// quotes and markup went into `rdf:about` unescaped.
+    #[test]
+    fn identifiers_with_quotes_and_markup_are_written_escaped() {
+        let mut e = parse_manifest(RECORDED).unwrap().entries.remove(0);
+        e.identifier = "BN1\" xmlns:x=\"y\" a='b'>\n<dcterms:title>&amp;".to_string();
+        e.title = "it's \"quoted\" <b>".to_string();
+        let written = write_manifest(&e);
+        assert!(!written.contains("xmlns:x=\"y\""), "{written}");
+        let again = parse_manifest(&written).unwrap().entries.remove(0);
         assert_eq!(e, again);
     }
 
