@@ -162,7 +162,7 @@ impl Core {
         let image = *image;
         let to_path = Path::new(to);
         if !self.copy_wanted(image, Path::new(from)) {
-            if to_path.starts_with(self.settings.image_repo_dir()) {
+            if self.is_repository_file(to) {
                 remove_if_there(&super::outbox::copy_temporary(to_path));
             }
             tracing::info!(
@@ -362,6 +362,14 @@ impl Core {
 }
 
 impl Shared {
+    /// Whether `path` names a file inside our image repository, the only files stratusd
+    /// removes on an image's behalf (a SOURCE elsewhere is the site's; `..` could climb out).
+    fn is_repository_file(&self, path: &str) -> bool {
+        !path.is_empty()
+            && !path.split('/').any(|c| c == "..")
+            && Path::new(path).starts_with(self.settings.image_repo_dir())
+    }
+
     fn may_import(&self, caller: &Caller, path: &str) -> bool {
         if caller.is_privileged() {
             return true;
@@ -511,9 +519,7 @@ impl Shared {
             Some(img) if img.state == ImageState::Locked => img,
             other => {
                 let kept = other.is_some_and(|img| img.source == to);
-                let ours = !to.split('/').any(|c| c == "..")
-                    && Path::new(to).starts_with(self.settings.image_repo_dir());
-                if outcome.is_ok() && !kept && ours {
+                if outcome.is_ok() && !kept && self.is_repository_file(to) {
                     tx.intend(Intent::RemoveImageFile {
                         image,
                         source: to.to_string(),
@@ -564,11 +570,7 @@ impl Shared {
         tx.delete(Kind::Image, id);
         // Only files inside our repository are ours to remove; they go after the commit.
         let source = img.source.clone();
-        let plain = !source.split('/').any(|c| c == "..");
-        if plain
-            && !source.is_empty()
-            && Path::new(&source).starts_with(self.settings.image_repo_dir())
-        {
+        if self.is_repository_file(&source) {
             tx.intend(Intent::RemoveImageFile {
                 image: id,
                 source: source.clone(),
