@@ -3,7 +3,7 @@
 //! `MARKETPLACE_AND_IMAGEID`), so the format is fixed. Writing is best effort: a VM never fails
 //! because its log could not be written.
 
-use crate::model::vm::{LcmState, VmState};
+use crate::model::vm::{FailedStep, LcmState, VmState};
 use crate::model::{Oid, Vm};
 use crate::template::vector_get;
 use std::io::Write;
@@ -161,28 +161,17 @@ fn lease_lines(vm: &Vm, verb: &str) -> Vec<String> {
         .collect()
 }
 
-/// 3.2's message for a driver operation of `vm` that failed in `lcm`, and the module that
-/// logged it (the transfer manager for PROLOG/EPILOG, the hypervisor manager for the others).
-fn failed_operation(vm: &Vm, lcm: LcmState) -> Option<(Module, &'static str)> {
-    use LcmState::*;
-    Some(match lcm {
-        Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
-            (Module::Transfer, "Error excuting image transfer script")
-        }
-        Boot if vm.boot_restores => (Module::Hypervisor, "Error restoring VM"),
-        Boot => (Module::Hypervisor, "Error deploying virtual machine"),
-        Shutdown => (Module::Hypervisor, "Error shuting down VM"),
-        Cancel => (Module::Hypervisor, "Error canceling VM"),
-        SaveStop | SaveSuspend | SaveMigrate => (Module::Hypervisor, "Error saving VM state"),
-        Migrate => (Module::Hypervisor, "Error live migrating VM"),
-        _ => return None,
-    })
-}
-
 /// The error line 3.2 logged for the failed operation of `lcm`: the message with the driver's
 /// reason as `TEMPLATE/ERROR` holds it, or the bare message when the driver gave none.
+/// It is logged by the manager whose driver failed: the transfer manager for PROLOG/EPILOG, the
+/// hypervisor manager for the others.
 fn failure_line(vm: &Vm, lcm: LcmState) -> Option<LogLine> {
-    let (module, base) = failed_operation(vm, lcm)?;
+    let step = FailedStep::of(lcm, vm.boot_restores)?;
+    let module = match step {
+        FailedStep::Transfer => Module::Transfer,
+        _ => Module::Hypervisor,
+    };
+    let base = step.title();
     let text = vm
         .template
         .get_vector("ERROR")

@@ -15,7 +15,7 @@ use crate::model::acl::Op;
 use crate::model::host::HostState;
 use crate::model::image::{ImageState, ImageType};
 use crate::model::monitoring::PollResult;
-use crate::model::vm::{History, LcmState, Reason, VmState};
+use crate::model::vm::{FailedStep, History, LcmState, Reason, VmState};
 use crate::model::vnet::parse_ip;
 use crate::model::{now, Host, Image, Kind, Oid, Permissions, Vm};
 use crate::template::Template;
@@ -683,18 +683,10 @@ impl Shared {
         use LcmState::*;
         if let Some(message) = driver_message {
             let message = message.to_string();
-            let text = match vm.lcm_state {
-                Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => {
-                    Some(EventError::Transfer(message))
-                }
-                Boot if vm.boot_restores => Some(EventError::Restore(message)),
-                Boot => Some(EventError::Deploy(message)),
-                Shutdown => Some(EventError::Shutdown(message)),
-                Cancel => Some(EventError::Cancel(message)),
-                SaveStop | SaveSuspend | SaveMigrate => Some(EventError::Save(message)),
-                Migrate => Some(EventError::LiveMigrate(message)),
+            let text = match FailedStep::of(vm.lcm_state, vm.boot_restores) {
+                Some(step) => Some(EventError::Step(step, message)),
                 // 3.2 only logs the failures of other steps (the cleanup of finalize).
-                _ => {
+                None => {
                     tracing::warn!(vm = vm.id, "{message}");
                     None
                 }

@@ -6,6 +6,7 @@
 //! reads the `#[error]` texts of this file, of `error.rs` and of the two model enums re-exported
 //! here ([`UserValidation`], [`AclReason`]) and checks each against both.
 
+use crate::model::vm::FailedStep;
 use std::fmt;
 
 pub use crate::model::acl::AclReason;
@@ -290,24 +291,14 @@ impl Denial {
 /// (3.2 answers nothing then: only the object's document shows it). `reason` is the driver's.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EventError {
-    #[error("Error deploying virtual machine: {0}")]
-    Deploy(String),
-    #[error("Error shuting down VM: {0}")]
-    Shutdown(String),
-    #[error("Error canceling VM: {0}")]
-    Cancel(String),
-    #[error("Error saving VM state: {0}")]
-    Save(String),
-    #[error("Error restoring VM: {0}")]
-    Restore(String),
-    #[error("Error live migrating VM: {0}")]
-    LiveMigrate(String),
+    /// A failed transfer or hypervisor operation (`FailedStep::of` the VM's LCM state), with
+    /// the driver's reason.
+    #[error("{}: {}", .0.title(), .1)]
+    Step(FailedStep, String),
     #[error("Error rebooting VM, assume it's still running: {0}")]
     Reboot(String),
     #[error("Error monitoring VM: {0}")]
     MonitorVm(String),
-    #[error("Error excuting image transfer script: {0}")]
-    Transfer(String),
     /// The image repository's CP (one.image.allocate with PATH).
     #[error("Error copying image in the repository: {0}")]
     CopyImage(DriverReason),

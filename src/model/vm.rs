@@ -82,6 +82,50 @@ impl LcmState {
     }
 }
 
+/// The driver operation a VM was running when its step failed, as 3.2 reported it (catalogue
+/// §12): the object's `TEMPLATE/ERROR` message and the VM log's error line both start with
+/// [`FailedStep::title`]. Other steps' failures (the cleanup of finalize) 3.2 only logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailedStep {
+    Transfer,
+    Deploy,
+    Restore,
+    Shutdown,
+    Cancel,
+    Save,
+    LiveMigrate,
+}
+
+impl FailedStep {
+    /// The operation of a VM in `lcm` (`boot_restores`: its BOOT restores a checkpoint).
+    pub fn of(lcm: LcmState, boot_restores: bool) -> Option<FailedStep> {
+        use LcmState::*;
+        Some(match lcm {
+            Prolog | PrologResume | PrologMigrate | Epilog | EpilogStop => FailedStep::Transfer,
+            Boot if boot_restores => FailedStep::Restore,
+            Boot => FailedStep::Deploy,
+            Shutdown => FailedStep::Shutdown,
+            Cancel => FailedStep::Cancel,
+            SaveStop | SaveSuspend | SaveMigrate => FailedStep::Save,
+            Migrate => FailedStep::LiveMigrate,
+            _ => return None,
+        })
+    }
+
+    /// 3.2's message, before the driver's reason (its spelling mistakes included).
+    pub fn title(self) -> &'static str {
+        match self {
+            FailedStep::Transfer => "Error excuting image transfer script",
+            FailedStep::Deploy => "Error deploying virtual machine",
+            FailedStep::Restore => "Error restoring VM",
+            FailedStep::Shutdown => "Error shuting down VM",
+            FailedStep::Cancel => "Error canceling VM",
+            FailedStep::Save => "Error saving VM state",
+            FailedStep::LiveMigrate => "Error live migrating VM",
+        }
+    }
+}
+
 /// HISTORY REASON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reason {
